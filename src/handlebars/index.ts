@@ -1,0 +1,2 @@
+// pushserver/handlebars: filled in by its issue; the subpath exists so the export map is fixed.
+export {};

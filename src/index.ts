@@ -1,0 +1,32 @@
+/**
+ * pushserver: live updates for server-rendered Node apps.
+ *
+ * The core: settings, channel URLs, the publisher and signals. Importing it loads
+ * no template engine, no Express and no daemon code.
+ *
+ * @example
+ * import { channelUrl, sendUpdate } from 'pushserver';
+ * await sendUpdate('room-1', { type: 'message', text: 'hi' });
+ */
+export { ChannelIdError, PublishError, SettingsError } from './errors.js';
+export { compileLocation, encodeChannelId, type LocationPattern, MAX_CHANNEL_ID_BYTES } from './location-pattern.js';
+export * from './publish.js';
+export {
+  configure,
+  defineSettings,
+  getSettings,
+  type HostSettings,
+  type LocationSettings,
+  type MemoryStoreSettings,
+  type PushServerSettings,
+  type RedisStoreSettings,
+  type ResolvedLocation,
+  type ResolvedSettings,
+  type ResolvedStore,
+  readConfigFile,
+  resetSettings,
+  resolveSettings,
+  type StoreSettings,
+} from './settings.js';
+export { signals } from './signals.js';
+export { channelUrl, publisherUrl } from './urls.js';
