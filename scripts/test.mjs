@@ -11,7 +11,8 @@ function testFiles(dir) {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) {
-      if (name !== 'support' && name !== 'artifacts' && name !== 'fixtures') found.push(...testFiles(path));
+      if (name !== 'support' && name !== 'artifacts' && name !== 'fixtures')
+        found.push(...testFiles(path));
     } else if (name.endsWith('.test.ts')) {
       found.push(path);
     }

@@ -34,7 +34,10 @@ export class PublishError extends Error {
   readonly url: string;
   readonly status?: number;
   readonly body?: string;
-  constructor(message: string, details: { url: string; status?: number; body?: string; cause?: unknown }) {
+  constructor(
+    message: string,
+    details: { url: string; status?: number; body?: string; cause?: unknown },
+  ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'PublishError';
     this.url = details.url;

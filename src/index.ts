@@ -9,7 +9,12 @@
  * await sendUpdate('room-1', { type: 'message', text: 'hi' });
  */
 export { ChannelIdError, PublishError, SettingsError } from './errors.js';
-export { compileLocation, encodeChannelId, type LocationPattern, MAX_CHANNEL_ID_BYTES } from './location-pattern.js';
+export {
+  compileLocation,
+  encodeChannelId,
+  type LocationPattern,
+  MAX_CHANNEL_ID_BYTES,
+} from './location-pattern.js';
 export * from './publish.js';
 export {
   configure,

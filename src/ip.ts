@@ -7,7 +7,9 @@ import { isIP } from 'node:net';
  * @throws Error naming the first entry that is not an address or a range.
  * @example addressMatcher(['127.0.0.0/8', '::1'])('::ffff:127.0.0.1') // true
  */
-export function addressMatcher(ranges: readonly string[]): (address: string | undefined) => boolean {
+export function addressMatcher(
+  ranges: readonly string[],
+): (address: string | undefined) => boolean {
   const parsed = ranges.map(parseRange);
   return (address) => {
     if (!address) return false;
@@ -79,6 +81,10 @@ function ipv6Bits(address: string): bigint {
   const headGroups = head ? head.split(':') : [];
   const tailGroups = tail === undefined ? [] : tail ? tail.split(':') : [];
   const missing = 8 - headGroups.length - tailGroups.length;
-  const groups = [...headGroups, ...Array(tail === undefined ? 0 : missing).fill('0'), ...tailGroups];
+  const groups = [
+    ...headGroups,
+    ...Array(tail === undefined ? 0 : missing).fill('0'),
+    ...tailGroups,
+  ];
   return groups.reduce((sum, group) => (sum << 16n) + BigInt(Number.parseInt(group, 16)), 0n);
 }

@@ -128,7 +128,8 @@ function parseRegexUrl(url: string): Parsed {
     } else if (c === '(') {
       // `(...)` and `(?<name>...)` capture; `(?:...)` and lookarounds do not.
       const capturing =
-        body[i + 1] !== '?' || (body.startsWith('?<', i + 1) && !/^\?<[=!]/.test(body.slice(i + 1)));
+        body[i + 1] !== '?' ||
+        (body.startsWith('?<', i + 1) && !/^\?<[=!]/.test(body.slice(i + 1)));
       stack.push({ start: i, capturing });
     } else if (c === ')') {
       const open = stack.pop();

@@ -85,7 +85,11 @@ export interface PostSendUpdateEvent extends PreSendUpdateEvent {
 
 /** Something that publishes: the HTTP publisher, or the recording test double. */
 export interface Publisher {
-  sendUpdate(channelId: string, data: unknown, options?: SendUpdateOptions): Promise<SendUpdateResult>;
+  sendUpdate(
+    channelId: string,
+    data: unknown,
+    options?: SendUpdateOptions,
+  ): Promise<SendUpdateResult>;
   /** Close kept-alive connections. */
   close(): void;
 }
@@ -101,13 +105,19 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * @example const other = createPublisher({ publisherHost: { location: '10.0.0.5:8001' } });
  */
 export function createPublisher(settings?: PushServerSettings | ResolvedSettings): Publisher {
-  const fixed = settings === undefined ? undefined : isResolved(settings) ? settings : resolveSettings(settings, 'createPublisher()');
+  const fixed =
+    settings === undefined
+      ? undefined
+      : isResolved(settings)
+        ? settings
+        : resolveSettings(settings, 'createPublisher()');
   const agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
     https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
   };
   return {
-    sendUpdate: (channelId, data, options = {}) => publish(fixed ?? getSettings(), agents, channelId, data, options),
+    sendUpdate: (channelId, data, options = {}) =>
+      publish(fixed ?? getSettings(), agents, channelId, data, options),
     close() {
       agents.http.destroy();
       agents.https.destroy();
@@ -158,7 +168,10 @@ async function publish(
       );
     }
   } catch (cause) {
-    error = new PublishError(`pushserver: publishing to ${url} failed: ${describeFailure(cause)}`, { url, cause });
+    error = new PublishError(`pushserver: publishing to ${url} failed: ${describeFailure(cause)}`, {
+      url,
+      cause,
+    });
   }
   const result: SendUpdateResult = {
     ok: error === undefined,
@@ -177,7 +190,8 @@ async function publish(
 function serialize(data: unknown, alreadySerialized: boolean): Buffer {
   if (!alreadySerialized) {
     const json = JSON.stringify(data);
-    if (json === undefined) throw new TypeError(`sendUpdate: ${typeof data} cannot be serialized to JSON`);
+    if (json === undefined)
+      throw new TypeError(`sendUpdate: ${typeof data} cannot be serialized to JSON`);
     return Buffer.from(json, 'utf8');
   }
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
@@ -218,7 +232,11 @@ function post(
       });
       res.on('end', () => {
         done();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
       });
     });
     req.end(request.body);
@@ -287,7 +305,11 @@ let defaultPublisher: Publisher = createPublisher();
  * @throws PublishError when the daemon fails or cannot be reached, unless `ignoreErrors`
  * @example await sendUpdate('room-1', { type: 'message', text: 'hi' });
  */
-export function sendUpdate(channelId: string, data: unknown, options?: SendUpdateOptions): Promise<SendUpdateResult> {
+export function sendUpdate(
+  channelId: string,
+  data: unknown,
+  options?: SendUpdateOptions,
+): Promise<SendUpdateResult> {
   return defaultPublisher.sendUpdate(channelId, data, options);
 }
 
@@ -337,7 +359,9 @@ export interface RecordingPublisher extends Publisher {
  * assert.deepEqual(recorder.dataFor('orders'), [{ type: 'created', id: 1 }]);
  * restore();
  */
-export function createRecordingPublisher(options: { delivered?: boolean; settings?: ResolvedSettings } = {}): RecordingPublisher {
+export function createRecordingPublisher(
+  options: { delivered?: boolean; settings?: ResolvedSettings } = {},
+): RecordingPublisher {
   const updates: RecordedUpdate[] = [];
   return {
     updates,
@@ -347,7 +371,8 @@ export function createRecordingPublisher(options: { delivered?: boolean; setting
       const delivered = options.delivered ?? false;
       return { ok: true, delivered, queued: !delivered, status: delivered ? 201 : 202, url };
     },
-    dataFor: (channelId) => updates.filter((update) => update.channelId === channelId).map((update) => update.data),
+    dataFor: (channelId) =>
+      updates.filter((update) => update.channelId === channelId).map((update) => update.data),
     clear() {
       updates.length = 0;
     },

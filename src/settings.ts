@@ -160,7 +160,16 @@ const STORE_KEYS = {
   redis: ['type', 'url', 'keyPrefix', 'minMessages', 'maxMessages', 'messageTimeout'],
 };
 const LOCATION_KEYS = {
-  publisher: ['type', 'url', 'prefix', 'store', 'createOnPost', 'allowOrigin', 'allowCredentials', 'maxBodySize'],
+  publisher: [
+    'type',
+    'url',
+    'prefix',
+    'store',
+    'createOnPost',
+    'allowOrigin',
+    'allowCredentials',
+    'maxBodySize',
+  ],
   subscriber: [
     'type',
     'url',
@@ -193,19 +202,26 @@ export function defineSettings(settings: PushServerSettings): PushServerSettings
  * @throws SettingsError naming the key path and the reason
  * @example resolveSettings({ port: 9000 }).subscriberHost.location // '127.0.0.1:9000'
  */
-export function resolveSettings(input: PushServerSettings = {}, source = 'defaults'): ResolvedSettings {
+export function resolveSettings(
+  input: PushServerSettings = {},
+  source = 'defaults',
+): ResolvedSettings {
   const check = new Checker(source);
   check.object(input, '', TOP_KEYS);
   const port = check.integer(input.port, 'port', DEFAULT_PORT, 0, 65535);
   const address = check.string(input.address, 'address', DEFAULT_ADDRESS);
   if (!isIP(address) && address !== 'localhost') {
-    check.fail('address', `is "${address}"; use an IP address such as "127.0.0.1", "0.0.0.0" or "::1"`);
+    check.fail(
+      'address',
+      `is "${address}"; use an IP address such as "127.0.0.1", "0.0.0.0" or "::1"`,
+    );
   }
   const ownHost = { location: hostPort(address, port), secure: false };
   const stores = resolveStores(input.store, check);
   const locations = resolveLocations(input.locations, stores, check);
   const publisherAllow = input.publisherAllow ?? [...LOOPBACK_RANGES];
-  if (!Array.isArray(publisherAllow)) check.fail('publisherAllow', 'must be an array of addresses or CIDR ranges');
+  if (!Array.isArray(publisherAllow))
+    check.fail('publisherAllow', 'must be an array of addresses or CIDR ranges');
   publisherAllow.forEach((range, i) => {
     const problem = checkRange(range);
     if (problem) check.fail(`publisherAllow[${i}]`, problem);
@@ -242,7 +258,10 @@ function resolveHost(
   check.object(value, path, HOST_KEYS);
   const location = check.string(value.location, `${path}.location`, fallback.location);
   if (/^[a-z]+:\/\//i.test(location) || location.includes('/')) {
-    check.fail(`${path}.location`, `is "${location}"; give host and port only, e.g. "push.example.com" or "127.0.0.1:8001"`);
+    check.fail(
+      `${path}.location`,
+      `is "${location}"; give host and port only, e.g. "push.example.com" or "127.0.0.1:8001"`,
+    );
   }
   return { location, secure: check.boolean(value.secure, `${path}.secure`, false) };
 }
@@ -251,14 +270,17 @@ function resolveStores(
   value: PushServerSettings['store'],
   check: Checker,
 ): Record<string, ResolvedStore> {
-  if (value === undefined || value === null) return { default: resolveStore({ type: 'memory' }, 'store', check) };
+  if (value === undefined || value === null)
+    return { default: resolveStore({ type: 'memory' }, 'store', check) };
   if (typeof value !== 'object' || Array.isArray(value)) {
     check.fail('store', 'must be a store ({type: "memory"}) or a map of named stores');
   }
   if ('type' in value) return { default: resolveStore(value as StoreSettings, 'store', check) };
   const entries = Object.entries(value as Record<string, StoreSettings>);
   if (entries.length === 0) check.fail('store', 'is an empty map; name at least one store');
-  return Object.fromEntries(entries.map(([name, store]) => [name, resolveStore(store, `store.${name}`, check)]));
+  return Object.fromEntries(
+    entries.map(([name, store]) => [name, resolveStore(store, `store.${name}`, check)]),
+  );
 }
 
 function resolveStore(value: StoreSettings, path: string, check: Checker): ResolvedStore {
@@ -267,7 +289,10 @@ function resolveStore(value: StoreSettings, path: string, check: Checker): Resol
   }
   const type = value.type;
   if (type !== 'memory' && type !== 'redis') {
-    check.fail(`${path}.type`, `is ${JSON.stringify(type)}; the store types are "memory" and "redis"`);
+    check.fail(
+      `${path}.type`,
+      `is ${JSON.stringify(type)}; the store types are "memory" and "redis"`,
+    );
   }
   check.object(value, path, STORE_KEYS[type]);
   const redis = value as RedisStoreSettings;
@@ -280,7 +305,10 @@ function resolveStore(value: StoreSettings, path: string, check: Checker): Resol
     keyPrefix: check.string(redis.keyPrefix, `${path}.keyPrefix`, 'pushserver:'),
   };
   if (store.minMessages > store.maxMessages) {
-    check.fail(`${path}.minMessages`, `(${store.minMessages}) is larger than maxMessages (${store.maxMessages})`);
+    check.fail(
+      `${path}.minMessages`,
+      `(${store.minMessages}) is larger than maxMessages (${store.maxMessages})`,
+    );
   }
   if (type === 'redis' && !/^rediss?:\/\//.test(store.url)) {
     check.fail(`${path}.url`, `is "${store.url}"; use a redis:// or rediss:// URL`);
@@ -298,7 +326,9 @@ function resolveLocations(
     { type: 'subscriber', prefix: '/subscriber/' },
   ];
   if (!Array.isArray(list)) check.fail('locations', 'must be an array of locations');
-  const resolved = list.map((location, i) => resolveLocation(location, `locations[${i}]`, stores, check));
+  const resolved = list.map((location, i) =>
+    resolveLocation(location, `locations[${i}]`, stores, check),
+  );
   for (const type of ['publisher', 'subscriber'] as const) {
     if (!resolved.some((location) => location.type === type)) {
       check.fail('locations', `has no ${type} location; channel URLs need one`);
@@ -332,10 +362,16 @@ function resolveLocation(
   }
   const store = check.string(value.store, `${path}.store`, 'default');
   if (!(store in stores)) {
-    check.fail(`${path}.store`, `is "${store}" but no such store exists; the stores are ${Object.keys(stores).map((n) => `"${n}"`).join(', ')}`);
+    check.fail(
+      `${path}.store`,
+      `is "${store}" but no such store exists; the stores are ${Object.keys(stores)
+        .map((n) => `"${n}"`)
+        .join(', ')}`,
+    );
   }
   const allowOrigin = value.allowOrigin ?? null;
-  if (allowOrigin !== null && typeof allowOrigin !== 'string') check.fail(`${path}.allowOrigin`, 'must be a string or null');
+  if (allowOrigin !== null && typeof allowOrigin !== 'string')
+    check.fail(`${path}.allowOrigin`, 'must be a string or null');
   const allowCredentials = check.boolean(value.allowCredentials, `${path}.allowCredentials`, true);
   if (allowOrigin === '*' && allowCredentials) {
     check.fail(
@@ -348,8 +384,14 @@ function resolveLocation(
     check.fail(`${path}.polling`, `is ${JSON.stringify(polling)}; use "long" or "interval"`);
   }
   const passthrough = value.passthrough ?? null;
-  if (passthrough !== null && (typeof passthrough !== 'string' || !/^https?:\/\//.test(passthrough))) {
-    check.fail(`${path}.passthrough`, `is ${JSON.stringify(passthrough)}; use an http:// or https:// URL`);
+  if (
+    passthrough !== null &&
+    (typeof passthrough !== 'string' || !/^https?:\/\//.test(passthrough))
+  ) {
+    check.fail(
+      `${path}.passthrough`,
+      `is ${JSON.stringify(passthrough)}; use an http:// or https:// URL`,
+    );
   }
   return {
     type,
@@ -371,7 +413,8 @@ class Checker {
   constructor(private readonly source: string) {}
 
   fail(path: string, reason: string): never {
-    const where = this.source === 'defaults' || this.source === 'configure()' ? '' : ` (in ${this.source})`;
+    const where =
+      this.source === 'defaults' || this.source === 'configure()' ? '' : ` (in ${this.source})`;
     throw new SettingsError(path, reason + where);
   }
 
@@ -382,33 +425,53 @@ class Checker {
     for (const key of Object.keys(value)) {
       if (known.includes(key)) continue;
       const suggestion = closest(key, known);
-      const hint = suggestion ? `; did you mean "${suggestion}"?` : `; known keys: ${known.join(', ')}`;
+      const hint = suggestion
+        ? `; did you mean "${suggestion}"?`
+        : `; known keys: ${known.join(', ')}`;
       this.fail(path ? `${path}.${key}` : key, `is not a known setting${hint}`);
     }
   }
 
   string(value: unknown, path: string, fallback: string): string {
     if (value === undefined) return fallback;
-    if (typeof value !== 'string' || value === '') this.fail(path, `must be a non-empty string, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'string' || value === '')
+      this.fail(path, `must be a non-empty string, got ${JSON.stringify(value)}`);
     return value;
   }
 
   boolean(value: unknown, path: string, fallback: boolean): boolean {
     if (value === undefined) return fallback;
-    if (typeof value !== 'boolean') this.fail(path, `must be true or false, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'boolean')
+      this.fail(path, `must be true or false, got ${JSON.stringify(value)}`);
     return value;
   }
 
-  number(value: unknown, path: string, fallback: number, min: number, max = Number.POSITIVE_INFINITY): number {
+  number(
+    value: unknown,
+    path: string,
+    fallback: number,
+    min: number,
+    max = Number.POSITIVE_INFINITY,
+  ): number {
     if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isFinite(value)) this.fail(path, `must be a number, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      this.fail(path, `must be a number, got ${JSON.stringify(value)}`);
     if (value < min || value > max) {
-      this.fail(path, `is ${value}; it must be ${max === Number.POSITIVE_INFINITY ? `at least ${min}` : `between ${min} and ${max}`}`);
+      this.fail(
+        path,
+        `is ${value}; it must be ${max === Number.POSITIVE_INFINITY ? `at least ${min}` : `between ${min} and ${max}`}`,
+      );
     }
     return value;
   }
 
-  integer(value: unknown, path: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  integer(
+    value: unknown,
+    path: string,
+    fallback: number,
+    min: number,
+    max = Number.MAX_SAFE_INTEGER,
+  ): number {
     const number = this.number(value, path, fallback, min, max);
     if (!Number.isInteger(number)) this.fail(path, `is ${number}; it must be a whole number`);
     return number;
@@ -466,24 +529,36 @@ export function readConfigFile(
     ? resolve(cwd, named)
     : CONFIG_FILES.map((name) => resolve(cwd, name)).find((file) => existsSync(file));
   if (!path) return { settings: {}, source: 'defaults' };
-  if (!existsSync(path)) throw new SettingsError('', `config file ${path} (from PUSHSERVER_CONFIG) does not exist`);
+  if (!existsSync(path))
+    throw new SettingsError('', `config file ${path} (from PUSHSERVER_CONFIG) does not exist`);
   try {
-    if (path.endsWith('.json')) return { settings: JSON.parse(readFileSync(path, 'utf8')), source: path };
+    if (path.endsWith('.json'))
+      return { settings: JSON.parse(readFileSync(path, 'utf8')), source: path };
     const loaded = createRequire(import.meta.url)(path);
-    const settings = loaded && typeof loaded === 'object' && 'default' in loaded ? loaded.default : loaded;
+    const settings =
+      loaded && typeof loaded === 'object' && 'default' in loaded ? loaded.default : loaded;
     return { settings, source: path };
   } catch (error) {
-    throw new SettingsError('', `config file ${path} could not be loaded: ${(error as Error).message}`);
+    throw new SettingsError(
+      '',
+      `config file ${path} could not be loaded: ${(error as Error).message}`,
+    );
   }
 }
 
 /** Deep-merge settings layers: objects merge, arrays and stores are replaced. */
-export function mergeSettings(base: PushServerSettings, override: PushServerSettings): PushServerSettings {
+export function mergeSettings(
+  base: PushServerSettings,
+  override: PushServerSettings,
+): PushServerSettings {
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
     if (value === undefined) continue;
     const previous = merged[key];
-    const mergeable = (key === 'publisherHost' || key === 'subscriberHost') && isPlainObject(previous) && isPlainObject(value);
+    const mergeable =
+      (key === 'publisherHost' || key === 'subscriberHost') &&
+      isPlainObject(previous) &&
+      isPlainObject(value);
     merged[key] = mergeable ? { ...previous, ...value } : value;
   }
   return merged as PushServerSettings;

@@ -22,11 +22,18 @@ export function channelUrl(channelId: string, settings: ResolvedSettings = getSe
  * @throws ChannelIdError as {@link channelUrl}
  * @example publisherUrl('room 1') // 'http://127.0.0.1:8001/publisher/room%201'
  */
-export function publisherUrl(channelId: string, settings: ResolvedSettings = getSettings()): string {
+export function publisherUrl(
+  channelId: string,
+  settings: ResolvedSettings = getSettings(),
+): string {
   return locationUrl('publisher', channelId, settings);
 }
 
-function locationUrl(type: 'publisher' | 'subscriber', channelId: string, settings: ResolvedSettings): string {
+function locationUrl(
+  type: 'publisher' | 'subscriber',
+  channelId: string,
+  settings: ResolvedSettings,
+): string {
   const location = settings.locations.find((candidate) => candidate.type === type);
   // resolveSettings guarantees one of each; this guards hand-built settings objects.
   if (!location) throw new ChannelIdError(`no ${type} location is configured`);

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nginxBinary } from './system.js';
 import { freePort, waitForPort } from './ports.js';
+import { nginxBinary } from './system.js';
 
 /** A running Nchan (nginx + nchan module) started for a test. */
 export interface Nchan {
@@ -31,7 +31,8 @@ const DEFAULT_CONFIG = new URL('./nchan/nginx.conf', import.meta.url);
  */
 export async function startNchan(options: NchanOptions = {}): Promise<Nchan> {
   const nginx = nginxBinary();
-  if (!nginx) throw new Error('nginx is not installed: apt-get install -y nginx-light libnginx-mod-nchan');
+  if (!nginx)
+    throw new Error('nginx is not installed: apt-get install -y nginx-light libnginx-mod-nchan');
   const port = await freePort();
   const prefix = mkdtempSync(join(tmpdir(), 'pushserver-nchan-'));
   mkdirSync(join(prefix, 'logs'));
@@ -44,7 +45,16 @@ export async function startNchan(options: NchanOptions = {}): Promise<Nchan> {
   writeFileSync(configPath, config);
   const child: ChildProcess = spawn(
     nginx,
-    ['-c', configPath, '-p', `${prefix}/`, '-e', join(prefix, 'logs/error.log'), '-g', 'daemon off;'],
+    [
+      '-c',
+      configPath,
+      '-p',
+      `${prefix}/`,
+      '-e',
+      join(prefix, 'logs/error.log'),
+      '-g',
+      'daemon off;',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

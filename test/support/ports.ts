@@ -27,7 +27,8 @@ export async function waitForPort(port: number, ms = 10_000): Promise<void> {
       socket.once('error', () => resolve(false));
     });
     if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
     // Polling a port has no event to await; 50 ms between connection attempts.
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

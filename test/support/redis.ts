@@ -21,11 +21,28 @@ export interface Redis {
  * Start `redis-server`. With `persistence: true` it appends every write to an AOF
  * file (fsync always), so a restart keeps the data; by default nothing is saved.
  */
-export async function startRedis(options: { persistence?: boolean; port?: number } = {}): Promise<Redis> {
+export async function startRedis(
+  options: { persistence?: boolean; port?: number } = {},
+): Promise<Redis> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'pushserver-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no'];
-  args.push(...(options.persistence ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--daemonize',
+    'no',
+  ];
+  args.push(
+    ...(options.persistence
+      ? ['--appendonly', 'yes', '--appendfsync', 'always']
+      : ['--appendonly', 'no']),
+  );
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const redis: Redis = {

@@ -45,7 +45,9 @@ function onPath(command: string): boolean {
 export function needs(...parts: SystemPart[]): string | false {
   const missing = parts.filter((part) => !part.present());
   if (missing.length === 0) return false;
-  const message = missing.map((part) => `${part.name} is missing; install it with: ${part.install}`).join('; ');
+  const message = missing
+    .map((part) => `${part.name} is missing; install it with: ${part.install}`)
+    .join('; ');
   if (process.env.CI === 'true') throw new Error(`CI=true and ${message}`);
   return message;
 }
