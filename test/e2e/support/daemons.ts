@@ -1,0 +1,152 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPublisher, type Publisher } from '../../../src/publish.js';
+import { type ResolvedSettings, resolveSettings } from '../../../src/settings.js';
+import { channelUrl } from '../../../src/urls.js';
+import { startNchan } from '../../support/nchan.js';
+import { freePort, waitForPort } from '../../support/ports.js';
+import { nginxBinary } from '../../support/system.js';
+import { waitUntil } from '../../support/wait.js';
+
+/** The two daemons every browser test runs against. */
+export type DaemonKind = 'pushserver' | 'nchan';
+export const DAEMON_KINDS: DaemonKind[] = ['pushserver', 'nchan'];
+
+export interface DaemonOptions {
+  /** Origin allowed to subscribe (Nchan's config needs one; this daemon echoes any). */
+  allowOrigin: string;
+}
+
+/** A push daemon started for a test, on a free port, with the default locations. */
+export interface Daemon {
+  kind: DaemonKind;
+  port: number;
+  settings: ResolvedSettings;
+  /** Publishes to this daemon through the real `sendUpdate` code. */
+  publisher: Publisher;
+  /** `channelUrl(id)` for this daemon. */
+  subscriberUrl(channelId: string): string;
+  /** Cookie headers the daemon has seen on subscriber requests so far. */
+  cookiesSeen(): string[];
+  /** Kill the daemon (connections drop, the port refuses). */
+  kill(): Promise<void>;
+  /** Start it again on the same port, empty (memory store). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a daemon of `kind` on a free port.
+ *
+ * @example const daemon = await startDaemon('nchan', { allowOrigin: app.origin });
+ */
+export async function startDaemon(kind: DaemonKind, options: DaemonOptions): Promise<Daemon> {
+  return kind === 'nchan' ? startNchanDaemon(options) : startPushserverDaemon(options);
+}
+
+function daemonParts(port: number) {
+  const settings = resolveSettings({ port }, 'e2e test');
+  return {
+    port,
+    settings,
+    publisher: createPublisher(settings),
+    subscriberUrl: (channelId: string) => channelUrl(channelId, settings),
+  };
+}
+
+const NCHAN_CONFIG = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'support',
+  'nchan',
+  'nginx.conf',
+);
+
+/**
+ * Real Nchan from test/support/nchan. Its config is the project's, plus an access log of
+ * the Cookie header (Nchan sends long-poll subscribers to no hook, so the log is how a
+ * test sees the cookie arrive). kill/restart stop nginx and start it again on the same
+ * port with the same config and prefix.
+ */
+async function startNchanDaemon(options: DaemonOptions): Promise<Daemon> {
+  const config = readFileSync(NCHAN_CONFIG, 'utf8').replace(
+    'access_log logs/access.log;',
+    "log_format cookies '$request_method $http_cookie';\n    access_log logs/cookies.log cookies;",
+  );
+  const nchan = await startNchan({ config, allowOrigin: options.allowOrigin });
+  const parts = daemonParts(nchan.port);
+  const pidFile = join(nchan.prefix, 'nginx.pid');
+  let restarted: ChildProcess | undefined;
+  let restartedExit: Promise<void> = Promise.resolve();
+
+  async function kill() {
+    if (restarted && restarted.exitCode === null) {
+      restarted.kill('SIGTERM');
+      await restartedExit;
+      restarted = undefined;
+      return;
+    }
+    // The first nginx is test/support/nchan's child; its pid file names it.
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+    await waitUntil('nginx to exit', () => !alive(pid));
+  }
+
+  return {
+    kind: 'nchan',
+    ...parts,
+    cookiesSeen() {
+      return readFileSync(join(nchan.prefix, 'logs/cookies.log'), 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('GET '))
+        .map((line) => line.slice(4))
+        .filter((cookie) => cookie !== '-');
+    },
+    kill,
+    async restart() {
+      const nginx = nginxBinary()!;
+      const child = spawn(
+        nginx,
+        [
+          '-c',
+          join(nchan.prefix, 'nginx.conf'),
+          '-p',
+          `${nchan.prefix}/`,
+          '-e',
+          join(nchan.prefix, 'logs/error.log'),
+          '-g',
+          'daemon off;',
+        ],
+        { stdio: 'ignore' },
+      );
+      restarted = child;
+      restartedExit = new Promise((resolve) => child.once('exit', () => resolve()));
+      await waitForPort(nchan.port);
+    },
+    async stop() {
+      parts.publisher.close();
+      if (restarted && restarted.exitCode === null) {
+        restarted.kill('SIGTERM');
+        await restartedExit;
+      }
+      await nchan.stop();
+    },
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startPushserverDaemon(_options: DaemonOptions): Promise<Daemon> {
+  const port = await freePort();
+  throw new Error(`the pushserver daemon is not available yet (would use port ${port})`);
+}

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../support/ports.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** How the page loads the client: with jQuery 3.7, jQuery 4, or none. */
+export type ClientKind = 'jquery3' | 'jquery4' | 'plain';
+export const CLIENT_KINDS: ClientKind[] = ['jquery3', 'jquery4', 'plain'];
+
+/** What the page renders to subscribe: an inline call, or the strict-CSP data block. */
+export type BootstrapMode = 'inline' | 'data';
+
+export interface PageSpec {
+  client: ClientKind;
+  mode?: BootstrapMode;
+  /** `{name: channelUrl}` to subscribe to. */
+  channels: Record<string, string>;
+  /** Send `Content-Security-Policy: script-src 'self'`. */
+  strictCsp?: boolean;
+  /** Set this cookie (`name=value`) on the page's response. */
+  cookie?: string;
+}
+
+/** A plain node:http server for test pages, the client and jQuery, on a free port. */
+export interface PageServer {
+  origin: string;
+  /** URL of a page built from `spec`. */
+  url(spec: PageSpec): string;
+  /** Paths requested so far, in order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+const FILES: Record<string, string> = {
+  '/static/pushserver/updates.js': 'static/pushserver/updates.js',
+  '/static/jquery3.js': 'node_modules/jquery/dist/jquery.min.js',
+  '/static/jquery4.js': 'node_modules/jquery4/dist/jquery.min.js',
+  '/static/probe.js': 'test/e2e/fixtures/probe.js',
+};
+
+/**
+ * Start a page server. Pages are described in the query string, so one server
+ * serves every variant a test opens.
+ *
+ * @example const pages = await startPageServer(); await page.goto(pages.url({client: 'plain', channels}));
+ */
+export async function startPageServer(): Promise<PageServer> {
+  const port = await freePort();
+  const requests: string[] = [];
+  const server: Server = createServer((req, res) => {
+    requests.push(req.url ?? '');
+    try {
+      route(req, res);
+    } catch (error) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' }).end(String(error));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    origin,
+    requests,
+    url: (spec) => `${origin}/page?spec=${encodeURIComponent(JSON.stringify(spec))}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function route(req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://page.test');
+  const file = FILES[url.pathname];
+  if (file) {
+    res.writeHead(200, {
+      'Content-Type': 'text/javascript; charset=utf-8',
+      'Cache-Control': 'no-store',
+    });
+    res.end(readFileSync(join(ROOT, file)));
+    return;
+  }
+  if (url.pathname === '/page') {
+    const spec = JSON.parse(url.searchParams.get('spec') ?? '{}') as PageSpec;
+    const headers: Record<string, string> = { 'Content-Type': 'text/html; charset=utf-8' };
+    if (spec.strictCsp) headers['Content-Security-Policy'] = "script-src 'self'";
+    if (spec.cookie) headers['Set-Cookie'] = `${spec.cookie}; Path=/; SameSite=Lax`;
+    res.writeHead(200, headers).end(renderPage(spec));
+    return;
+  }
+  res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+}
+
+/** JSON that cannot close the script element it sits in. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replaceAll('<', '\\u003c')
+    .replaceAll('>', '\\u003e')
+    .replaceAll('&', '\\u0026')
+    .replaceAll('\u2028', '\\u2028')
+    .replaceAll('\u2029', '\\u2029');
+}
+
+/** The markup the template helpers render, in both modes, written out by hand. */
+function renderPage(spec: PageSpec): string {
+  const jquery = spec.client === 'plain' ? '' : `<script src="/static/${spec.client}.js"></script>`;
+  const client = '<script src="/static/pushserver/updates.js"></script>';
+  const api = spec.client === 'plain' ? 'pushserver.updates' : '$.updates';
+  const bootstrap =
+    spec.mode === 'data'
+      ? `<script type="application/json" data-pushserver-channels>${scriptJson(spec.channels)}</script>\n${jquery}\n${client}`
+      : `${jquery}\n${client}\n<script>${api}.subscribe(${scriptJson(spec.channels)});</script>`;
+  return `<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>pushserver e2e page</title></head>
+<body>
+<h1>updates</h1>
+<ol id="updates"></ol>
+${bootstrap}
+<script src="/static/probe.js" data-channel="main"></script>
+</body>
+</html>
+`;
+}
