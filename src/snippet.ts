@@ -1,0 +1,243 @@
+/**
+ * The subscription bootstrap every engine renders, and the channel URL checks every
+ * template helper shares. Engine adapters only translate their calling convention to
+ * these functions.
+ */
+import { fileURLToPath } from 'node:url';
+import { ChannelIdError } from './errors.js';
+import { escapeAttribute, escapejs, jsonForScript } from './escape.js';
+import { MAX_CHANNEL_ID_BYTES } from './location-pattern.js';
+import type { ResolvedSettings } from './settings.js';
+import { channelUrl } from './urls.js';
+
+/** Where the Express integration serves the browser client. */
+export const DEFAULT_CLIENT_SRC = '/static/pushserver/updates.js';
+
+/**
+ * The package's `templates/` folder, holding the partials `pushserver/subscribe.njk`,
+ * `pushserver/subscribe.hbs` and `pushserver/subscribe.eta`. Add it to your engine's
+ * search path to include them.
+ *
+ * @example new nunjucks.FileSystemLoader(['views', templatesDirectory])
+ */
+export const templatesDirectory = fileURLToPath(new URL('../templates/', import.meta.url));
+
+/** `inline`: an executable `subscribe(...)` call. `data`: a JSON block the client reads itself. */
+export type SubscriptionMode = 'inline' | 'data';
+
+/** Channels to subscribe to: name → channel id, or name → absolute `http(s)` URL used as is. */
+export type SubscriptionChannels = Record<string, string>;
+
+/** How {@link subscriptionSnippet} renders. */
+export interface SubscriptionSnippetOptions {
+  /** CSP nonce put on the script tags; none when absent or empty. */
+  nonce?: string;
+  /**
+   * URL of the browser client.
+   * @default '/static/pushserver/updates.js'
+   */
+  src?: string;
+  /**
+   * `true` calls `$.updates.subscribe`, `false` calls `pushserver.updates.subscribe`.
+   * @default true
+   */
+  jquery?: boolean;
+  /**
+   * `'data'` renders no executable inline script, for a strict Content-Security-Policy.
+   * @default 'inline'
+   */
+  mode?: SubscriptionMode;
+  /**
+   * Settings channel URLs are built from.
+   * @default getSettings() at render time
+   */
+  settings?: ResolvedSettings;
+  /**
+   * The helper's name as templates write it, used in error messages.
+   * @default 'subscriptionSnippet()'
+   */
+  helper?: string;
+}
+
+const ABSOLUTE_URL = /^https?:\/\//i;
+
+/**
+ * Render the tags that load the browser client and subscribe the page to `channels`.
+ *
+ * Inline mode: `<script src="…"></script>` then
+ * `<script>$.updates.subscribe({"name":"<url>",…});</script>`. Data mode: first
+ * `<script type="application/json" data-pushserver-channels>{"name":"<url>",…}</script>`,
+ * then the `<script src>` tag; the client subscribes to every such block by itself.
+ * A channel id becomes `channelUrl(id)`; an absolute `http(s)` URL is used as is.
+ * Names and URLs are escaped for where they land (JSON in a script, attribute), once.
+ *
+ * @param channels name → channel id or absolute URL; at least one
+ * @param options nonce, client `src`, `jquery`, `mode`, `settings`
+ * @returns HTML, safe to output unescaped
+ * @throws ChannelIdError naming the helper and the channel when an id is unusable
+ * @example
+ * subscriptionSnippet({ chat: 'room-1' }, { nonce: 'r4nd0m' })
+ * // <script src="/static/pushserver/updates.js" nonce="r4nd0m"></script>
+ * // <script nonce="r4nd0m">$.updates.subscribe({"chat":"http://127.0.0.1:8001/subscriber/room-1"});</script>
+ */
+export function subscriptionSnippet(
+  channels: SubscriptionChannels,
+  options: SubscriptionSnippetOptions = {},
+): string {
+  const helper = options.helper ?? 'subscriptionSnippet()';
+  const mode = options.mode ?? 'inline';
+  if (mode !== 'inline' && mode !== 'data') {
+    throw new TypeError(`${helper}: mode must be "inline" or "data", got ${JSON.stringify(mode)}`);
+  }
+  const json = jsonForScript(channelUrls(channels, helper, options.settings));
+  const nonce = options.nonce ? ` nonce="${escapeAttribute(String(options.nonce))}"` : '';
+  const client = `<script src="${escapeAttribute(options.src ?? DEFAULT_CLIENT_SRC)}"${nonce}></script>`;
+  if (mode === 'data') {
+    return `<script type="application/json" data-pushserver-channels>${json}</script>\n${client}`;
+  }
+  const call = options.jquery === false ? 'pushserver.updates.subscribe' : '$.updates.subscribe';
+  return `${client}\n<script${nonce}>${call}(${json});</script>`;
+}
+
+function channelUrls(
+  channels: unknown,
+  helper: string,
+  settings: ResolvedSettings | undefined,
+): Record<string, string> {
+  if (typeof channels !== 'object' || channels === null || Array.isArray(channels)) {
+    throw new TypeError(
+      `${helper}: channels must be an object of name → channel id, got ${describe(channels)}`,
+    );
+  }
+  const entries = Object.entries(channels);
+  if (entries.length === 0) {
+    throw new TypeError(
+      `${helper}: no channels given; pass at least one, e.g. main_channel="room-1"`,
+    );
+  }
+  const urls: Record<string, string> = {};
+  for (const [name, value] of entries) {
+    urls[name] =
+      typeof value === 'string' && ABSOLUTE_URL.test(value)
+        ? value
+        : checkedChannelUrl(value, `${helper} channel "${name}"`, settings);
+  }
+  return urls;
+}
+
+/**
+ * The channel URL for a template's text output: `channelUrl(id)` with `'` written as
+ * `%27`, so it holds none of `& < > " '` and is the same text escaped or not, in HTML
+ * text, any quoted attribute, and through `escapejs` (never double-escaped).
+ *
+ * @param channelId what the template passed
+ * @param helper the helper's name as templates write it, for the error message
+ * @param settings @default getSettings() now
+ * @returns the absolute subscriber URL
+ * @throws ChannelIdError `"<helper>: <problem>"` for a missing, non-string, empty or over-long id
+ * @example templateChannelUrl("it's", '{% channel_url %}') // 'http://127.0.0.1:8001/subscriber/it%27s'
+ */
+export function templateChannelUrl(
+  channelId: unknown,
+  helper: string,
+  settings?: ResolvedSettings,
+): string {
+  // encodeURIComponent keeps the apostrophe; %27 is the same path to every server.
+  return checkedChannelUrl(channelId, helper, settings).replace(/'/g, '%27');
+}
+
+function checkedChannelUrl(
+  channelId: unknown,
+  helper: string,
+  settings?: ResolvedSettings,
+): string {
+  const problem = channelIdProblem(channelId);
+  if (problem) throw new ChannelIdError(`${helper}: ${problem}`);
+  try {
+    return settings ? channelUrl(channelId as string, settings) : channelUrl(channelId as string);
+  } catch (error) {
+    if (error instanceof ChannelIdError) throw new ChannelIdError(`${helper}: ${error.message}`);
+    throw error;
+  }
+}
+
+function channelIdProblem(channelId: unknown): string | undefined {
+  if (channelId === undefined) {
+    return 'the channel id is undefined; is the variable set in the render context?';
+  }
+  if (typeof channelId !== 'string') {
+    return `the channel id must be a string, got ${describe(channelId)}`;
+  }
+  if (channelId === '') return 'the channel id is an empty string';
+  const bytes = Buffer.byteLength(channelId, 'utf8');
+  if (bytes > MAX_CHANNEL_ID_BYTES) {
+    return `the channel id is ${bytes} bytes long; the limit is ${MAX_CHANNEL_ID_BYTES} bytes`;
+  }
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${value}`;
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/** Defaults for the helpers made by {@link createTemplateHelpers}. */
+export type TemplateHelperOptions = Omit<SubscriptionSnippetOptions, 'nonce' | 'helper'>;
+
+/**
+ * The three helpers as plain functions, for engines that call functions from their data
+ * (eta's `it.`, Express locals). `pushserverSubscribe` takes its nonce from
+ * `options.nonce`, else from `this.cspNonce`: called as `it.pushserverSubscribe(...)`,
+ * `this` is the render data.
+ */
+export interface TemplateHelpers {
+  /** {@link templateChannelUrl} for `channelId`. */
+  channelUrl(channelId: string): string;
+  /** {@link escapejs}. */
+  escapejs(value: unknown): string;
+  /** {@link subscriptionSnippet} for `channels`; `options` override the defaults. */
+  pushserverSubscribe(
+    this: unknown,
+    channels: SubscriptionChannels,
+    options?: Omit<SubscriptionSnippetOptions, 'helper'>,
+  ): string;
+}
+
+/**
+ * Make the helpers with fixed defaults.
+ *
+ * @param defaults `src`, `jquery`, `mode` and `settings` for every call
+ * @returns `{channelUrl, escapejs, pushserverSubscribe}`
+ * @example
+ * const helpers = createTemplateHelpers({ mode: 'data' });
+ * eta.render('page', { ...helpers, cspNonce, room });
+ */
+export function createTemplateHelpers(defaults: TemplateHelperOptions = {}): TemplateHelpers {
+  return {
+    channelUrl: (channelId) => templateChannelUrl(channelId, 'channelUrl()', defaults.settings),
+    escapejs,
+    pushserverSubscribe(channels, options = {}) {
+      return subscriptionSnippet(channels, {
+        ...defaults,
+        nonce: contextNonce(this),
+        ...options,
+        helper: 'pushserverSubscribe()',
+      });
+    },
+  };
+}
+
+/**
+ * The CSP nonce a render context carries as `cspNonce`, if any.
+ *
+ * @param context the template data (eta's `it`, handlebars' `@root`, nunjucks' context vars)
+ * @returns the nonce, or undefined
+ * @example contextNonce({ cspNonce: 'abc' }) // 'abc'
+ */
+export function contextNonce(context: unknown): string | undefined {
+  if (typeof context !== 'object' || context === null) return undefined;
+  const nonce = (context as { cspNonce?: unknown }).cspNonce;
+  return typeof nonce === 'string' && nonce !== '' ? nonce : undefined;
+}

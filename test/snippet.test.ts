@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ChannelIdError } from '../src/errors.js';
+import { resolveSettings } from '../src/settings.js';
+import {
+  contextNonce,
+  createTemplateHelpers,
+  subscriptionSnippet,
+  templateChannelUrl,
+} from '../src/snippet.js';
+import {
+  CHANNEL_CASES,
+  inlineScripts,
+  parsePage,
+  runPage,
+  textUrl,
+} from './fixtures/templates/page.js';
+
+const SRC = '<script src="/static/pushserver/updates.js"></script>';
+
+describe('subscriptionSnippet, inline mode', () => {
+  test('exact output for an ordinary id', () => {
+    assert.equal(
+      subscriptionSnippet({ main_channel: 'room-1' }),
+      `${SRC}\n<script>$.updates.subscribe({"main_channel":"http://127.0.0.1:8001/subscriber/room-1"});</script>`,
+    );
+  });
+
+  test('nonce on both tags, jquery: false, src escaped for its attribute', () => {
+    assert.equal(
+      subscriptionSnippet(
+        { a: 'x' },
+        { nonce: 'n"o<n>ce', jquery: false, src: '/js/u.js?a=1&b="2"' },
+      ),
+      '<script src="/js/u.js?a=1&amp;b=&quot;2&quot;" nonce="n&quot;o&lt;n&gt;ce"></script>\n' +
+        '<script nonce="n&quot;o&lt;n&gt;ce">pushserver.updates.subscribe({"a":"http://127.0.0.1:8001/subscriber/x"});</script>',
+    );
+    const page = parsePage(
+      subscriptionSnippet({ a: 'x' }, { nonce: 'n"o<n>ce', src: '/u.js?a&b' }),
+    );
+    assert.deepEqual(
+      page.scripts.map((script) => script.attrs),
+      [{ src: '/u.js?a&b', nonce: 'n"o<n>ce' }, { nonce: 'n"o<n>ce' }],
+    );
+  });
+
+  for (const { label, id, url } of CHANNEL_CASES) {
+    test(`${label} id: parsed and run, subscribes to exactly ${url}`, () => {
+      const html = subscriptionSnippet({ main_channel: id, other: 'b' });
+      const { subscribed, alerts, page } = runPage(html);
+      assert.equal(page.scripts.length, 2);
+      assert.deepEqual(page.handlers, []);
+      assert.deepEqual(alerts, []);
+      assert.deepEqual(subscribed, [
+        { main_channel: url, other: 'http://127.0.0.1:8001/subscriber/b' },
+      ]);
+      assert.equal(resolveSettings().locations[1].pattern.match(new URL(url).pathname), id);
+    });
+  }
+
+  test('hostile channel names are escaped in the JSON, not double-escaped', () => {
+    const name = '</script><!--"\u2028';
+    const html = subscriptionSnippet({ [name]: 'x' });
+    assert.equal(
+      html,
+      `${SRC}\n<script>$.updates.subscribe({"\\u003C/script\\u003E\\u003C!--\\"\\u2028":"http://127.0.0.1:8001/subscriber/x"});</script>`,
+    );
+    assert.deepEqual(runPage(html).subscribed, [{ [name]: 'http://127.0.0.1:8001/subscriber/x' }]);
+  });
+
+  test('an absolute http(s) URL is used as is (and escaped for the script)', () => {
+    const url = 'https://push.example.com/sub/</script>?a=1&b=2';
+    const { subscribed, page } = runPage(subscriptionSnippet({ a: url, b: 'HTTP://x/y' }));
+    assert.equal(page.scripts.length, 2);
+    assert.deepEqual(subscribed, [{ a: url, b: 'HTTP://x/y' }]);
+  });
+
+  test('uses the given settings', () => {
+    const settings = resolveSettings({
+      subscriberHost: { location: 'push.example.com', secure: true },
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', url: '/updates/:channel' },
+      ],
+    });
+    assert.deepEqual(runPage(subscriptionSnippet({ a: 'r 1' }, { settings })).subscribed, [
+      { a: 'https://push.example.com/updates/r%201' },
+    ]);
+  });
+});
+
+describe('subscriptionSnippet, data mode', () => {
+  test('exact output: the data block first, then the client; nothing executable inline', () => {
+    const html = subscriptionSnippet(
+      { main_channel: '</script><script>alert(1)</script>' },
+      { mode: 'data', nonce: 'abc' },
+    );
+    assert.equal(
+      html,
+      '<script type="application/json" data-pushserver-channels>{"main_channel":"http://127.0.0.1:8001/subscriber/%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E"}</script>\n' +
+        '<script src="/static/pushserver/updates.js" nonce="abc"></script>',
+    );
+    const page = parsePage(html);
+    assert.deepEqual(inlineScripts(page), []);
+    assert.equal(page.scripts.length, 2);
+    assert.deepEqual(page.scripts[0].attrs, {
+      type: 'application/json',
+      'data-pushserver-channels': '',
+    });
+  });
+
+  for (const { label, id, url } of CHANNEL_CASES) {
+    test(`${label} id: the data block parses to exactly ${url}`, () => {
+      const name = `n ${id}`;
+      const page = parsePage(subscriptionSnippet({ [name]: id }, { mode: 'data' }));
+      assert.equal(page.scripts.length, 2);
+      assert.deepEqual(inlineScripts(page), []);
+      assert.deepEqual(JSON.parse(page.scripts[0].text), { [name]: url });
+    });
+  }
+});
+
+describe('errors name the helper and the problem', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    [undefined, /^x\(\) channel "c": the channel id is undefined; is the variable set/],
+    [null, /^x\(\) channel "c": the channel id must be a string, got null$/],
+    [42, /^x\(\) channel "c": the channel id must be a string, got number 42$/],
+    [{}, /^x\(\) channel "c": the channel id must be a string, got an object$/],
+    ['', /^x\(\) channel "c": the channel id is an empty string$/],
+    [
+      'é'.repeat(513),
+      /^x\(\) channel "c": the channel id is 1026 bytes long; the limit is 1024 bytes$/,
+    ],
+  ];
+  for (const [value, message] of cases) {
+    test(`subscriptionSnippet with ${JSON.stringify(value)?.slice(0, 20)}`, () => {
+      assert.throws(
+        () => subscriptionSnippet({ c: value as string }, { helper: 'x()' }),
+        (error: Error) => error instanceof ChannelIdError && message.test(error.message),
+      );
+    });
+  }
+
+  test('templateChannelUrl names the helper; a pattern mismatch keeps the pattern reason', () => {
+    assert.throws(() => templateChannelUrl('', '{% channel_url %}'), {
+      name: 'ChannelIdError',
+      message: '{% channel_url %}: the channel id is an empty string',
+    });
+    const settings = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', url: '/u/(\\d+)' },
+      ],
+    });
+    assert.throws(() => templateChannelUrl('abc', 'h', settings), {
+      name: 'ChannelIdError',
+      message: /^h: channel id "abc" does not match the location/,
+    });
+  });
+
+  test('no channels, not an object, bad mode', () => {
+    assert.throws(() => subscriptionSnippet({}), /subscriptionSnippet\(\): no channels given/);
+    assert.throws(
+      () => subscriptionSnippet('room' as never),
+      /channels must be an object of name → channel id, got string/,
+    );
+    assert.throws(
+      () => subscriptionSnippet({ a: 'b' }, { mode: 'module' as never }),
+      /mode must be "inline" or "data", got "module"/,
+    );
+  });
+});
+
+describe('templateChannelUrl', () => {
+  for (const { label, id, url } of CHANNEL_CASES) {
+    test(`${label} id gives ${textUrl(url)}`, () => {
+      assert.equal(templateChannelUrl(id, 'h'), textUrl(url));
+      assert.doesNotMatch(templateChannelUrl(id, 'h'), /[&<>"']/);
+    });
+  }
+});
+
+describe('createTemplateHelpers', () => {
+  test('pushserverSubscribe takes the nonce from this.cspNonce, the call overrides it', () => {
+    const helpers = createTemplateHelpers({ jquery: false });
+    const it = { ...helpers, cspNonce: 'ctx' };
+    assert.match(
+      it.pushserverSubscribe({ a: 'b' }),
+      /^<script src="[^"]+" nonce="ctx"><\/script>\n<script nonce="ctx">pushserver\./,
+    );
+    assert.match(it.pushserverSubscribe({ a: 'b' }, { nonce: 'own' }), /nonce="own"/);
+    assert.doesNotMatch(helpers.pushserverSubscribe({ a: 'b' }), /nonce/);
+    assert.equal(helpers.channelUrl("it's"), 'http://127.0.0.1:8001/subscriber/it%27s');
+    assert.equal(helpers.escapejs('<'), '\\u003C');
+    assert.throws(
+      () => helpers.channelUrl(undefined as never),
+      /^ChannelIdError: channelUrl\(\): the channel id is undefined/,
+    );
+  });
+
+  test('contextNonce reads a non-empty string cspNonce only', () => {
+    assert.equal(contextNonce({ cspNonce: 'a' }), 'a');
+    assert.equal(contextNonce({ cspNonce: '' }), undefined);
+    assert.equal(contextNonce({ cspNonce: 1 }), undefined);
+    assert.equal(contextNonce(undefined), undefined);
+  });
+});
