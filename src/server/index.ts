@@ -1,2 +1,257 @@
-// pushserver/server: filled in by its issue; the subpath exists so the export map is fixed.
-export {};
+/**
+ * pushserver/server: the push daemon as a library. `createPushServer(settings)` gives
+ * a Node `(req, res)` handler that speaks Nchan's publisher / subscriber protocol,
+ * plus `listen()` / `close()`; `npx runpushserver` is a command line around it.
+ *
+ * @example
+ * import { createPushServer } from 'pushserver/server';
+ * const push = createPushServer({ port: 8001 });
+ * await push.listen();
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { addressMatcher } from '../ip.js';
+import { MAX_CHANNEL_ID_BYTES } from '../location-pattern.js';
+import { type PushServerSettings, type ResolvedSettings, resolveSettings } from '../settings.js';
+import { requestPath, send, sendText } from './http.js';
+import { createMemoryStore } from './memory-store.js';
+import { PublisherLocation } from './publisher.js';
+import type { Store, StoreFactory } from './store.js';
+import { SubscriberLocation, WaitingRoom, waitStarted } from './subscriber.js';
+
+export { createMemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export * from './store.js';
+
+/** One answered request, for the daemon's log. */
+export interface RequestLogEntry {
+  method: string;
+  /** Path and query as requested. */
+  url: string;
+  status: number;
+  /** Milliseconds from the request to the end of the answer. */
+  duration: number;
+  /** Milliseconds a long-poll was parked waiting for a message; undefined when it did not wait. */
+  waited: number | undefined;
+}
+
+/** Options of {@link createPushServer} beyond the settings. */
+export interface PushServerOptions {
+  /** Stores by name, instead of creating them from the settings (e.g. one shared by two servers in a test). */
+  stores?: Record<string, Store>;
+  /** Called once per answered request. @default no logging */
+  log?: (entry: RequestLogEntry) => void;
+}
+
+/** A push daemon: the request handler, its HTTP server, its stores. */
+export interface PushServer {
+  /** Handle one request: mount it in any Node HTTP server (or Express app). */
+  handler(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Open the stores and listen. Long-polls are kept open indefinitely; keep-alive
+   * connections stay up 75 s between polls (as nginx).
+   *
+   * @param port @default settings.port
+   * @param address @default settings.address
+   * @returns the address actually bound (port 0 picks a free one)
+   */
+  listen(port?: number, address?: string): Promise<AddressInfo>;
+  /** Stop accepting, answer waiting subscribers (503, `Connection: close`), close the stores. */
+  close(): Promise<void>;
+  /** The HTTP server `listen()` created, if any. */
+  readonly server: Server | undefined;
+  /** The stores by name (`default`, ...): channels, messages and counters. */
+  readonly stores: Record<string, Store>;
+  /** The settings in effect. */
+  readonly settings: ResolvedSettings;
+  /** Number of subscriber polls currently parked. */
+  waiting(): number;
+}
+
+type Route =
+  | { type: 'publisher'; location: PublisherLocation }
+  | { type: 'subscriber'; location: SubscriberLocation };
+
+/**
+ * Build a push daemon from settings.
+ *
+ * @param settings user settings or already resolved ones; defaults as `resolveSettings`
+ * @param options stores to use instead of new ones, a request logger
+ * @returns the handler, `listen`, `close` and the stores
+ * @throws SettingsError when the settings are invalid
+ * @example
+ * const push = createPushServer({ port: 0 });
+ * const { port } = await push.listen();
+ */
+export function createPushServer(
+  settings: PushServerSettings | ResolvedSettings = {},
+  options: PushServerOptions = {},
+): PushServer {
+  const resolved = isResolved(settings)
+    ? settings
+    : resolveSettings(settings, 'createPushServer()');
+  const { servername } = resolved;
+  const stores: Record<string, Store> = {};
+  let loading: Promise<void> | undefined;
+  const rooms = new Map<string, WaitingRoom>();
+  const pending: Array<() => Promise<void>> = [];
+  for (const [name, storeSettings] of Object.entries(resolved.stores)) {
+    const given = options.stores?.[name];
+    if (given) stores[name] = given;
+    else if (storeSettings.type === 'memory') stores[name] = createMemoryStore(storeSettings);
+    else
+      pending.push(async () => {
+        stores[name] = (await loadRedisFactory())(storeSettings);
+      });
+  }
+  const mayPublish = addressMatcher(resolved.publisherAllow);
+  let routes: Route[] = [];
+  const build = () => {
+    routes = resolved.locations.map((location): Route => {
+      const store = stores[location.store];
+      if (location.type === 'publisher') {
+        return {
+          type: 'publisher',
+          location: new PublisherLocation(location, { servername, store, mayPublish }),
+        };
+      }
+      let room = rooms.get(location.store);
+      if (!room) {
+        room = new WaitingRoom(store);
+        rooms.set(location.store, room);
+      }
+      return {
+        type: 'subscriber',
+        location: new SubscriberLocation(location, { servername, room }),
+      };
+    });
+  };
+  const ready = (): Promise<void> => {
+    loading ??= (async () => {
+      await Promise.all(pending.map((load) => load()));
+      await Promise.all(Object.values(stores).map((store) => store.open()));
+    })();
+    return loading;
+  };
+  if (pending.length === 0) build();
+  else ready().then(build, () => {});
+
+  const route = (req: IncomingMessage, res: ServerResponse) => {
+    const path = requestPath(req);
+    for (const { location } of routes) {
+      let channel: string | undefined;
+      try {
+        channel = location.location.pattern.match(path);
+      } catch {
+        return sendText(
+          res,
+          servername,
+          400,
+          'Bad Request: malformed percent-encoding in the channel id',
+        );
+      }
+      if (channel === undefined) continue;
+      if (channel.includes('\0'))
+        return sendText(res, servername, 400, 'Bad Request: NUL in the channel id');
+      // Nchan refuses ids over 1024 bytes with an empty 403.
+      if (
+        channel.length > MAX_CHANNEL_ID_BYTES / 3 &&
+        Buffer.byteLength(channel) > MAX_CHANNEL_ID_BYTES
+      ) {
+        return send(res, servername, 403, []);
+      }
+      return location.handle(req, res, channel);
+    }
+    sendText(res, servername, 404, 'Not Found');
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (options.log) logWhenDone(req, res, options.log);
+    if (routes.length === 0) {
+      ready().then(
+        () => route(req, res),
+        (error: Error) => sendText(res, servername, 503, `store unavailable: ${error.message}`),
+      );
+      return;
+    }
+    route(req, res);
+  };
+
+  let server: Server | undefined;
+  const push: PushServer = {
+    handler,
+    get server() {
+      return server;
+    },
+    stores,
+    settings: resolved,
+    waiting() {
+      let count = 0;
+      for (const room of rooms.values()) count += room.size;
+      return count;
+    },
+    async listen(port = resolved.port, address = resolved.address) {
+      await ready();
+      if (routes.length === 0) build();
+      server = createServer(handler);
+      // Browsers re-poll on the same connection; keep it as long as nginx does.
+      server.keepAliveTimeout = 75_000;
+      // A parked poll's request is complete; these only bound slow request headers and bodies.
+      server.headersTimeout = 60_000;
+      server.requestTimeout = 300_000;
+      const listening = server;
+      await new Promise<void>((resolve, reject) => {
+        listening.once('error', reject);
+        listening.listen(port, address, () => {
+          listening.off('error', reject);
+          resolve();
+        });
+      });
+      return listening.address() as AddressInfo;
+    },
+    async close() {
+      const closing = server
+        ? new Promise<void>((resolve) => server?.close(() => resolve()))
+        : Promise.resolve();
+      for (const room of rooms.values()) room.closeAll(servername);
+      server?.closeIdleConnections();
+      await closing;
+      await Promise.all(Object.values(stores).map((store) => store.close()));
+    },
+  };
+  return push;
+}
+
+function isResolved(settings: PushServerSettings | ResolvedSettings): settings is ResolvedSettings {
+  return 'stores' in settings && 'source' in settings;
+}
+
+async function loadRedisFactory(): Promise<StoreFactory> {
+  // Resolved at run time: the Redis store is optional and written separately.
+  const path = './redis-store.js';
+  const module = (await import(path)) as { createRedisStore?: StoreFactory };
+  if (typeof module.createRedisStore !== 'function') {
+    throw new Error('the Redis store is not available in this build (src/server/redis-store.ts)');
+  }
+  return module.createRedisStore;
+}
+
+function logWhenDone(
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: (entry: RequestLogEntry) => void,
+): void {
+  const start = performance.now();
+  res.once('close', () => {
+    const end = performance.now();
+    const parked = waitStarted.get(res);
+    log({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      status: res.headersSent ? res.statusCode : 0,
+      duration: end - start,
+      waited: parked === undefined ? undefined : end - parked,
+    });
+  });
+}

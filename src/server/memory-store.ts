@@ -1,0 +1,194 @@
+import type { ResolvedStore } from '../settings.js';
+import {
+  type ChannelInfo,
+  compareIds,
+  type Message,
+  type MessageId,
+  type NewMessage,
+  type NextResult,
+  type PublishResult,
+  type Store,
+  type StoreEvent,
+  type StoreListener,
+} from './store.js';
+
+/** Options of {@link createMemoryStore} beyond the store settings; mostly for tests. */
+export interface MemoryStoreOptions {
+  /** The clock, in milliseconds. @default Date.now */
+  now?: () => number;
+  /** Milliseconds between sweeps that drop expired messages and forget idle channels. @default 5000 */
+  sweepInterval?: number;
+}
+
+interface Entry {
+  message: Message;
+  /** When the message expires (ms), Infinity when it never does. */
+  expires: number;
+}
+
+interface Channel {
+  /** Oldest first. */
+  entries: Entry[];
+  subscribers: number;
+  /** When a subscriber last asked (ms), or -1. */
+  lastRequested: number;
+  lastId: MessageId | null;
+}
+
+/**
+ * An in-process store: each channel is a bounded buffer of messages, lost when the
+ * process exits. Events are delivered synchronously, inside the call that caused them.
+ *
+ * @param settings `maxMessages`, `minMessages` and `messageTimeout` of the store
+ * @param options clock and sweep interval
+ * @returns a {@link Store}
+ * @example
+ * const store = createMemoryStore(resolveSettings({ store: { type: 'memory', maxMessages: 100 } }).stores.default);
+ */
+export function createMemoryStore(
+  settings: Pick<ResolvedStore, 'maxMessages' | 'minMessages' | 'messageTimeout'>,
+  options: MemoryStoreOptions = {},
+): Store {
+  const now = options.now ?? Date.now;
+  const { maxMessages, minMessages } = settings;
+  const timeoutMs = settings.messageTimeout > 0 ? settings.messageTimeout * 1000 : Infinity;
+  const channels = new Map<string, Channel>();
+  const listeners = new Set<StoreListener>();
+  let sweeper: NodeJS.Timeout | undefined;
+
+  function emit(event: StoreEvent): void {
+    for (const listener of listeners) listener(event);
+  }
+
+  /** Drop what is beyond the buffer limits; forget the channel when nothing is left. */
+  function prune(id: string, channel: Channel, time: number): void {
+    const { entries } = channel;
+    let drop = Math.max(0, entries.length - maxMessages);
+    while (drop < entries.length - minMessages && entries[drop].expires <= time) drop++;
+    if (drop > 0) entries.splice(0, drop);
+    if (entries.length === 0 && channel.subscribers === 0) channels.delete(id);
+  }
+
+  /** The channel, pruned, or undefined when it does not exist (any more). */
+  function live(id: string, time: number): Channel | undefined {
+    const channel = channels.get(id);
+    if (channel) prune(id, channel, time);
+    return channels.get(id);
+  }
+
+  function infoOf(channel: Channel, time: number): ChannelInfo {
+    return {
+      messages: channel.entries.length,
+      requested: channel.lastRequested < 0 ? -1 : Math.floor((time - channel.lastRequested) / 1000),
+      subscribers: channel.subscribers,
+      lastMessageId: channel.lastId,
+    };
+  }
+
+  function nextId(last: MessageId | null, time: number): MessageId {
+    const second = Math.floor(time / 1000);
+    // Ids strictly increase even if the clock steps back.
+    if (last && second <= last.time) return { time: last.time, tag: last.tag + 1 };
+    return { time: second, tag: 0 };
+  }
+
+  function sweep(): void {
+    const time = now();
+    for (const [id, channel] of channels) prune(id, channel, time);
+  }
+
+  const store: Store = {
+    async open() {
+      if (sweeper) return;
+      sweeper = setInterval(sweep, options.sweepInterval ?? 5000);
+      sweeper.unref();
+    },
+
+    async publish(id: string, input: NewMessage, { create }): Promise<PublishResult | undefined> {
+      const time = now();
+      let channel = live(id, time);
+      if (!channel) {
+        if (!create) return undefined;
+        channel = { entries: [], subscribers: 0, lastRequested: -1, lastId: null };
+        channels.set(id, channel);
+      }
+      const message: Message = {
+        id: nextId(channel.lastId, time),
+        contentType: input.contentType,
+        body: input.body,
+      };
+      channel.lastId = message.id;
+      channel.entries.push({ message, expires: time + timeoutMs });
+      prune(id, channel, time);
+      const info = infoOf(channel, time);
+      emit({ type: 'message', channel: id, message });
+      return { message, info };
+    },
+
+    async next(id: string, cursor: MessageId | null): Promise<NextResult> {
+      const time = now();
+      const channel = live(id, time);
+      if (!channel) return { message: undefined, exists: false };
+      channel.lastRequested = time;
+      return { message: firstAfter(channel.entries, cursor), exists: true };
+    },
+
+    async info(id: string) {
+      const time = now();
+      const channel = live(id, time);
+      return channel && infoOf(channel, time);
+    },
+
+    async delete(id: string) {
+      const time = now();
+      const channel = live(id, time);
+      if (!channel) return undefined;
+      const info = infoOf(channel, time);
+      channels.delete(id);
+      emit({ type: 'delete', channel: id });
+      return info;
+    },
+
+    async subscriberStarted(id: string) {
+      let channel = channels.get(id);
+      if (!channel) {
+        channel = { entries: [], subscribers: 0, lastRequested: now(), lastId: null };
+        channels.set(id, channel);
+      }
+      channel.subscribers++;
+    },
+
+    async subscriberStopped(id: string) {
+      const channel = channels.get(id);
+      if (!channel || channel.subscribers === 0) return;
+      channel.subscribers--;
+      if (channel.subscribers === 0 && channel.entries.length === 0) channels.delete(id);
+    },
+
+    onEvent(listener: StoreListener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    async close() {
+      if (sweeper) clearInterval(sweeper);
+      sweeper = undefined;
+      listeners.clear();
+    },
+  };
+  return store;
+}
+
+/** The first entry's message with an id strictly after `cursor` (binary search; entries are in id order). */
+function firstAfter(entries: Entry[], cursor: MessageId | null): Message | undefined {
+  if (entries.length === 0) return undefined;
+  if (cursor === null) return entries[0].message;
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareIds(entries[middle].message.id, cursor) > 0) high = middle;
+    else low = middle + 1;
+  }
+  return entries[low]?.message;
+}

@@ -1,0 +1,515 @@
+/**
+ * The Redis store: messages that survive a daemon restart, shared by any number of
+ * daemons. Every change is one Lua script (see `redis-scripts.ts`), so ids are
+ * assigned by Redis atomically and strictly increase per channel whichever daemon
+ * publishes; each daemon holds one pub/sub subscription and turns the store's
+ * announcements into {@link StoreEvent}s for its own waiting subscribers.
+ *
+ * `ioredis` is an optional peer dependency: it is imported when a Redis store opens,
+ * never when this module loads.
+ *
+ * @module
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { ResolvedStore } from '../settings.js';
+import { AFTER, DELETE, HEARTBEAT, INFO, NEXT, PUBLISH, type RedisScript, SUBSCRIBERS } from './redis-scripts.js';
+import {
+  type ChannelInfo,
+  compareIds,
+  type Message,
+  type MessageId,
+  type NewMessage,
+  type NextResult,
+  type PublishResult,
+  type Store,
+  type StoreEvent,
+  type StoreListener,
+} from './store.js';
+
+/** Seconds a publish's idempotency key is remembered. */
+const IDEMPOTENCY_TTL = 3600;
+/** Seconds a channel without messages (created by a subscriber) is kept after its last use. */
+const IDLE_CHANNEL_TTL = 60;
+/** Redis versions before this lack `XRANGE` exclusive ranges and `XTRIM MINID`. */
+const MIN_REDIS_VERSION = [6, 2];
+
+/** A message to publish, optionally with an idempotency key (the `Idempotency-Key` header). */
+export interface RedisNewMessage extends NewMessage {
+  /**
+   * The same key on a retried publish (same channel) returns the first publish's id
+   * instead of storing the message again. Remembered for an hour.
+   * @default undefined
+   */
+  idempotencyKey?: string;
+}
+
+/** Options of {@link createRedisStore} beyond the store settings. */
+export interface RedisStoreOptions {
+  /** Where outage and recovery lines go. @default console.error */
+  log?: (line: string) => void;
+  /** How often this daemon tells Redis it is alive, in ms; its subscribers stop counting 3 beats after it dies. @default 5000 */
+  heartbeat?: number;
+  /** Longest wait between reconnection attempts, in ms. @default 2000 */
+  maxBackoff?: number;
+  /** Milliseconds a Redis command may take before it fails (and the publish answers 503). @default 5000 */
+  commandTimeout?: number;
+}
+
+/**
+ * Redis cannot be reached: at start (the CLI exits with status 2), or while running
+ * (the daemon answers 503 and keeps waiting subscribers waiting while the store
+ * reconnects). A publish that failed this way was not stored, unless the connection
+ * broke while Redis was running it; retry it with the same `Idempotency-Key` to be
+ * sure it is stored once.
+ *
+ * @example
+ * try { await store.publish('room', msg, { create: true }); }
+ * catch (error) { if (error instanceof RedisUnavailableError) reply(error.status, error.message); }
+ */
+export class RedisUnavailableError extends Error {
+  /** The HTTP status the daemon answers with. */
+  readonly status = 503;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RedisUnavailableError';
+  }
+}
+
+/**
+ * Create a Redis store for `store: {type: 'redis', url, keyPrefix, ...}`. Nothing
+ * connects until {@link Store.open}, which rejects with {@link RedisUnavailableError}
+ * when Redis is unreachable or older than 6.2.
+ *
+ * @param settings the resolved store settings (`url`, `keyPrefix`, buffer limits)
+ * @param options logging and timing
+ * @returns a {@link Store} shared with every daemon using the same Redis and `keyPrefix`
+ * @example
+ * const store = createRedisStore(resolveSettings({ store: { type: 'redis', url: 'redis://127.0.0.1:6379' } }).stores.default);
+ * await store.open();
+ */
+export function createRedisStore(settings: ResolvedStore, options: RedisStoreOptions = {}): Store {
+  return new RedisStore(settings, options);
+}
+
+/** The pieces of a channel script's arguments that depend only on the channel. */
+interface ChannelCall {
+  keys: string[];
+  args: (string | Buffer)[];
+}
+
+class RedisStore implements Store {
+  private readonly prefix: string;
+  private readonly where: string;
+  private readonly daemonId = randomUUID();
+  private readonly log: (line: string) => void;
+  private readonly heartbeatMs: number;
+  private readonly listeners = new Set<StoreListener>();
+  /** Subscribers of this daemon waiting per channel (the truth; Redis gets a copy). */
+  private readonly waiting = new Map<string, number>();
+  /** Newest message id announced per channel with waiting subscribers (no duplicates, catch-up start). */
+  private readonly announced = new Map<string, MessageId>();
+  /** Events seen per channel while a `next` on it is in flight (see `next`). */
+  private readonly reads = new Map<string, { calls: number; events: number }>();
+  private commands: RedisClient | undefined;
+  private events: RedisClient | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private outageSince: number | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly settings: ResolvedStore,
+    private readonly options: RedisStoreOptions,
+  ) {
+    this.prefix = settings.keyPrefix;
+    this.where = `Redis at ${redactUrl(settings.url)}`;
+    this.log = options.log ?? ((line) => console.error(line));
+    this.heartbeatMs = options.heartbeat ?? 5000;
+  }
+
+  async open(): Promise<void> {
+    const { Redis } = await import('ioredis');
+    const maxBackoff = this.options.maxBackoff ?? 2000;
+    const clientOptions: RedisOptions = {
+      lazyConnect: true,
+      // Fail at once instead of queueing while disconnected, and never resend a
+      // command after a reconnect: a resent publish could be stored twice.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: this.options.commandTimeout ?? 5000,
+      connectTimeout: 5000,
+      retryStrategy: (attempt) => Math.min(maxBackoff, 50 * 2 ** Math.min(attempt, 10)),
+    };
+    const commands = new Redis(this.settings.url, clientOptions);
+    const events = commands.duplicate();
+    this.commands = commands;
+    this.events = events;
+    // ioredis emits one 'error' per failed attempt; the outage is logged once (watch()).
+    commands.on('error', () => {});
+    events.on('error', () => {});
+    try {
+      await commands.connect();
+      await checkVersion(commands, this.where);
+      await events.connect();
+      await events.subscribe(this.eventsChannel);
+      await this.heartbeat(true);
+    } catch (error) {
+      this.closed = true;
+      commands.disconnect();
+      events.disconnect();
+      if (error instanceof RedisUnavailableError) throw error;
+      throw new RedisUnavailableError(
+        `${this.where} is unreachable (${reasonOf(error)}); start Redis or fix store.url`,
+        { cause: error },
+      );
+    }
+    events.on('messageBuffer', (_channel: Buffer, payload: Buffer) => this.receive(payload));
+    this.watch(commands, events);
+    this.heartbeatTimer = setInterval(() => {
+      this.forgetIdleChannels();
+      this.heartbeat(false).catch(() => {});
+    }, this.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  async publish(
+    channel: string,
+    message: RedisNewMessage,
+    options: { create: boolean },
+  ): Promise<PublishResult | undefined> {
+    const idempotency = message.idempotencyKey
+      ? `${this.prefix}publish:${sha1(`${channel}\0${message.idempotencyKey}`)}`
+      : '';
+    const call = this.channelCall(channel);
+    const reply = (await this.run(
+      PUBLISH,
+      [...call.keys, idempotency],
+      [
+        ...call.args,
+        this.eventsChannel,
+        options.create ? '1' : '0',
+        message.contentType === null ? '0' : '1',
+        message.contentType ?? '',
+        message.body,
+        String(IDEMPOTENCY_TTL),
+      ],
+    )) as [number, number, number, ...InfoReply] | null;
+    if (reply === null) return undefined;
+    const [time, tag, , ...info] = reply;
+    return {
+      message: { id: { time, tag }, contentType: message.contentType, body: message.body },
+      info: parseInfo(info),
+    };
+  }
+
+  async next(channel: string, cursor: MessageId | null): Promise<NextResult> {
+    // Announcements arrive on another connection than this read's reply, so one can
+    // overtake it: a message stored after the read ran may be announced before the
+    // read answers "nothing yet", and the subscriber would wait past it. Reading again
+    // when an announcement for the channel came in meanwhile closes that gap.
+    const read = this.reads.get(channel) ?? { calls: 0, events: 0 };
+    this.reads.set(channel, read);
+    read.calls += 1;
+    try {
+      for (;;) {
+        const seen = read.events;
+        const call = this.channelCall(channel);
+        const [exists, last, entry] = (await this.run(NEXT, call.keys, [...call.args, rangeStart(cursor)])) as [
+          number,
+          Buffer | null,
+          EntryReply | null,
+        ];
+        // The subscriber is about to wait: remember where the channel stood, for
+        // catch-up after an outage and to drop a late announcement it already read.
+        if (!entry && last && !this.announced.has(channel)) this.announced.set(channel, parseId(last));
+        if (entry || read.events === seen) {
+          return { message: entry ? parseEntry(entry) : undefined, exists: exists === 1 };
+        }
+      }
+    } finally {
+      read.calls -= 1;
+      if (read.calls === 0) this.reads.delete(channel);
+    }
+  }
+
+  async info(channel: string): Promise<ChannelInfo | undefined> {
+    const call = this.channelCall(channel);
+    const reply = (await this.run(INFO, call.keys, call.args)) as InfoReply | null;
+    return reply ? parseInfo(reply) : undefined;
+  }
+
+  async delete(channel: string): Promise<ChannelInfo | undefined> {
+    const call = this.channelCall(channel);
+    const reply = (await this.run(DELETE, call.keys, [...call.args, this.eventsChannel])) as InfoReply | null;
+    return reply ? parseInfo(reply) : undefined;
+  }
+
+  async subscriberStarted(channel: string): Promise<void> {
+    const count = (this.waiting.get(channel) ?? 0) + 1;
+    this.waiting.set(channel, count);
+    await this.reportSubscribers(channel, count, true);
+  }
+
+  async subscriberStopped(channel: string): Promise<void> {
+    const count = Math.max(0, (this.waiting.get(channel) ?? 0) - 1);
+    if (count === 0) {
+      this.waiting.delete(channel);
+      this.announced.delete(channel);
+    } else {
+      this.waiting.set(channel, count);
+    }
+    await this.reportSubscribers(channel, count, false);
+  }
+
+  onEvent(listener: StoreListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.heartbeatTimer);
+    const { commands, events } = this;
+    if (commands?.status === 'ready') {
+      // Our subscribers stop counting now rather than when the heartbeat runs out.
+      await commands.multi().zrem(this.daemonsKey, this.daemonId).del(this.daemonKey).exec().catch(() => {});
+    }
+    await Promise.all([quit(commands), quit(events)]);
+  }
+
+  private get eventsChannel(): string {
+    return `${this.prefix}events`;
+  }
+
+  private get daemonsKey(): string {
+    return `${this.prefix}daemons`;
+  }
+
+  private get daemonKey(): string {
+    return `${this.prefix}daemon:${this.daemonId}`;
+  }
+
+  private channelCall(channel: string): ChannelCall {
+    const { maxMessages, minMessages, messageTimeout } = this.settings;
+    return {
+      keys: [`${this.prefix}channel:${channel}`, `${this.prefix}messages:${channel}`, this.daemonsKey],
+      args: [
+        channel,
+        `${this.prefix}daemon:`,
+        String(maxMessages),
+        String(minMessages),
+        String(Math.ceil(messageTimeout)),
+        String(Math.max(IDLE_CHANNEL_TTL, Math.ceil(messageTimeout) + 1)),
+      ],
+    };
+  }
+
+  /** Run a script, loading it on first use; connection problems become RedisUnavailableError. */
+  private async run(script: RedisScript, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+    const client = this.commands;
+    if (!client || this.closed) throw new RedisUnavailableError(`${this.where}: the store is closed`);
+    if (client.status !== 'ready') {
+      throw new RedisUnavailableError(`${this.where} is unreachable; nothing was stored, retry later`);
+    }
+    try {
+      try {
+        return await client.evalshaBuffer(script.sha1, keys.length, ...keys, ...args);
+      } catch (error) {
+        if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+        return await client.evalBuffer(script.lua, keys.length, ...keys, ...args);
+      }
+    } catch (error) {
+      if (isServerError(error)) throw error;
+      throw new RedisUnavailableError(
+        `${this.where} failed during the request (${reasonOf(error)}); retry later (with the same Idempotency-Key to be sure a publish is stored once)`,
+        { cause: error },
+      );
+    }
+  }
+
+  private async reportSubscribers(channel: string, count: number, create: boolean): Promise<void> {
+    // Waiting subscribers keep waiting through an outage: the count is resent on reconnect.
+    if (this.commands?.status !== 'ready') return;
+    const call = this.channelCall(channel);
+    await this.run(SUBSCRIBERS, [...call.keys, this.daemonKey], [
+      ...call.args,
+      String(count),
+      String(this.heartbeatMs * 3),
+      create ? '1' : '0',
+    ]).catch((error) => {
+      if (!(error instanceof RedisUnavailableError)) throw error;
+    });
+  }
+
+  /** Tell Redis this daemon is alive; with `replace`, rewrite all of its subscriber counts. */
+  private async heartbeat(replace: boolean): Promise<void> {
+    const counts = replace ? [...this.waiting].flatMap(([channel, count]) => [channel, String(count)]) : [];
+    await this.run(HEARTBEAT, [this.daemonsKey, this.daemonKey], [
+      String(this.heartbeatMs * 3),
+      this.daemonId,
+      replace ? '1' : '0',
+      ...counts,
+    ]);
+  }
+
+  /** Drop what `next` remembered for channels nobody here waits on any more. */
+  private forgetIdleChannels(): void {
+    for (const channel of this.announced.keys()) {
+      if (!this.waiting.has(channel) && !this.reads.has(channel)) this.announced.delete(channel);
+    }
+  }
+
+  /** Log once when a connection is lost and once when both are back; resync then. */
+  private watch(commands: RedisClient, events: RedisClient): void {
+    const lost = (error?: unknown) => {
+      if (this.closed || this.outageSince !== undefined) return;
+      this.outageSince = Date.now();
+      const reason = error ? ` (${reasonOf(error)})` : '';
+      this.log(`pushserver: lost the connection to ${this.where}${reason}; publishes answer 503 until it is back, reconnecting`);
+    };
+    const ready = () => {
+      if (this.closed || this.outageSince === undefined) return;
+      if (commands.status !== 'ready' || events.status !== 'ready') return;
+      const seconds = ((Date.now() - this.outageSince) / 1000).toFixed(1);
+      this.outageSince = undefined;
+      this.log(`pushserver: reconnected to ${this.where} after ${seconds} s`);
+      this.resync().catch(() => {});
+    };
+    for (const client of [commands, events]) {
+      client.on('error', lost);
+      client.on('close', () => lost());
+      client.on('ready', ready);
+    }
+  }
+
+  /**
+   * After an outage: give Redis this daemon's subscriber counts again, and announce
+   * the messages published while this daemon's subscription was down, so waiting
+   * subscribers get them without waiting for the next publish.
+   */
+  private async resync(): Promise<void> {
+    await this.heartbeat(true);
+    for (const channel of [...this.waiting.keys()]) {
+      const last = this.announced.get(channel);
+      const call = this.channelCall(channel);
+      const start = last ? `(${last.time}-${last.tag}` : '-';
+      const entries = (await this.run(AFTER, call.keys, [...call.args, start])) as EntryReply[];
+      for (const entry of entries) this.announce({ type: 'message', channel, message: parseEntry(entry) });
+    }
+  }
+
+  private receive(payload: Buffer): void {
+    const kind = String.fromCharCode(payload[0] ?? 0);
+    const newline = payload.indexOf(0x0a);
+    const head = JSON.parse(payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'));
+    if (kind === 'd') {
+      this.announce({ type: 'delete', channel: head.c });
+      return;
+    }
+    const message: Message = {
+      id: { time: head.t, tag: head.g },
+      contentType: head.y ?? null,
+      body: payload.subarray(newline + 1),
+    };
+    this.announce({ type: 'message', channel: head.c, message });
+  }
+
+  private announce(event: StoreEvent): void {
+    const read = this.reads.get(event.channel);
+    if (read) read.events += 1;
+    if (event.type === 'message') {
+      // Catch-up and the live subscription can both carry a message: announce it once.
+      const last = this.announced.get(event.channel);
+      if (last && compareIds(event.message.id, last) <= 0) return;
+      if (last || this.waiting.has(event.channel)) this.announced.set(event.channel, event.message.id);
+    }
+    if (event.type === 'delete') this.announced.delete(event.channel);
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.log(`pushserver: a store listener threw: ${reasonOf(error)}`);
+      }
+    }
+  }
+}
+
+/** [messages, seconds since requested, subscribers, last id] as the scripts return it. */
+type InfoReply = [number, number, number, Buffer | null];
+/** [stream id, [field, value, ...]] as XRANGE returns it. */
+type EntryReply = [Buffer, Buffer[]];
+
+function parseInfo([messages, requested, subscribers, last]: InfoReply): ChannelInfo {
+  return { messages, requested, subscribers, lastMessageId: last ? parseId(last) : null };
+}
+
+function parseId(text: Buffer | string): MessageId {
+  const [time, tag] = String(text).split(/[-:]/).map(Number);
+  return { time: time ?? 0, tag: tag ?? 0 };
+}
+
+function parseEntry([id, fields]: EntryReply): Message {
+  let body = Buffer.alloc(0);
+  let contentType: string | null = null;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = String(fields[i]);
+    if (name === 'b') body = fields[i + 1] as Buffer;
+    else if (name === 'c') contentType = String(fields[i + 1]);
+  }
+  return { id: parseId(id), contentType, body };
+}
+
+/** The XRANGE start for "strictly after the cursor", with Nchan's reading of odd cursors. */
+function rangeStart(cursor: MessageId | null): string {
+  if (cursor === null || !Number.isSafeInteger(cursor.time) || cursor.time < 0) return '-';
+  // Nchan: If-None-Match -1 means "from tag 0 of that second"; a tag beyond any
+  // counter means "from the next second".
+  if (cursor.tag < 0) return `${cursor.time}-0`;
+  if (!Number.isSafeInteger(cursor.tag)) return `${cursor.time + 1}-0`;
+  return `(${cursor.time}-${cursor.tag}`;
+}
+
+async function checkVersion(client: RedisClient, where: string): Promise<void> {
+  const text = await client.info('server');
+  const version = /redis_version:(\d+)\.(\d+)/.exec(text);
+  if (!version) return;
+  const [major, minor] = [Number(version[1]), Number(version[2])];
+  const [needMajor, needMinor] = MIN_REDIS_VERSION as [number, number];
+  if (major < needMajor || (major === needMajor && minor < needMinor)) {
+    throw new RedisUnavailableError(
+      `${where} runs Redis ${major}.${minor}; the Redis store needs ${needMajor}.${needMinor} or later`,
+    );
+  }
+}
+
+/** Errors Redis itself answered (a bug or misuse), as opposed to connection trouble. */
+function isServerError(error: unknown): boolean {
+  if ((error as Error)?.name !== 'ReplyError') return false;
+  // These mean the server is not serving right now: treat them as an outage.
+  return !/^(LOADING|BUSY|MASTERDOWN|READONLY|MISCONF|TRYAGAIN|CLUSTERDOWN)/.test((error as Error).message);
+}
+
+function reasonOf(error: unknown): string {
+  const cause = error as { code?: string; message?: string; errors?: unknown[] };
+  if (cause?.errors?.length) return reasonOf(cause.errors[0]);
+  return cause?.message || cause?.code || String(error);
+}
+
+/** The URL without its password, for messages and logs. */
+function redactUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+}
+
+function sha1(text: string): string {
+  return createHash('sha1').update(text).digest('hex');
+}
+
+async function quit(client: RedisClient | undefined): Promise<void> {
+  if (!client) return;
+  if (client.status === 'ready') {
+    await client.quit().catch(() => client.disconnect());
+  } else {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The subscriber location: long-poll and interval-poll GETs, answered from a store.
+ * Waiting polls are parked per channel and woken by the store's events only.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ResolvedLocation } from '../settings.js';
+import { corsFor, type HeaderList, httpDate, parseCursor, send, sendText, VARY } from './http.js';
+import { compareIds, type Message, type MessageId, type Store, type StoreEvent } from './store.js';
+
+const EXPOSE = 'Last-Modified, Etag, Content-Type, Cache-Control';
+const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control';
+
+/** One parked poll. */
+interface Waiter {
+  res: ServerResponse;
+  channel: string;
+  cursor: MessageId | null;
+  /** `checking`: asking the store; `waiting`: parked and counted; `done`: answered. */
+  state: 'checking' | 'waiting' | 'done';
+  /** A message arrived while checking: ask the store again before parking. */
+  dirty: boolean;
+  /** The channel was deleted while checking. */
+  deleted: boolean;
+  cors: HeaderList;
+  corsKey: string;
+  timer: NodeJS.Timeout | undefined;
+  location: SubscriberLocation;
+}
+
+/** When each parked poll started waiting (ms), for the request log. */
+export const waitStarted = new WeakMap<ServerResponse, number>();
+
+/**
+ * The parked polls of one store, by channel. It listens to the store's events and
+ * answers the polls they concern.
+ */
+export class WaitingRoom {
+  private readonly channels = new Map<string, Set<Waiter>>();
+  private readonly unlisten: () => void;
+
+  /** @param store the store whose events wake the polls parked here */
+  constructor(readonly store: Store) {
+    this.unlisten = store.onEvent((event) => this.onEvent(event));
+  }
+
+  /** Number of polls parked or being checked. */
+  get size(): number {
+    let count = 0;
+    for (const waiters of this.channels.values()) count += waiters.size;
+    return count;
+  }
+
+  add(waiter: Waiter): void {
+    let waiters = this.channels.get(waiter.channel);
+    if (!waiters) {
+      waiters = new Set();
+      this.channels.set(waiter.channel, waiters);
+    }
+    waiters.add(waiter);
+  }
+
+  /** Forget `waiter`; when it was parked, tell the store it stopped waiting. */
+  remove(waiter: Waiter): void {
+    const waiters = this.channels.get(waiter.channel);
+    if (waiters?.delete(waiter) && waiters.size === 0) this.channels.delete(waiter.channel);
+    if (waiter.timer) clearTimeout(waiter.timer);
+    const wasWaiting = waiter.state === 'waiting';
+    waiter.state = 'done';
+    if (wasWaiting) this.store.subscriberStopped(waiter.channel).catch(ignore);
+  }
+
+  /** Answer every parked poll with 503 and `Connection: close` (the daemon is stopping). */
+  closeAll(server: string): void {
+    for (const waiters of [...this.channels.values()]) {
+      for (const waiter of [...waiters]) {
+        this.remove(waiter);
+        sendText(waiter.res, server, 503, 'push server shutting down', ['Connection', 'close']);
+      }
+    }
+    this.unlisten();
+  }
+
+  private onEvent(event: StoreEvent): void {
+    const waiters = this.channels.get(event.channel);
+    if (!waiters) return;
+    for (const waiter of waiters) {
+      if (event.type === 'delete') {
+        if (waiter.state === 'checking') waiter.deleted = true;
+        else waiter.location.gone(waiter);
+      } else if (waiter.state === 'checking') {
+        waiter.dirty = true;
+      } else if (waiter.cursor === null || compareIds(event.message.id, waiter.cursor) > 0) {
+        // A parked poll had nothing after its cursor, so this message is the first one.
+        waiter.location.deliver(waiter, event.message);
+      }
+    }
+  }
+}
+
+/** What a subscriber location needs from the daemon. */
+export interface SubscriberContext {
+  servername: string;
+  room: WaitingRoom;
+}
+
+/** One subscriber location of the settings, bound to its store's waiting room. */
+export class SubscriberLocation {
+  /** Response headers per message, per CORS variant: built once, shared by every subscriber. */
+  private readonly headerCache = new WeakMap<Message, Map<string, HeaderList>>();
+  private readonly timeoutMs: number;
+
+  constructor(
+    readonly location: ResolvedLocation,
+    private readonly context: SubscriberContext,
+  ) {
+    this.timeoutMs = location.subscriberTimeout * 1000;
+  }
+
+  /**
+   * Handle one request for `channel` (already decoded and length-checked).
+   *
+   * @param req the request
+   * @param res its response
+   * @param channel decoded channel id
+   */
+  handle(req: IncomingMessage, res: ServerResponse, channel: string) {
+    const { servername } = this.context;
+    const origin = req.headers.origin;
+    const cors = corsFor(origin, this.location);
+    if (cors.refuse) return send(res, servername, 403, cors.headers);
+    const method = req.method;
+    if (method === 'GET') return this.get(req, res, channel, cors.headers, origin ?? '');
+    if (method === 'OPTIONS') {
+      const preflight =
+        origin === undefined
+          ? []
+          : ['Access-Control-Allow-Headers', ALLOW_HEADERS, 'Access-Control-Allow-Methods', 'GET'];
+      return send(res, servername, 200, ['Allow', 'GET', ...preflight, ...cors.headers]);
+    }
+    // Nchan answers 403 to a publish on a subscriber location.
+    if (method === 'POST') return send(res, servername, 403, cors.headers);
+    // Nchan never answers HEAD; we say what is allowed instead.
+    sendText(res, servername, 405, 'Method Not Allowed', [
+      'Allow',
+      'GET, OPTIONS',
+      ...cors.headers,
+    ]);
+  }
+
+  private get(
+    req: IncomingMessage,
+    res: ServerResponse,
+    channel: string,
+    cors: HeaderList,
+    corsKey: string,
+  ) {
+    const headers = req.headers;
+    const cursor = parseCursor(
+      headers['if-modified-since'],
+      headers['if-none-match'] as string | undefined,
+    );
+    if (cursor === 'invalid') {
+      return sendText(res, this.context.servername, 400, 'Message ID invalid', [
+        'Vary',
+        VARY,
+        ...cors,
+      ]);
+    }
+    const waiter: Waiter = {
+      res,
+      channel,
+      cursor,
+      state: 'checking',
+      dirty: false,
+      deleted: false,
+      cors,
+      corsKey,
+      timer: undefined,
+      location: this,
+    };
+    this.context.room.add(waiter);
+    res.once('close', () => {
+      if (waiter.state !== 'done') this.context.room.remove(waiter);
+    });
+    this.check(waiter);
+  }
+
+  /** Ask the store for the first message after the cursor; answer, or park the poll. */
+  private check(waiter: Waiter): void {
+    waiter.dirty = false;
+    this.context.room.store.next(waiter.channel, waiter.cursor).then(
+      ({ message, exists }) => {
+        if (waiter.state === 'done') return;
+        if (waiter.deleted) return this.gone(waiter);
+        if (message) return this.deliver(waiter, message);
+        if (!exists && !this.location.createOnGet) return this.finish(waiter, 404, []);
+        if (this.location.polling === 'interval') return this.notModified(waiter, exists);
+        if (waiter.dirty) return this.check(waiter);
+        this.park(waiter);
+      },
+      (error: Error) => {
+        if (waiter.state === 'done') return;
+        this.context.room.remove(waiter);
+        sendText(waiter.res, this.context.servername, 503, `store unavailable: ${error.message}`);
+      },
+    );
+  }
+
+  private park(waiter: Waiter): void {
+    waiter.state = 'waiting';
+    waitStarted.set(waiter.res, performance.now());
+    this.context.room.store.subscriberStarted(waiter.channel).catch(ignore);
+    if (this.timeoutMs > 0) {
+      waiter.timer = setTimeout(() => this.finish(waiter, 408, []), this.timeoutMs);
+    }
+  }
+
+  /** Answer `waiter` with `message` (200). */
+  deliver(waiter: Waiter, message: Message): void {
+    this.context.room.remove(waiter);
+    waiter.res.writeHead(200, this.messageHeaders(message, waiter));
+    waiter.res.end(message.body);
+  }
+
+  /** Answer `waiter` with 410: its channel was deleted. */
+  gone(waiter: Waiter): void {
+    this.finish(waiter, 410, ['Etag', '0']);
+  }
+
+  private notModified(waiter: Waiter, exists: boolean): void {
+    const cursor = waiter.cursor;
+    const headers =
+      cursor && exists ? ['Last-Modified', httpDate(cursor.time), 'Etag', String(cursor.tag)] : [];
+    this.finish(waiter, 304, headers);
+  }
+
+  private finish(waiter: Waiter, status: number, headers: HeaderList): void {
+    this.context.room.remove(waiter);
+    send(waiter.res, this.context.servername, status, [
+      ...headers,
+      'Vary',
+      VARY,
+      ...this.exposed(waiter),
+    ]);
+  }
+
+  private exposed(waiter: Waiter): HeaderList {
+    return waiter.cors.length === 0
+      ? waiter.cors
+      : ['Access-Control-Expose-Headers', EXPOSE, ...waiter.cors];
+  }
+
+  private messageHeaders(message: Message, waiter: Waiter): HeaderList {
+    let variants = this.headerCache.get(message);
+    if (!variants) {
+      variants = new Map();
+      this.headerCache.set(message, variants);
+    }
+    let headers = variants.get(waiter.corsKey);
+    if (!headers) {
+      const tag = String(message.id.tag);
+      headers = ['Server', this.context.servername];
+      if (message.contentType !== null) headers.push('Content-Type', message.contentType);
+      headers.push(
+        'Content-Length',
+        String(message.body.length),
+        'Last-Modified',
+        httpDate(message.id.time),
+        'Etag',
+        tag,
+        'Vary',
+        VARY,
+        // py-hbpush's header, read by old clients when Etag is not exposed to them.
+        'Cache-Control',
+        `etag=${tag}`,
+        ...this.exposed(waiter),
+      );
+      variants.set(waiter.corsKey, headers);
+    }
+    return headers;
+  }
+}
+
+function ignore(): void {}
