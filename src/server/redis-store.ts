@@ -13,7 +13,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import type { ResolvedStore } from '../settings.js';
-import { AFTER, DELETE, HEARTBEAT, INFO, NEXT, PUBLISH, type RedisScript, SUBSCRIBERS } from './redis-scripts.js';
+import {
+  AFTER,
+  DELETE,
+  HEARTBEAT,
+  INFO,
+  NEXT,
+  PUBLISH,
+  type RedisScript,
+  SUBSCRIBERS,
+} from './redis-scripts.js';
 import {
   type ChannelInfo,
   compareIds,
@@ -215,14 +224,14 @@ class RedisStore implements Store {
       for (;;) {
         const seen = read.events;
         const call = this.channelCall(channel);
-        const [exists, last, entry] = (await this.run(NEXT, call.keys, [...call.args, rangeStart(cursor)])) as [
-          number,
-          Buffer | null,
-          EntryReply | null,
-        ];
+        const [exists, last, entry] = (await this.run(NEXT, call.keys, [
+          ...call.args,
+          rangeStart(cursor),
+        ])) as [number, Buffer | null, EntryReply | null];
         // The subscriber is about to wait: remember where the channel stood, for
         // catch-up after an outage and to drop a late announcement it already read.
-        if (!entry && last && !this.announced.has(channel)) this.announced.set(channel, parseId(last));
+        if (!entry && last && !this.announced.has(channel))
+          this.announced.set(channel, parseId(last));
         if (entry || read.events === seen) {
           return { message: entry ? parseEntry(entry) : undefined, exists: exists === 1 };
         }
@@ -241,7 +250,10 @@ class RedisStore implements Store {
 
   async delete(channel: string): Promise<ChannelInfo | undefined> {
     const call = this.channelCall(channel);
-    const reply = (await this.run(DELETE, call.keys, [...call.args, this.eventsChannel])) as InfoReply | null;
+    const reply = (await this.run(DELETE, call.keys, [
+      ...call.args,
+      this.eventsChannel,
+    ])) as InfoReply | null;
     return reply ? parseInfo(reply) : undefined;
   }
 
@@ -273,7 +285,12 @@ class RedisStore implements Store {
     const { commands, events } = this;
     if (commands?.status === 'ready') {
       // Our subscribers stop counting now rather than when the heartbeat runs out.
-      await commands.multi().zrem(this.daemonsKey, this.daemonId).del(this.daemonKey).exec().catch(() => {});
+      await commands
+        .multi()
+        .zrem(this.daemonsKey, this.daemonId)
+        .del(this.daemonKey)
+        .exec()
+        .catch(() => {});
     }
     await Promise.all([quit(commands), quit(events)]);
   }
@@ -293,7 +310,11 @@ class RedisStore implements Store {
   private channelCall(channel: string): ChannelCall {
     const { maxMessages, minMessages, messageTimeout } = this.settings;
     return {
-      keys: [`${this.prefix}channel:${channel}`, `${this.prefix}messages:${channel}`, this.daemonsKey],
+      keys: [
+        `${this.prefix}channel:${channel}`,
+        `${this.prefix}messages:${channel}`,
+        this.daemonsKey,
+      ],
       args: [
         channel,
         `${this.prefix}daemon:`,
@@ -306,18 +327,25 @@ class RedisStore implements Store {
   }
 
   /** Run a script, loading it on first use; connection problems become RedisUnavailableError. */
-  private async run(script: RedisScript, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+  private async run(
+    script: RedisScript,
+    keys: string[],
+    args: (string | Buffer)[],
+  ): Promise<unknown> {
     const client = this.commands;
-    if (!client || this.closed) throw new RedisUnavailableError(`${this.where}: the store is closed`);
+    if (!client || this.closed)
+      throw new RedisUnavailableError(`${this.where}: the store is closed`);
     if (client.status !== 'ready') {
-      throw new RedisUnavailableError(`${this.where} is unreachable; nothing was stored, retry later`);
+      throw new RedisUnavailableError(
+        `${this.where} is unreachable; nothing was stored, retry later`,
+      );
     }
     try {
       try {
-        return await client.evalshaBuffer(script.sha1, keys.length, ...keys, ...args);
+        return await client.callBuffer('EVALSHA', [script.sha1, keys.length, ...keys, ...args]);
       } catch (error) {
         if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-        return await client.evalBuffer(script.lua, keys.length, ...keys, ...args);
+        return await client.callBuffer('EVAL', [script.lua, keys.length, ...keys, ...args]);
       }
     } catch (error) {
       if (isServerError(error)) throw error;
@@ -332,25 +360,25 @@ class RedisStore implements Store {
     // Waiting subscribers keep waiting through an outage: the count is resent on reconnect.
     if (this.commands?.status !== 'ready') return;
     const call = this.channelCall(channel);
-    await this.run(SUBSCRIBERS, [...call.keys, this.daemonKey], [
-      ...call.args,
-      String(count),
-      String(this.heartbeatMs * 3),
-      create ? '1' : '0',
-    ]).catch((error) => {
+    await this.run(
+      SUBSCRIBERS,
+      [...call.keys, this.daemonKey],
+      [...call.args, String(count), String(this.heartbeatMs * 3), create ? '1' : '0'],
+    ).catch((error) => {
       if (!(error instanceof RedisUnavailableError)) throw error;
     });
   }
 
   /** Tell Redis this daemon is alive; with `replace`, rewrite all of its subscriber counts. */
   private async heartbeat(replace: boolean): Promise<void> {
-    const counts = replace ? [...this.waiting].flatMap(([channel, count]) => [channel, String(count)]) : [];
-    await this.run(HEARTBEAT, [this.daemonsKey, this.daemonKey], [
-      String(this.heartbeatMs * 3),
-      this.daemonId,
-      replace ? '1' : '0',
-      ...counts,
-    ]);
+    const counts = replace
+      ? [...this.waiting].flatMap(([channel, count]) => [channel, String(count)])
+      : [];
+    await this.run(
+      HEARTBEAT,
+      [this.daemonsKey, this.daemonKey],
+      [String(this.heartbeatMs * 3), this.daemonId, replace ? '1' : '0', ...counts],
+    );
   }
 
   /** Drop what `next` remembered for channels nobody here waits on any more. */
@@ -366,7 +394,9 @@ class RedisStore implements Store {
       if (this.closed || this.outageSince !== undefined) return;
       this.outageSince = Date.now();
       const reason = error ? ` (${reasonOf(error)})` : '';
-      this.log(`pushserver: lost the connection to ${this.where}${reason}; publishes answer 503 until it is back, reconnecting`);
+      this.log(
+        `pushserver: lost the connection to ${this.where}${reason}; publishes answer 503 until it is back, reconnecting`,
+      );
     };
     const ready = () => {
       if (this.closed || this.outageSince === undefined) return;
@@ -395,14 +425,17 @@ class RedisStore implements Store {
       const call = this.channelCall(channel);
       const start = last ? `(${last.time}-${last.tag}` : '-';
       const entries = (await this.run(AFTER, call.keys, [...call.args, start])) as EntryReply[];
-      for (const entry of entries) this.announce({ type: 'message', channel, message: parseEntry(entry) });
+      for (const entry of entries)
+        this.announce({ type: 'message', channel, message: parseEntry(entry) });
     }
   }
 
   private receive(payload: Buffer): void {
     const kind = String.fromCharCode(payload[0] ?? 0);
     const newline = payload.indexOf(0x0a);
-    const head = JSON.parse(payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'));
+    const head = JSON.parse(
+      payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'),
+    );
     if (kind === 'd') {
       this.announce({ type: 'delete', channel: head.c });
       return;
@@ -422,7 +455,8 @@ class RedisStore implements Store {
       // Catch-up and the live subscription can both carry a message: announce it once.
       const last = this.announced.get(event.channel);
       if (last && compareIds(event.message.id, last) <= 0) return;
-      if (last || this.waiting.has(event.channel)) this.announced.set(event.channel, event.message.id);
+      if (last || this.waiting.has(event.channel))
+        this.announced.set(event.channel, event.message.id);
     }
     if (event.type === 'delete') this.announced.delete(event.channel);
     for (const listener of this.listeners) {
@@ -450,7 +484,7 @@ function parseId(text: Buffer | string): MessageId {
 }
 
 function parseEntry([id, fields]: EntryReply): Message {
-  let body = Buffer.alloc(0);
+  let body: Buffer = Buffer.alloc(0);
   let contentType: string | null = null;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = String(fields[i]);
@@ -487,7 +521,9 @@ async function checkVersion(client: RedisClient, where: string): Promise<void> {
 function isServerError(error: unknown): boolean {
   if ((error as Error)?.name !== 'ReplyError') return false;
   // These mean the server is not serving right now: treat them as an outage.
-  return !/^(LOADING|BUSY|MASTERDOWN|READONLY|MISCONF|TRYAGAIN|CLUSTERDOWN)/.test((error as Error).message);
+  return !/^(LOADING|BUSY|MASTERDOWN|READONLY|MISCONF|TRYAGAIN|CLUSTERDOWN)/.test(
+    (error as Error).message,
+  );
 }
 
 function reasonOf(error: unknown): string {
