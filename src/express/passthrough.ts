@@ -1,0 +1,133 @@
+/**
+ * The app side of passthrough: the endpoint the push daemon (or Nchan, with the
+ * project's nginx config) POSTs to when a browser starts or stops waiting on a
+ * channel. It turns each notification into a `channelSubscribe` /
+ * `channelUnsubscribe` signal carrying the request, whose headers are the
+ * browser's own, so the app's session middleware has already found the user.
+ *
+ * @module
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { addressMatcher, LOOPBACK_RANGES } from '../ip.js';
+import { emitRobust } from '../signals.js';
+
+/** Options of {@link passthrough}. */
+export interface PassthroughOptions {
+  /**
+   * Addresses and CIDR ranges the notifications may come from (the daemon's or
+   * nginx's address as the app sees it). IPv4-mapped IPv6 forms match their IPv4 form.
+   * @default ['127.0.0.0/8', '::1']
+   */
+  internalIps?: readonly string[];
+  /** Largest form body accepted, in bytes (413 above). @default 16384 */
+  maxBodyBytes?: number;
+}
+
+/** What `channelSubscribe` / `channelUnsubscribe` listeners receive. */
+export interface ChannelSignal<Req = IncomingMessage> {
+  /** The notification request: the subscriber's headers, the app's middlewares applied (`req.session`, `req.user`). */
+  req: Req;
+  /** The channel id, decoded. */
+  channelId: string;
+}
+
+/** The request as the receiver reads it: a Node request, plus what Express adds when present. */
+type PassthroughRequest = IncomingMessage & { ip?: string; body?: unknown };
+
+/**
+ * Express middleware (also a plain Node handler) receiving passthrough
+ * notifications. Mount it after the app's session / auth middlewares:
+ *
+ * - only `POST` from an internal address is accepted, anything else gets 403 and
+ *   no signal. The address is `req.ip`, which is the socket's address unless the
+ *   app's `trust proxy` setting says to believe `X-Forwarded-For`;
+ * - the `application/x-www-form-urlencoded` body is parsed here (no body parser
+ *   needed; one that already ran is fine too);
+ * - `channel_id=<id>&subscribe=1` emits `channelSubscribe`, `unsubscribe=1` emits
+ *   `channelUnsubscribe`, with `{req, channelId}`; a listener that throws is
+ *   reported on stderr and harms neither the others nor the answer;
+ * - answers 204; 400 when `channel_id` or the action is missing.
+ *
+ * @param options see {@link PassthroughOptions}
+ * @returns a `(req, res)` handler
+ * @throws Error when an `internalIps` entry is not an address or a range
+ * @example
+ * app.use(session({ secret }));
+ * app.use('/passthrough', passthrough());
+ * signals.on('channelSubscribe', ({ req, channelId }) => console.log(req.session.user, channelId));
+ */
+export function passthrough(
+  options: PassthroughOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const isInternal = addressMatcher(options.internalIps ?? LOOPBACK_RANGES);
+  const maxBodyBytes = options.maxBodyBytes ?? 16_384;
+  return (incoming, res) => {
+    const req = incoming as PassthroughRequest;
+    if (req.method !== 'POST' || !isInternal(req.ip ?? req.socket.remoteAddress)) {
+      return answer(res, 403, 'Forbidden: passthrough accepts POST from internal addresses only');
+    }
+    readForm(req, maxBodyBytes).then(
+      (form) => {
+        if (form === undefined) return answer(res, 413, 'Payload Too Large');
+        const channelId = form.get('channel_id');
+        if (!channelId) return answer(res, 400, 'Bad Request: channel_id is missing');
+        const event = form.get('subscribe')
+          ? 'channelSubscribe'
+          : form.get('unsubscribe')
+            ? 'channelUnsubscribe'
+            : undefined;
+        if (!event) return answer(res, 400, 'Bad Request: neither subscribe nor unsubscribe');
+        emitRobust(event, { req, channelId } satisfies ChannelSignal);
+        answer(res, 204);
+      },
+      () => answer(res, 400, 'Bad Request: the body could not be read'),
+    );
+  };
+}
+
+/** The form in the body, or undefined when it is larger than `limit` bytes. */
+async function readForm(
+  req: PassthroughRequest,
+  limit: number,
+): Promise<URLSearchParams | undefined> {
+  // A body parser that ran before us consumed the stream and left the fields.
+  if (req.readableEnded || isParsedBody(req.body)) {
+    return new URLSearchParams(isParsedBody(req.body) ? fieldsOf(req.body) : []);
+  }
+  const body = await new Promise<Buffer | undefined>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size <= limit ? Buffer.concat(chunks) : undefined));
+    req.on('error', reject);
+  });
+  if (body === undefined) return undefined;
+  // URLSearchParams decodes `+` as a space and %XX as UTF-8, as every form parser does.
+  return new URLSearchParams(body.toString('utf8'));
+}
+
+function isParsedBody(body: unknown): body is Record<string, unknown> {
+  return typeof body === 'object' && body !== null && Object.keys(body).length > 0;
+}
+
+function fieldsOf(body: Record<string, unknown>): Array<[string, string]> {
+  return Object.entries(body)
+    .filter(([, value]) => typeof value === 'string' || typeof value === 'number')
+    .map(([key, value]) => [key, String(value)]);
+}
+
+function answer(res: ServerResponse, status: number, text?: string): void {
+  if (res.headersSent) return;
+  if (text === undefined) {
+    res.writeHead(status).end();
+    return;
+  }
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text) + 1,
+  });
+  res.end(`${text}\n`);
+}
