@@ -1,2 +1,117 @@
-// pushserver/eta: filled in by its issue; the subpath exists so the export map is fixed.
-export {};
+/**
+ * pushserver/eta: the template helpers for eta 3 and 4. With the Express integration they
+ * are already in `it` (`<%= it.channelUrl("id") %>`); on its own, merge
+ * {@link etaHelpers} into the data or subclass Eta with {@link withPushserverHelpers}.
+ * eta is a peer dependency; nothing here imports it.
+ *
+ * @example
+ * import { Eta } from 'eta';
+ * import { withPushserverHelpers } from 'pushserver/eta';
+ * const eta = new (withPushserverHelpers(Eta))({ views: 'views' });
+ */
+import { relative } from 'node:path';
+import {
+  createTemplateHelpers,
+  type TemplateHelperOptions,
+  type TemplateHelpers,
+} from '../snippet.js';
+
+/** Defaults for the snippet: `src`, `jquery`, `mode`, `settings`. */
+export type EtaHelperOptions = TemplateHelperOptions;
+
+/**
+ * The helpers for eta's `it`: `it.channelUrl(id)`, `it.escapejs(value)`,
+ * `it.pushserverSubscribe(channels, options?)` (nonce from `it.cspNonce`). Print the
+ * snippet raw (`<%~ %>`); the other two are HTML-safe either way.
+ *
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @returns the three functions, to spread into the render data
+ * @example eta.render('page', { ...etaHelpers(), cspNonce, room })
+ */
+export function etaHelpers(options: EtaHelperOptions = {}): TemplateHelpers {
+  return createTemplateHelpers(options);
+}
+
+/** The render methods of an Eta instance (eta 3 and 4). */
+export interface EtaRenderer {
+  config: { views?: string };
+  render(template: never, data: object, meta?: never): string;
+  renderAsync(template: never, data: object, meta?: never): Promise<string>;
+  renderString(template: string, data: object): string;
+  renderStringAsync(template: string, data: object): Promise<string>;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a mixin's constructor must accept any arguments
+type EtaClass = new (...args: any[]) => EtaRenderer;
+
+const RENDER_METHODS = ['render', 'renderAsync', 'renderString', 'renderStringAsync'] as const;
+
+/**
+ * A subclass of the app's `Eta` whose every render gets the helpers in `it` (data given
+ * to the render wins over them).
+ *
+ * @param Eta the `Eta` class from `eta` (4) or eta 3
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @returns the subclass
+ * @example
+ * const PushEta = withPushserverHelpers(Eta);
+ * new PushEta({ views }).render('page', { room: 'room-1', cspNonce });
+ */
+export function withPushserverHelpers<C extends EtaClass>(
+  Eta: C,
+  options: EtaHelperOptions = {},
+): C {
+  const helpers = etaHelpers(options);
+  return class PushserverEta extends Eta {
+    // biome-ignore lint/suspicious/noExplicitAny: see EtaClass
+    constructor(...args: any[]) {
+      super(...args);
+      // Eta assigns its render methods as instance fields, so wrap them here, not on the prototype.
+      for (const method of RENDER_METHODS) {
+        const original = this[method] as (
+          template: unknown,
+          data: object,
+          meta?: unknown,
+        ) => unknown;
+        (this as Record<string, unknown>)[method] = (
+          template: unknown,
+          data: object,
+          meta?: unknown,
+        ) => original.call(this, template, { ...helpers, ...data }, meta);
+      }
+    }
+  };
+}
+
+/**
+ * An Express view engine for eta (`app.engine('eta', etaEngine(eta))`): renders the view
+ * Express found, relative to `eta.config.views`, with the render data (locals included)
+ * as `it`. Templates may use `await`.
+ *
+ * @param eta an Eta instance whose `views` is the app's views folder
+ * @returns the `(path, data, callback)` function Express calls
+ * @example
+ * const eta = new Eta({ views: join(import.meta.dirname, 'views') });
+ * app.engine('eta', etaEngine(eta));
+ * app.set('view engine', 'eta');
+ * app.set('views', eta.config.views);
+ */
+export function etaEngine(eta: EtaRenderer) {
+  return function renderEtaView(
+    path: string,
+    data: object,
+    callback: (error: unknown, html?: string) => void,
+  ): void {
+    const views = eta.config.views;
+    const name = views ? relative(views, path) : '';
+    if (!views || name.startsWith('..')) {
+      callback(
+        new Error(
+          `etaEngine: view ${path} is not inside eta's views folder (${views ?? 'not set'}); create Eta with { views: app.get('views') }`,
+        ),
+      );
+      return;
+    }
+    eta.renderAsync(name as never, data).then((html) => callback(null, html), callback);
+  };
+}

@@ -1,2 +1,97 @@
-// pushserver/handlebars: filled in by its issue; the subpath exists so the export map is fixed.
-export {};
+/**
+ * pushserver/handlebars: the template helpers for handlebars, registered on the app's own
+ * instance (handlebars is a peer dependency; nothing here imports it).
+ *
+ * @example
+ * import Handlebars from 'handlebars';
+ * import { registerHelpers } from 'pushserver/handlebars';
+ * registerHelpers(Handlebars);
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { escapejs } from '../escape.js';
+import {
+  contextNonce,
+  type SubscriptionChannels,
+  type SubscriptionSnippetOptions,
+  subscriptionSnippet,
+  type TemplateHelperOptions,
+  templateChannelUrl,
+  templatesDirectory,
+} from '../snippet.js';
+
+/** The parts of a handlebars instance the helpers use. */
+export interface HandlebarsInstance {
+  registerHelper(name: string, helper: (...args: never[]) => unknown): void;
+  registerPartial(name: string, partial: string): void;
+  SafeString: new (html: string) => unknown;
+}
+
+/** What handlebars passes a helper as its last argument. */
+interface HelperOptions {
+  hash: Record<string, unknown>;
+  data?: { root?: unknown };
+}
+
+/** Defaults for the snippet: `src`, `jquery`, `mode`, `settings`. */
+export type HandlebarsHelperOptions = TemplateHelperOptions;
+
+/**
+ * Register `{{channelUrl "id"}}`, `{{escapejs value}}` and
+ * `{{{pushserverSubscribe main_channel="id"}}}` (hash arguments are the channels; an
+ * optional first argument is an object of more channels, a second one snippet options;
+ * the nonce comes from `@root.cspNonce`), and the partial `pushserver/subscribe`
+ * (`{{> pushserver/subscribe channels=channels}}`). Helpers return `SafeString`s.
+ *
+ * @param handlebars the global `Handlebars` or one from `Handlebars.create()`
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @returns `handlebars`, for chaining
+ * @example registerHelpers(Handlebars.create(), { jquery: false })
+ */
+export function registerHelpers<H extends HandlebarsInstance>(
+  handlebars: H,
+  options: HandlebarsHelperOptions = {},
+): H {
+  const { SafeString } = handlebars;
+  const unwrap = (value: unknown) => (value instanceof SafeString ? String(value) : value);
+  // The last argument is always handlebars' options object, so count the rest.
+  const split = (args: unknown[]) => ({
+    values: args.slice(0, -1),
+    helperOptions: args.at(-1) as HelperOptions,
+  });
+
+  handlebars.registerHelper('channelUrl', (...args: never[]) => {
+    const { values } = split(args);
+    if (values.length > 1) {
+      throw new TypeError(
+        `{{channelUrl}} takes one channel id, e.g. {{channelUrl "room-1"}}; got ${values.length}`,
+      );
+    }
+    return new SafeString(
+      templateChannelUrl(unwrap(values[0]), '{{channelUrl}}', options.settings),
+    );
+  });
+  handlebars.registerHelper('escapejs', (...args: never[]) => {
+    return new SafeString(escapejs(split(args).values[0]));
+  });
+  handlebars.registerHelper('pushserverSubscribe', (...args: never[]) => {
+    const { values, helperOptions } = split(args);
+    const [more, callOptions] = values as [object | undefined, SubscriptionSnippetOptions?];
+    const named = Object.fromEntries(
+      Object.entries(helperOptions.hash).map(([name, value]) => [name, unwrap(value)]),
+    );
+    const channels = (more === undefined ? named : { ...more, ...named }) as SubscriptionChannels;
+    const html = subscriptionSnippet(channels, {
+      ...options,
+      nonce: contextNonce(helperOptions.data?.root),
+      ...callOptions,
+      helper: '{{pushserverSubscribe}}',
+    });
+    return new SafeString(html);
+  });
+  handlebars.registerPartial(
+    'pushserver/subscribe',
+    readFileSync(join(templatesDirectory, 'pushserver', 'subscribe.hbs'), 'utf8'),
+  );
+  return handlebars;
+}

@@ -1,2 +1,147 @@
-// pushserver/nunjucks: filled in by its issue; the subpath exists so the export map is fixed.
-export {};
+/**
+ * pushserver/nunjucks: the template helpers for nunjucks, installed on the app's own
+ * environment (nunjucks is a peer dependency; nothing here imports it).
+ *
+ * @example
+ * import nunjucks from 'nunjucks';
+ * import { install } from 'pushserver/nunjucks';
+ * install(nunjucks.configure('views', { autoescape: true }));
+ */
+import { escapejs } from '../escape.js';
+import {
+  contextNonce,
+  type SubscriptionChannels,
+  type SubscriptionSnippetOptions,
+  subscriptionSnippet,
+  type TemplateHelperOptions,
+  templateChannelUrl,
+} from '../snippet.js';
+
+/** The parts of a nunjucks `Environment` the helpers use. */
+export interface NunjucksEnvironment {
+  addExtension(name: string, extension: unknown): unknown;
+  addFilter(name: string, filter: (...args: never[]) => unknown): unknown;
+  addGlobal(name: string, value: unknown): unknown;
+  getFilter(name: string): (...args: never[]) => unknown;
+}
+
+/** A nunjucks render context as extensions and called globals see it. */
+interface NunjucksContext {
+  ctx: Record<string, unknown>;
+}
+
+/** Defaults for the snippet: `src`, `jquery`, `mode`, `settings`. */
+export type NunjucksHelperOptions = TemplateHelperOptions;
+
+type Keywords = Record<string, unknown> & { __keywords?: true };
+
+/**
+ * Add the pushserver helpers to a nunjucks environment:
+ * - tag `{% channel_url expr %}`: the channel's subscriber URL;
+ * - filter `escapejs` (Django's), so `{% filter escapejs %}{% channel_url "id" %}{% endfilter %}` works;
+ * - global `channelUrl(id)`;
+ * - tag `{% pushserver_subscribe main_channel="id" %}` and global
+ *   `pushserverSubscribe({main_channel: "id"})`: the client script and its subscription,
+ *   with the nonce taken from `cspNonce` in the render context.
+ *
+ * Output is marked safe through the environment's own `safe` filter, so it is the same
+ * with autoescape on or off, and the tags follow the environment's delimiters.
+ *
+ * @param env the app's `nunjucks.Environment`
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @returns `env`, for chaining
+ * @example
+ * install(env, { mode: 'data' });
+ * // {% pushserver_subscribe main_channel="room-" ~ room.id %}
+ */
+export function install<Env extends NunjucksEnvironment>(
+  env: Env,
+  options: NunjucksHelperOptions = {},
+): Env {
+  const safe = env.getFilter('safe') as (html: string) => unknown;
+  const SafeString = (safe('') as object).constructor;
+  // A `{% set %}` capture can arrive as the environment's SafeString.
+  const unwrap = (value: unknown) => (value instanceof SafeString ? String(value) : value);
+  const url = (id: unknown, helper: string) =>
+    safe(templateChannelUrl(unwrap(id), helper, options.settings));
+  const subscribe = (
+    context: NunjucksContext,
+    channels: unknown,
+    callOptions: SubscriptionSnippetOptions | undefined,
+    helper: string,
+  ) =>
+    safe(
+      subscriptionSnippet(channels as SubscriptionChannels, {
+        ...options,
+        nonce: contextNonce(context.ctx),
+        ...callOptions,
+        helper,
+      }),
+    );
+
+  env.addExtension(
+    'pushserverChannelUrl',
+    tagExtension('channel_url', (_context, args) => {
+      if (args.length !== 1 || isKeywords(args[0])) {
+        throw new TypeError(
+          `{% channel_url %} takes exactly one channel id, e.g. {% channel_url "room-1" %}; got ${args.length} arguments`,
+        );
+      }
+      return url(args[0], '{% channel_url %}');
+    }),
+  );
+  env.addExtension(
+    'pushserverSubscribe',
+    tagExtension('pushserver_subscribe', (context, args) => {
+      const keywords = isKeywords(args.at(-1)) ? (args.pop() as Keywords) : undefined;
+      const [positional, callOptions] = args as [object | undefined, SubscriptionSnippetOptions?];
+      const { __keywords, ...named } = keywords ?? {};
+      const channels = positional === undefined ? named : { ...positional, ...named };
+      return subscribe(context, channels, callOptions, '{% pushserver_subscribe %}');
+    }),
+  );
+  env.addFilter('escapejs', (value: unknown) => safe(escapejs(value)));
+  env.addGlobal('channelUrl', (id: unknown) => url(id, 'channelUrl()'));
+  env.addGlobal(
+    'pushserverSubscribe',
+    function (this: NunjucksContext, channels: unknown, callOptions?: SubscriptionSnippetOptions) {
+      return subscribe(this, channels, callOptions, 'pushserverSubscribe()');
+    },
+  );
+  return env;
+}
+
+function isKeywords(value: unknown): value is Keywords {
+  return typeof value === 'object' && value !== null && (value as Keywords).__keywords === true;
+}
+
+/**
+ * A nunjucks extension for one tag without a body whose arguments (any expressions,
+ * keyword arguments last) are passed to `run` with the render context.
+ */
+function tagExtension(
+  tag: string,
+  run: (context: NunjucksContext, args: unknown[]) => unknown,
+): object {
+  return {
+    tags: [tag],
+    parse(parser: NunjucksParser, nodes: NunjucksNodes) {
+      const token = parser.nextToken();
+      const args = parser.parseSignature(null, true);
+      parser.advanceAfterBlockEnd(token.value);
+      return new nodes.CallExtension(this, 'run', args);
+    },
+    run: (context: NunjucksContext, ...args: unknown[]) => run(context, args),
+  };
+}
+
+/** The undocumented parser API extensions use (nunjucks/src/parser.js). */
+interface NunjucksParser {
+  nextToken(): { value: string };
+  parseSignature(tolerant: null, noParens: boolean): unknown;
+  advanceAfterBlockEnd(name: string): void;
+}
+
+interface NunjucksNodes {
+  CallExtension: new (extension: unknown, method: string, args: unknown) => unknown;
+}
