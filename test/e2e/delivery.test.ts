@@ -75,7 +75,12 @@ describe('browser client: 100 updates in bursts', { skip: needs(CHROMIUM, NCHAN)
         // 50 ticks, each with one throwing processor: reported, and nothing else went wrong.
         assert.deepEqual(
           probe.errors,
-          Array(50).fill({ status: null, fatal: false, message: 'deliberate processor failure' }),
+          Array(50).fill({
+            status: null,
+            fatal: false,
+            retryIn: null,
+            message: 'deliberate processor failure',
+          }),
         );
         assert.deepEqual(log.errors, Array(50).fill('deliberate processor failure'));
       }

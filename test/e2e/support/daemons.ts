@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,17 +82,15 @@ async function startNchanDaemon(options: DaemonOptions): Promise<Daemon> {
   let restarted: ChildProcess | undefined;
   let restartedExit: Promise<void> = Promise.resolve();
 
+  // SIGKILL to the worker and the master, as a crash: connections drop without an
+  // answer. (A graceful stop is different: Nchan answers waiting long-polls 410 Gone.)
   async function kill() {
-    if (restarted && restarted.exitCode === null) {
-      restarted.kill('SIGTERM');
-      await restartedExit;
-      restarted = undefined;
-      return;
-    }
-    // The first nginx is test/support/nchan's child; its pid file names it.
-    const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    process.kill(pid, 'SIGTERM');
-    await waitUntil('nginx to exit', () => !alive(pid));
+    const master = Number(readFileSync(pidFile, 'utf8').trim());
+    const workers = childPids(master);
+    for (const pid of [...workers, master]) process.kill(pid, 'SIGKILL');
+    await waitUntil('nginx to exit', () => ![master, ...workers].some(alive));
+    if (restarted) await restartedExit;
+    restarted = undefined;
   }
 
   return {
@@ -137,10 +135,16 @@ async function startNchanDaemon(options: DaemonOptions): Promise<Daemon> {
   };
 }
 
+function childPids(pid: number): number[] {
+  const result = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  return result.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/** Whether `pid` runs (a zombie nobody reaped yet counts as gone). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }

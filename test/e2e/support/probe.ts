@@ -7,7 +7,7 @@ export interface ProbeState {
   sameApi: boolean;
   received: number[];
   calls: string[];
-  errors: { status: number | null; fatal: boolean; message: string }[];
+  errors: { status: number | null; fatal: boolean; retryIn: number | null; message: string }[];
   states: string[];
 }
 
@@ -19,7 +19,7 @@ export function readProbe(page: Page): Promise<ProbeState> {
 /** Resolve once the page has received `count` updates. */
 export async function waitForReceived(page: Page, count: number, timeout = 20_000): Promise<void> {
   await page.waitForFunction(
-    (n) => (window as unknown as { probe?: ProbeState }).(probe?.received.length ?? 0) >= n,
+    (n) => ((window as unknown as { probe?: ProbeState }).probe?.received.length ?? 0) >= n,
     count,
     { timeout, polling: 50 },
   );

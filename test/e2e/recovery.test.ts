@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, openPage } from '../support/chromium.js';
+import { CHROMIUM, NCHAN, needs } from '../support/system.js';
+import { DAEMON_KINDS, startDaemon } from './support/daemons.js';
+import { CLIENT_KINDS, type PageServer, startPageServer } from './support/pages.js';
+import {
+  expectedCalls,
+  numbered,
+  type ProbeState,
+  publishInBursts,
+  range,
+  readProbe,
+  waitForReceived,
+} from './support/probe.js';
+
+// With retries after about 1 s and 2 s (each +-20%) and the third after about 4 s
+// more, a 4.5 s outage sees exactly two retries; a fixed 1 s delay would make four.
+const OUTAGE_MS = 4500;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Message ids have one-second resolution and a restarted memory store counts from 0
+ * again: a message published in the same second as the last one a page saw would
+ * sort before the page's cursor. Wait for the next second (the protocol's clock).
+ */
+async function nextSecond(): Promise<void> {
+  await sleep(1000 - (Date.now() % 1000) + 20);
+}
+
+function countRequests(page: Page, url: string): { count: number; stop(): void } {
+  const counter = {
+    count: 0,
+    stop: () => page.off('request', listener),
+  };
+  const listener = (request: { url(): string }) => {
+    if (request.url() === url) counter.count += 1;
+  };
+  page.on('request', listener);
+  return counter;
+}
+
+describe('browser client: daemon killed and restarted', { skip: needs(CHROMIUM, NCHAN) }, () => {
+  let browser: Browser;
+  let pages: PageServer;
+  before(async () => {
+    browser = await launchChromium();
+    pages = await startPageServer();
+  });
+  after(async () => {
+    await browser?.close();
+    await pages?.close();
+  });
+
+  for (const kind of DAEMON_KINDS) {
+    test(`${kind}: pages back off while it is down and resume from their cursor`, async (t) => {
+      const daemon = await startDaemon(kind, { allowOrigin: pages.origin });
+      t.after(() => daemon.stop());
+      const channelId = `restart-${kind}`;
+      const url = daemon.subscriberUrl(channelId);
+      const opened = await Promise.all(
+        CLIENT_KINDS.map(async (client) => {
+          const { context, page } = await openPage(browser);
+          t.after(() => context.close());
+          const subscribed = page.waitForRequest((request) => request.url() === url);
+          await page.goto(pages.url({ client, channels: { main: url } }));
+          await subscribed;
+          return { client, page };
+        }),
+      );
+      const updates = range(1, 50).map((n) => numbered(n));
+
+      await publishInBursts(daemon.publisher, channelId, updates.slice(0, 20));
+      for (const { page } of opened) await waitForReceived(page, 20);
+
+      // First outage: count each page's requests while nothing listens.
+      await daemon.kill();
+      const counters = opened.map(({ page }) => countRequests(page, url));
+      await sleep(OUTAGE_MS);
+      for (const counter of counters) counter.stop();
+      await daemon.restart();
+      await publishInBursts(daemon.publisher, channelId, updates.slice(20, 40));
+      for (const { page } of opened) await waitForReceived(page, 40);
+
+      for (const [i, { client, page }] of opened.entries()) {
+        assert.equal(counters[i].count, 2, `${client}: requests during a ${OUTAGE_MS} ms outage`);
+        const errors = (await readProbe(page)).errors.filter((error) => error.retryIn !== null);
+        // The poll cut by the kill and both retries failed, with doubling delays.
+        const delays = errors.map((error) => error.retryIn ?? -1);
+        assert.equal(errors.length, 3, `${client}: ${JSON.stringify(errors)}`);
+        assert.ok(errors.every((error) => error.status === 0 && !error.fatal));
+        assert.ok(delays[0] >= 800 && delays[0] <= 1200, `${client}: first retry ${delays[0]} ms`);
+        assert.ok(
+          delays[1] >= 1600 && delays[1] <= 2400,
+          `${client}: second retry ${delays[1]} ms`,
+        );
+        assert.ok(delays[2] >= 3200 && delays[2] <= 4800, `${client}: third retry ${delays[2]} ms`);
+      }
+
+      // Second outage, restarted at once: after a success the backoff starts over.
+      await daemon.kill();
+      for (const { page } of opened) {
+        await page.waitForFunction(
+          () =>
+            (window as unknown as { probe: ProbeState }).probe.errors.filter(
+              (error) => error.retryIn !== null,
+            ).length === 4,
+        );
+      }
+      await daemon.restart();
+      await nextSecond();
+      await publishInBursts(daemon.publisher, channelId, updates.slice(40));
+
+      for (const { client, page } of opened) {
+        await waitForReceived(page, 50);
+        const probe = await readProbe(page);
+        assert.deepEqual(probe.received, range(1, 50), `${client}: nothing missed, nothing twice`);
+        assert.deepEqual(probe.calls, expectedCalls(updates), `${client}: processors`);
+        const last = probe.errors.filter((error) => error.retryIn !== null)[3].retryIn ?? -1;
+        assert.ok(last >= 800 && last <= 1200, `${client}: retry after recovery ${last} ms`);
+        assert.deepEqual(probe.states.slice(0, 4), [
+          'connecting',
+          'open',
+          'retrying',
+          'connecting',
+        ]);
+        assert.equal(probe.states.at(-1), 'open');
+      }
+    });
+  }
+});
