@@ -118,8 +118,6 @@ class RedisStore implements Store {
   private readonly waiting = new Map<string, number>();
   /** Newest message id announced per channel with waiting subscribers (no duplicates, catch-up start). */
   private readonly announced = new Map<string, MessageId>();
-  /** Events seen per channel while a `next` on it is in flight (see `next`). */
-  private readonly reads = new Map<string, { calls: number; events: number }>();
   private commands: RedisClient | undefined;
   private events: RedisClient | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -155,7 +153,10 @@ class RedisStore implements Store {
     this.commands = commands;
     this.events = events;
     // ioredis emits one 'error' per failed attempt; the outage is logged once (watch()).
-    commands.on('error', () => {});
+    let refused: unknown;
+    commands.on('error', (error) => {
+      refused ??= error;
+    });
     events.on('error', () => {});
     try {
       await commands.connect();
@@ -169,7 +170,7 @@ class RedisStore implements Store {
       events.disconnect();
       if (error instanceof RedisUnavailableError) throw error;
       throw new RedisUnavailableError(
-        `${this.where} is unreachable (${reasonOf(error)}); start Redis or fix store.url`,
+        `${this.where} is unreachable (${reasonOf(refused ?? error)}); start Redis or fix store.url`,
         { cause: error },
       );
     }
@@ -213,33 +214,17 @@ class RedisStore implements Store {
   }
 
   async next(channel: string, cursor: MessageId | null): Promise<NextResult> {
-    // Announcements arrive on another connection than this read's reply, so one can
-    // overtake it: a message stored after the read ran may be announced before the
-    // read answers "nothing yet", and the subscriber would wait past it. Reading again
-    // when an announcement for the channel came in meanwhile closes that gap.
-    const read = this.reads.get(channel) ?? { calls: 0, events: 0 };
-    this.reads.set(channel, read);
-    read.calls += 1;
-    try {
-      for (;;) {
-        const seen = read.events;
-        const call = this.channelCall(channel);
-        const [exists, last, entry] = (await this.run(NEXT, call.keys, [
-          ...call.args,
-          rangeStart(cursor),
-        ])) as [number, Buffer | null, EntryReply | null];
-        // The subscriber is about to wait: remember where the channel stood, for
-        // catch-up after an outage and to drop a late announcement it already read.
-        if (!entry && last && !this.announced.has(channel))
-          this.announced.set(channel, parseId(last));
-        if (entry || read.events === seen) {
-          return { message: entry ? parseEntry(entry) : undefined, exists: exists === 1 };
-        }
-      }
-    } finally {
-      read.calls -= 1;
-      if (read.calls === 0) this.reads.delete(channel);
-    }
+    // Announcements come on another connection than this reply and may overtake it;
+    // the daemon re-reads when one arrives while it asks (WaitingRoom's `dirty`).
+    const call = this.channelCall(channel);
+    const [exists, last, entry] = (await this.run(NEXT, call.keys, [
+      ...call.args,
+      rangeStart(cursor),
+    ])) as [number, Buffer | null, EntryReply | null];
+    // The subscriber is about to wait: remember where the channel stood, for catch-up
+    // after an outage and to drop an announcement of a message it already read.
+    if (!entry && last && !this.announced.has(channel)) this.announced.set(channel, parseId(last));
+    return { message: entry ? parseEntry(entry) : undefined, exists: exists === 1 };
   }
 
   async info(channel: string): Promise<ChannelInfo | undefined> {
@@ -384,7 +369,7 @@ class RedisStore implements Store {
   /** Drop what `next` remembered for channels nobody here waits on any more. */
   private forgetIdleChannels(): void {
     for (const channel of this.announced.keys()) {
-      if (!this.waiting.has(channel) && !this.reads.has(channel)) this.announced.delete(channel);
+      if (!this.waiting.has(channel)) this.announced.delete(channel);
     }
   }
 
@@ -393,7 +378,7 @@ class RedisStore implements Store {
     const lost = (error?: unknown) => {
       if (this.closed || this.outageSince !== undefined) return;
       this.outageSince = Date.now();
-      const reason = error ? ` (${reasonOf(error)})` : '';
+      const reason = ` (${error ? reasonOf(error) : 'connection closed'})`;
       this.log(
         `pushserver: lost the connection to ${this.where}${reason}; publishes answer 503 until it is back, reconnecting`,
       );
@@ -419,6 +404,9 @@ class RedisStore implements Store {
    * subscribers get them without waiting for the next publish.
    */
   private async resync(): Promise<void> {
+    // Commands on one connection run in order: once this PING is answered the
+    // subscription is active again, and the catch-up below misses nothing.
+    await this.events?.ping();
     await this.heartbeat(true);
     for (const channel of [...this.waiting.keys()]) {
       const last = this.announced.get(channel);
@@ -449,8 +437,6 @@ class RedisStore implements Store {
   }
 
   private announce(event: StoreEvent): void {
-    const read = this.reads.get(event.channel);
-    if (read) read.events += 1;
     if (event.type === 'message') {
       // Catch-up and the live subscription can both carry a message: announce it once.
       const last = this.announced.get(event.channel);

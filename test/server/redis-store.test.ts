@@ -1,0 +1,410 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis as RedisClient } from 'ioredis';
+import {
+  createRedisStore,
+  type RedisNewMessage,
+  RedisUnavailableError,
+} from '../../src/server/redis-store.js';
+import {
+  compareIds,
+  type Message,
+  type MessageId,
+  type Store,
+  type StoreEvent,
+} from '../../src/server/store.js';
+import { type RedisStoreSettings, resolveSettings } from '../../src/settings.js';
+import { freePort } from '../support/ports.js';
+import { type Redis, startRedis } from '../support/redis.js';
+import { needs, REDIS } from '../support/system.js';
+import { waitUntil } from '../support/wait.js';
+
+const text = (body: string) => ({ contentType: 'text/plain', body: Buffer.from(body) });
+const create = { create: true };
+
+/** The id rule: the next message of a channel is tag+1 in the same second, tag 0 in a later one. */
+function assertFollows(previous: MessageId, next: MessageId): void {
+  if (next.time === previous.time)
+    assert.equal(
+      next.tag,
+      previous.tag + 1,
+      `${next.time}:${next.tag} after ${previous.time}:${previous.tag}`,
+    );
+  else {
+    assert.ok(next.time > previous.time, `${next.time} after ${previous.time}`);
+    assert.equal(next.tag, 0);
+  }
+}
+
+describe('Redis store', { skip: needs(REDIS) }, () => {
+  let redis: Redis;
+  let admin: RedisClient;
+  const stores: Store[] = [];
+  let prefixes = 0;
+
+  before(async () => {
+    redis = await startRedis();
+    admin = new RedisClient(redis.url);
+  });
+  after(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    admin?.disconnect();
+    await redis?.destroy();
+  });
+
+  /** Two stores ("daemons") on one Redis, with a key prefix of their own. */
+  async function pair(settings: Partial<RedisStoreSettings> = {}, log?: (line: string) => void) {
+    const resolved = resolveSettings({
+      store: { type: 'redis', url: redis.url, keyPrefix: `t${++prefixes}:`, ...settings },
+    }).stores.default;
+    assert.ok(resolved);
+    const quiet = log ?? (() => {});
+    const a = createRedisStore(resolved, { log: quiet, heartbeat: 200 });
+    const b = createRedisStore(resolved, { log: quiet, heartbeat: 200 });
+    stores.push(a, b);
+    await Promise.all([a.open(), b.open()]);
+    return { a, b, prefix: resolved.keyPrefix };
+  }
+
+  function record(store: Store): StoreEvent[] {
+    const events: StoreEvent[] = [];
+    store.onEvent((event) => events.push(event));
+    return events;
+  }
+
+  test('ids come from Redis: tag+1 within a second, 0 in a later one, whichever daemon publishes', async () => {
+    const { a, b } = await pair({ maxMessages: 1000 });
+    let previous: MessageId | undefined;
+    for (let i = 0; i < 40; i++) {
+      const result = await (i % 2 ? a : b).publish('ids', text(`m${i}`), create);
+      assert.ok(result);
+      if (previous) assertFollows(previous, result.message.id);
+      previous = result.message.id;
+    }
+  });
+
+  test('concurrent publishes from two daemons get distinct ids in one strict order', async () => {
+    const { a, b } = await pair({ maxMessages: 1000 });
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => (i % 2 ? a : b).publish('race', text(`m${i}`), create)),
+    );
+    const ids = results.map((result) => result?.message.id as MessageId).sort(compareIds);
+    for (let i = 1; i < ids.length; i++)
+      assertFollows(ids[i - 1] as MessageId, ids[i] as MessageId);
+    // Reading the buffer from the start gives every message once, in id order.
+    const read: Message[] = [];
+    let cursor: MessageId | null = null;
+    for (;;) {
+      const { message } = await b.next('race', cursor);
+      if (!message) break;
+      read.push(message);
+      cursor = message.id;
+    }
+    assert.deepEqual(
+      read.map((message) => message.id),
+      ids,
+    );
+  });
+
+  test('next follows Nchan: oldest remaining for no cursor or an evicted one, nothing after the newest', async () => {
+    const { a } = await pair({ maxMessages: 3 });
+    const ids: MessageId[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await a.publish('cursor', text(`m${i}`), create))?.message.id as MessageId);
+    const [first, , third, fourth, fifth] = ids as [
+      MessageId,
+      MessageId,
+      MessageId,
+      MessageId,
+      MessageId,
+    ];
+    const body = async (cursor: MessageId | null) =>
+      (await a.next('cursor', cursor)).message?.body.toString();
+    assert.equal(await body(null), 'm2');
+    assert.equal(
+      await body(first),
+      'm2',
+      'the asked-for message was evicted: the oldest remaining one',
+    );
+    assert.equal(await body(third), 'm3');
+    assert.equal(await body(fourth), 'm4');
+    assert.equal(await body(fifth), undefined);
+    assert.equal(
+      await body({ time: fifth.time + 100, tag: 0 }),
+      undefined,
+      'a cursor in the future waits',
+    );
+    assert.equal(await body({ time: 0, tag: 0 }), 'm2');
+    // If-None-Match -1: from tag 0 of that second; a tag beyond any: the next second.
+    assert.equal(
+      await body({ time: third.time, tag: -1 }),
+      third.time === ids[2]?.time ? 'm2' : undefined,
+    );
+    assert.equal(await body({ time: fifth.time, tag: Number.MAX_VALUE }), undefined);
+    assert.deepEqual(await a.next('unknown', null), { message: undefined, exists: false });
+  });
+
+  test('Content-Type (or none) and binary bodies come back byte for byte', async () => {
+    const { a, b } = await pair();
+    const binary = Buffer.from([0, 1, 2, 0xff, 0x0a, 0x0d, 0x80]);
+    await a.publish('bytes', { contentType: null, body: binary }, create);
+    await a.publish(
+      'bytes',
+      { contentType: 'application/json; charset=utf-8', body: Buffer.alloc(0) },
+      create,
+    );
+    const first = (await b.next('bytes', null)).message;
+    assert.ok(first);
+    assert.equal(first.contentType, null);
+    assert.deepEqual(first.body, binary);
+    const second = (await b.next('bytes', first.id)).message;
+    assert.equal(second?.contentType, 'application/json; charset=utf-8');
+    assert.equal(second?.body.length, 0);
+  });
+
+  test('events reach every daemon, with the message as stored', async () => {
+    const { a, b } = await pair();
+    const [onA, onB] = [record(a), record(b)];
+    const result = await a.publish(
+      'news',
+      { contentType: 'text/x', body: Buffer.from('line\nnext') },
+      create,
+    );
+    await waitUntil(
+      'both daemons heard of the message',
+      () => onA.length === 1 && onB.length === 1,
+    );
+    for (const events of [onA, onB]) {
+      const [event] = events;
+      assert.equal(event?.type, 'message');
+      assert.equal(event.channel, 'news');
+      assert.deepEqual(event.message.id, result?.message.id);
+      assert.equal(event.message.contentType, 'text/x');
+      assert.equal(event.message.body.toString(), 'line\nnext');
+    }
+  });
+
+  test('channel info counts subscribers across daemons and when the channel was last requested', async () => {
+    const { a, b } = await pair();
+    assert.equal(await a.info('room'), undefined);
+    await a.subscriberStarted('room');
+    await a.subscriberStarted('room');
+    await b.subscriberStarted('room');
+    const result = await b.publish('room', text('hi'), create);
+    assert.deepEqual(result?.info, {
+      messages: 1,
+      requested: -1,
+      subscribers: 3,
+      lastMessageId: result?.message.id,
+    });
+    await a.next('room', null);
+    await b.subscriberStopped('room');
+    await a.subscriberStopped('room');
+    assert.deepEqual(await b.info('room'), {
+      messages: 1,
+      requested: 0,
+      subscribers: 1,
+      lastMessageId: result?.message.id,
+    });
+    await a.subscriberStopped('room');
+    await a.subscriberStopped('room'); // never below 0
+    assert.equal((await b.info('room'))?.subscribers, 0);
+  });
+
+  test('create: false refuses an unknown channel; a waiting subscriber makes it exist', async () => {
+    const { a, b } = await pair();
+    const events = record(b);
+    assert.equal(await a.publish('closed', text('x'), { create: false }), undefined);
+    assert.equal(await a.info('closed'), undefined);
+    await b.subscriberStarted('closed');
+    assert.equal((await a.next('closed', null)).exists, true);
+    const result = await a.publish('closed', text('x'), { create: false });
+    assert.equal(result?.info.subscribers, 1);
+    await waitUntil('the event', () => events.length === 1);
+    assert.equal(events[0]?.type, 'message');
+  });
+
+  test('delete answers the info before, announces it to every daemon, and forgets the channel', async () => {
+    const { a, b } = await pair();
+    const [onA, onB] = [record(a), record(b)];
+    const published = await a.publish('gone', text('x'), create);
+    assert.equal(await b.delete('nope'), undefined);
+    assert.deepEqual(await b.delete('gone'), {
+      messages: 1,
+      requested: -1,
+      subscribers: 0,
+      lastMessageId: published?.message.id,
+    });
+    await waitUntil('both daemons heard of the delete', () => onA.length === 2 && onB.length === 2);
+    assert.deepEqual(onA[1], { type: 'delete', channel: 'gone' });
+    assert.deepEqual(onB[1], { type: 'delete', channel: 'gone' });
+    assert.equal(await a.info('gone'), undefined);
+    assert.deepEqual(await a.next('gone', null), { message: undefined, exists: false });
+  });
+
+  test('a publish retried with the same idempotency key is stored and announced once', async () => {
+    const { a, b } = await pair();
+    const events = record(b);
+    const message: RedisNewMessage = { ...text('pay'), idempotencyKey: 'order-17' };
+    const first = await a.publish('once', message, create);
+    const retry = await b.publish('once', message, create);
+    assert.deepEqual(retry?.message.id, first?.message.id);
+    assert.equal(retry?.info.messages, 1);
+    const other = await b.publish(
+      'once',
+      { ...text('pay'), idempotencyKey: 'order-18' } as RedisNewMessage,
+      create,
+    );
+    assert.equal(other?.info.messages, 2);
+    await waitUntil('two events', () => events.length === 2);
+    assert.deepEqual(
+      events.map((event) => event.type === 'message' && event.message.body.toString()),
+      ['pay', 'pay'],
+    );
+  });
+
+  test('expired messages are dropped in Redis, the newest minMessages kept, and keys expire', async () => {
+    const { a, prefix } = await pair({ messageTimeout: 1, minMessages: 1 });
+    const { a: plain, prefix: plainPrefix } = await pair({ messageTimeout: 1 });
+    const { a: forever, prefix: foreverPrefix } = await pair({ messageTimeout: 0 });
+    for (const body of ['e1', 'e2', 'e3']) await a.publish('short', text(body), create);
+    await plain.publish('short', text('p1'), create);
+    await forever.publish('long', text('f1'), create);
+    // Memory in Redis stays bounded: keys of expiring messages carry a TTL, kept ones none.
+    const ttl = await admin.ttl(`${plainPrefix}messages:short`);
+    assert.ok(ttl > 0 && ttl <= 60, `TTL ${ttl}`);
+    assert.equal(await admin.ttl(`${foreverPrefix}messages:long`), -1);
+    assert.equal(await admin.ttl(`${prefix}messages:short`), -1, 'minMessages are kept: no TTL');
+    // Expiry is a matter of the clock: ask until Redis' second has moved past the timeout.
+    await waitUntil('the messages expired', async () => (await a.info('short'))?.messages === 1, {
+      timeoutMs: 5000,
+      intervalMs: 200,
+    });
+    assert.equal((await a.next('short', null)).message?.body.toString(), 'e3');
+    await waitUntil(
+      'the plain message expired',
+      async () => (await plain.info('short'))?.messages === 0,
+      { timeoutMs: 5000, intervalMs: 200 },
+    );
+    assert.deepEqual((await plain.next('short', null)).message, undefined);
+    assert.equal(await admin.exists(`${plainPrefix}messages:short`), 0);
+  });
+
+  test('unreachable Redis at open: a RedisUnavailableError naming the URL and the fix', async () => {
+    const port = await freePort();
+    const settings = resolveSettings({
+      store: { type: 'redis', url: `redis://:secret@127.0.0.1:${port}` },
+    }).stores.default;
+    assert.ok(settings);
+    const store = createRedisStore(settings);
+    await assert.rejects(store.open(), (error: Error) => {
+      assert.ok(error instanceof RedisUnavailableError);
+      assert.equal(error.status, 503);
+      assert.match(
+        error.message,
+        new RegExp(
+          `^Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port} is unreachable \\(.*ECONNREFUSED.*\\); start Redis or fix store\\.url$`,
+        ),
+      );
+      return true;
+    });
+    await assert.rejects(store.publish('x', text('x'), create), RedisUnavailableError);
+  });
+
+  test('a lost subscription is caught up: messages published meanwhile are announced once', async () => {
+    const lines: string[] = [];
+    const { a, b } = await pair({}, (line) => lines.push(line));
+    const events = record(a);
+    const before = await b.publish('catch', text('before'), create);
+    await waitUntil('the first event', () => events.length === 1);
+    assert.equal((await a.next('catch', before?.message.id ?? null)).message, undefined);
+    await a.subscriberStarted('catch');
+    // Kill every pub/sub connection; b publishes before a's subscription is back.
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await b.publish('catch', text('during-1'), create);
+    await b.publish('catch', text('during-2'), create);
+    await waitUntil('the caught-up events', () => events.length >= 3);
+    await b.publish('catch', text('after'), create);
+    await waitUntil('the next live event', () => events.length >= 4);
+    assert.deepEqual(
+      events.map((event) => event.type === 'message' && event.message.body.toString()),
+      ['before', 'during-1', 'during-2', 'after'],
+    );
+    assert.equal(
+      lines.filter((line) => line.includes('lost the connection')).length,
+      2,
+      lines.join('\n'),
+    );
+    await a.subscriberStopped('catch');
+  });
+});
+
+describe('Redis store: Redis stops and starts again', { skip: needs(REDIS) }, () => {
+  let redis: Redis;
+  let store: Store;
+  let other: Store;
+  const lines: string[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    const settings = resolveSettings({ store: { type: 'redis', url: redis.url } }).stores.default;
+    assert.ok(settings);
+    store = createRedisStore(settings, {
+      log: (line) => lines.push(line),
+      heartbeat: 200,
+      maxBackoff: 200,
+    });
+    other = createRedisStore(settings, { log: () => {}, heartbeat: 200, maxBackoff: 200 });
+    await store.open();
+    await other.open();
+  });
+  after(async () => {
+    await store?.close();
+    await other?.close();
+    await redis?.destroy();
+  });
+
+  test('publishes fail fast with a clear error, the outage is logged once, counts come back', async () => {
+    await store.subscriberStarted('live');
+    assert.equal((await other.info('live'))?.subscribers, 1);
+    await redis.stop();
+    await waitUntil('the outage is noticed', () => lines.length > 0);
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(store.publish('live', text('x'), create), (error: Error) => {
+        assert.ok(error instanceof RedisUnavailableError);
+        assert.match(
+          error.message,
+          /^Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable; nothing was stored, retry later$/,
+        );
+        return true;
+      });
+    }
+    await assert.rejects(store.next('live', null), RedisUnavailableError);
+    // A subscriber that starts or stops waiting meanwhile is not an error.
+    await store.subscriberStarted('live');
+    await store.subscriberStopped('live');
+    await redis.start();
+    await waitUntil(
+      'the recovery is logged',
+      () => lines.some((line) => line.includes('reconnected')),
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(
+      lines[0] as string,
+      /^pushserver: lost the connection to Redis at redis:\/\/127\.0\.0\.1:\d+ .*; publishes answer 503 until it is back, reconnecting$/,
+    );
+    assert.match(
+      lines[1] as string,
+      /^pushserver: reconnected to Redis at redis:\/\/127\.0\.0\.1:\d+ after \d+\.\d s$/,
+    );
+    // Redis came back empty (no persistence): this daemon's waiting subscriber counts again.
+    await waitUntil(
+      'the count is back',
+      async () => (await other.info('live').catch(() => undefined))?.subscribers === 1,
+    );
+    const result = await store.publish('live', text('back'), create);
+    assert.equal(result?.info.subscribers, 1);
+    await store.subscriberStopped('live');
+  });
+});
