@@ -59,9 +59,8 @@ export function install<Env extends NunjucksEnvironment>(
   options: NunjucksHelperOptions = {},
 ): Env {
   const safe = env.getFilter('safe') as (html: string) => unknown;
-  const SafeString = (safe('') as object).constructor;
-  // A `{% set %}` capture can arrive as the environment's SafeString.
-  const unwrap = (value: unknown) => (value instanceof SafeString ? String(value) : value);
+  // nunjucks' SafeString (from `| safe`, macros) is a String object; ids are its text.
+  const unwrap = (value: unknown) => (value instanceof String ? String(value) : value);
   const url = (id: unknown, helper: string) =>
     safe(templateChannelUrl(unwrap(id), helper, options.settings));
   const subscribe = (

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import express from 'express';
+import nunjucks from 'nunjucks';
+import pushserver from '../../src/express/index.js';
+import { install } from '../../src/nunjucks/index.js';
+import { templatesDirectory } from '../../src/snippet.js';
+import {
+  assertPage,
+  CHANNEL_CASES,
+  fetchPage,
+  inlineScripts,
+  listen,
+  NONCE,
+  parsePage,
+  runPage,
+  textUrl,
+} from '../fixtures/templates/page.js';
+
+const VIEWS = join(import.meta.dirname, '..', 'fixtures', 'templates', 'nunjucks');
+
+function environment(options: nunjucks.ConfigureOptions = {}) {
+  return install(
+    new nunjucks.Environment(new nunjucks.FileSystemLoader([VIEWS, templatesDirectory]), {
+      autoescape: true,
+      ...options,
+    }),
+  );
+}
+
+describe('nunjucks page.njk rendered directly', () => {
+  for (const autoescape of [true, false]) {
+    const env = environment({ autoescape });
+    for (const { label, id, url } of CHANNEL_CASES) {
+      for (const nonce of [undefined, NONCE]) {
+        test(`autoescape ${autoescape}, ${label} id, ${nonce ? 'with' : 'no'} nonce`, () => {
+          assertPage(env.render('page.njk', { channel: id, cspNonce: nonce }), url, nonce);
+        });
+      }
+    }
+  }
+});
+
+describe('nunjucks through Express 5', async () => {
+  const app = express();
+  app.use(pushserver());
+  environment().express(app);
+  app.set('view engine', 'njk');
+  app.get('/page', (req, res) => {
+    res.locals.cspNonce = req.query.nonce;
+    res.render('page', { channel: req.query.channel });
+  });
+  // Render-data functions shadow nunjucks globals; the Express locals must still come out safe.
+  app.get('/globals', (req, res) => {
+    res.render('globals.njk', { channel: req.query.channel, cspNonce: req.query.nonce });
+  });
+  const server = await listen(app);
+  after(server.close);
+
+  for (const { label, id, url } of CHANNEL_CASES) {
+    test(`${label} id`, async () => {
+      assertPage(await fetchPage(server.base, '/page', id, NONCE), url, NONCE);
+      assertPage(await fetchPage(server.base, '/page', id), url);
+    });
+  }
+
+  test('the Express locals called as nunjucks functions are marked safe and read cspNonce', async () => {
+    const { id, url } = CHANNEL_CASES[1];
+    const html = await fetchPage(server.base, '/globals', id, NONCE);
+    assert.equal(
+      html,
+      `${textUrl(url)}\n<script src="/static/pushserver/updates.js" nonce="${NONCE}"></script>\n` +
+        `<script nonce="${NONCE}">$.updates.subscribe({"main_channel":"${url}"});</script>\n` +
+        '\\u003C\\u002D\\u002D\n',
+    );
+    assert.deepEqual(runPage(html).subscribed, [{ main_channel: url }]);
+  });
+});
+
+describe('nunjucks helpers', () => {
+  const env = environment();
+  const { id, url } = CHANNEL_CASES[1];
+
+  test('the globals channelUrl() and pushserverSubscribe() match the tags', () => {
+    const context = { channel: id, cspNonce: NONCE };
+    assert.equal(
+      env.renderString(
+        '{{ channelUrl(channel) }}|{{ pushserverSubscribe({main_channel: channel}) }}',
+        context,
+      ),
+      env.renderString(
+        '{% channel_url channel %}|{% pushserver_subscribe main_channel=channel %}',
+        context,
+      ),
+    );
+  });
+
+  test('the channel_url argument is any expression; the seed filter form works', () => {
+    assert.equal(
+      env.renderString('{% channel_url "room-" ~ room.id %}', { room: { id: 7 } }),
+      'http://127.0.0.1:8001/subscriber/room-7',
+    );
+    assert.equal(
+      env.renderString(`{% filter escapejs %}{% channel_url "it's" %}{% endfilter %}`, {}),
+      'http://127.0.0.1:8001/subscriber/it%27s'.replace(/-/g, '\\u002D'),
+    );
+    assert.equal(env.renderString('{{ "</script>" | escapejs }}', {}), '\\u003C/script\\u003E');
+  });
+
+  test('a {% set %} capture and a SafeString work as channel ids', () => {
+    assert.equal(
+      env.renderString('{% set c %}a<b{% endset %}{% channel_url c %}', {}),
+      'http://127.0.0.1:8001/subscriber/a%3Cb',
+    );
+    assert.equal(
+      env.renderString('{% channel_url "a<b" | safe %}|{{ channelUrl("c" | safe) }}', {}),
+      'http://127.0.0.1:8001/subscriber/a%3Cb|http://127.0.0.1:8001/subscriber/c',
+    );
+  });
+
+  test('custom delimiters', () => {
+    const custom = environment({
+      tags: { blockStart: '<%', blockEnd: '%>', variableStart: '<$', variableEnd: '$>' },
+    });
+    assert.equal(
+      custom.renderString(
+        '<% channel_url channel %>|<$ channelUrl(channel) $>|<% filter escapejs %><% channel_url channel %><% endfilter %>\n<% pushserver_subscribe main_channel=channel %>',
+        { channel: id, cspNonce: NONCE },
+      ),
+      `${url}|${url}|${url.replace(/-/g, '\\u002D')}\n` +
+        `<script src="/static/pushserver/updates.js" nonce="${NONCE}"></script>\n` +
+        `<script nonce="${NONCE}">$.updates.subscribe({"main_channel":"${url}"});</script>`,
+    );
+  });
+
+  test('the partial renders the same snippet as the tag', () => {
+    const context = { channels: { main_channel: id, b: 'x' }, cspNonce: NONCE };
+    const partial = env.renderString('{% include "pushserver/subscribe.njk" %}', context);
+    assert.equal(partial, env.renderString('{% pushserver_subscribe channels %}', context));
+    assert.deepEqual(runPage(partial).subscribed, [
+      { main_channel: url, b: 'http://127.0.0.1:8001/subscriber/x' },
+    ]);
+  });
+
+  test('positional channels and options, keyword channels merged over them', () => {
+    const html = env.renderString(
+      '{% pushserver_subscribe {a: "1", b: "2"}, {jquery: false}, b="3" %}',
+      {},
+    );
+    assert.match(html, /pushserver\.updates\.subscribe\(\{"a":"[^"]+\/1","b":"[^"]+\/3"\}\)/);
+  });
+
+  test('data mode renders no executable inline script, with the nonce on the client tag', () => {
+    const data = install(new nunjucks.Environment(null, { autoescape: true }), { mode: 'data' });
+    const html = data.renderString('{% pushserver_subscribe main_channel=channel %}', {
+      channel: id,
+      cspNonce: NONCE,
+    });
+    const page = parsePage(html);
+    assert.deepEqual(inlineScripts(page), []);
+    assert.equal(page.scripts.length, 2);
+    assert.deepEqual(JSON.parse(page.scripts[0].text), { main_channel: url });
+    assert.equal(page.scripts[1].attrs.nonce, NONCE);
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    [
+      '{% channel_url missing %}',
+      'missing',
+      /\{% channel_url %\}: the channel id is undefined; is the variable set/,
+    ],
+    ['{% channel_url "" %}', 'empty', /\{% channel_url %\}: the channel id is an empty string/],
+    [
+      '{% channel_url 42 %}',
+      'a number',
+      /\{% channel_url %\}: the channel id must be a string, got number 42/,
+    ],
+    [
+      '{% channel_url long %}',
+      'too long',
+      /\{% channel_url %\}: the channel id is 1025 bytes long; the limit is 1024 bytes/,
+    ],
+    ['{{ channelUrl() }}', 'missing', /channelUrl\(\): the channel id is undefined/],
+    [
+      '{% pushserver_subscribe a="" %}',
+      'empty',
+      /\{% pushserver_subscribe %\} channel "a": the channel id is an empty string/,
+    ],
+    [
+      '{% pushserver_subscribe %}',
+      'no channels',
+      /\{% pushserver_subscribe %\}: no channels given/,
+    ],
+    ['{% channel_url "a", "b" %}', 'two', /\{% channel_url %\} takes exactly one channel id/],
+  ];
+  for (const [template, what, message] of bad) {
+    test(`${template} (${what}) fails naming the helper`, () => {
+      assert.throws(() => env.renderString(template, { long: 'x'.repeat(1025) }), message);
+    });
+  }
+});
