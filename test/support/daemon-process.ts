@@ -1,0 +1,105 @@
+/**
+ * A pushserver daemon in a child process of its own (`createPushServer(settings)`),
+ * so tests can run several daemons, kill one, or restart it, as on real machines.
+ *
+ * This file is also the child's entry point: run with PUSHSERVER_TEST_DAEMON set to
+ * the settings as JSON, it starts the daemon, prints `listening <port>` and stops
+ * cleanly on SIGTERM. A daemon that cannot start prints the error and exits with 2.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { PushServerSettings } from '../../src/settings.js';
+import { freePort } from './ports.js';
+
+const CHILD_ENV = 'PUSHSERVER_TEST_DAEMON';
+
+/** A daemon process started by a test. */
+export interface DaemonProcess {
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** Everything the process wrote to stderr since it was first started. */
+  stderr(): string;
+  /** Whether the process is running. */
+  running(): boolean;
+  /** Start it again on the same port with the same settings. */
+  start(): Promise<void>;
+  /** SIGTERM and wait for the exit (the daemon closes its stores). */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for the exit, as a crash. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Start a daemon in a child process on a free port (or `settings.port`).
+ *
+ * @param settings the daemon's settings; `port` defaults to a free one
+ * @returns the running daemon; stop it in `after`
+ * @example const daemon = await startDaemonProcess({ store: { type: 'redis', url: redis.url } });
+ */
+export async function startDaemonProcess(settings: PushServerSettings): Promise<DaemonProcess> {
+  const port = settings.port || (await freePort());
+  const env = { ...process.env, [CHILD_ENV]: JSON.stringify({ ...settings, port }) };
+  let stderr = '';
+  let child: ChildProcess | undefined;
+  let exited: Promise<number | null> = Promise.resolve(null);
+
+  const running = () => !!child && child.exitCode === null && child.signalCode === null;
+  const signal = async (name: NodeJS.Signals) => {
+    if (running()) child?.kill(name);
+    await exited;
+  };
+
+  const daemon: DaemonProcess = {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stderr: () => stderr,
+    running,
+    async start() {
+      const current = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = current;
+      current.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      exited = new Promise((resolve) => current.once('exit', (code) => resolve(code)));
+      const listening = new Promise<void>((resolve, reject) => {
+        let out = '';
+        current.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+          out += chunk;
+          if (out.includes(`listening ${port}\n`)) resolve();
+        });
+        exited.then((code) =>
+          reject(new Error(`daemon exited with ${code} before listening:\n${stderr}`)),
+        );
+      });
+      await listening;
+    },
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+  };
+  await daemon.start();
+  return daemon;
+}
+
+async function runChild(json: string): Promise<void> {
+  const { createPushServer } = await import('../../src/server/index.js');
+  const push = createPushServer(JSON.parse(json) as PushServerSettings);
+  try {
+    const address = await push.listen();
+    process.stdout.write(`listening ${address.port}\n`);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+  process.once('SIGTERM', () => {
+    push.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  });
+}
+
+if (process.env[CHILD_ENV]) await runChild(process.env[CHILD_ENV]);
