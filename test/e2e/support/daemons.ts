@@ -150,7 +150,61 @@ function alive(pid: number): boolean {
   }
 }
 
+const DAEMON_FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'daemon.ts');
+
+/**
+ * This project's daemon (`createPushServer`) in a child process on a free port, with
+ * Nchan's test buffer (100 messages, 10 s). kill is SIGKILL; restart starts a new
+ * process on the same port. It echoes any Origin, so `allowOrigin` is not needed.
+ */
 async function startPushserverDaemon(_options: DaemonOptions): Promise<Daemon> {
   const port = await freePort();
-  throw new Error(`the pushserver daemon is not available yet (would use port ${port})`);
+  const parts = daemonParts(port);
+  const cookies: string[] = [];
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  async function start() {
+    const started = spawn(process.execPath, ['--import', 'tsx', DAEMON_FIXTURE, String(port)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child = started;
+    exited = new Promise((resolve) => started.once('exit', () => resolve()));
+    let buffered = '';
+    const listening = new Promise<void>((resolve, reject) => {
+      started.stdout?.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        let newline = buffered.indexOf('\n');
+        while (newline !== -1) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line === 'listening') resolve();
+          else if (line.startsWith('cookie ')) cookies.push(JSON.parse(line.slice(7)));
+          newline = buffered.indexOf('\n');
+        }
+      });
+      started.once('exit', (code) => reject(new Error(`the daemon exited at start (${code})`)));
+    });
+    await listening;
+  }
+
+  async function kill() {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  await start();
+  return {
+    kind: 'pushserver',
+    ...parts,
+    cookiesSeen: () => [...cookies],
+    kill,
+    restart: start,
+    async stop() {
+      parts.publisher.close();
+      await kill();
+    },
+  };
 }
