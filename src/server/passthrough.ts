@@ -64,19 +64,18 @@ interface Notification {
   done: () => void;
 }
 
-/** Headers that belong to one connection (RFC 9110 §7.6.1) or that the body replaces. */
-const DROPPED_HEADERS = new Set([
+/** Headers that belong to one connection (RFC 9110 §7.6.1), never forwarded. */
+const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
   'transfer-encoding',
   'te',
   'upgrade',
   'trailer',
-  'content-length',
-  'content-type',
-  'content-encoding',
-  'expect',
 ]);
+
+/** Headers of the subscriber's request that a notification's own body replaces. */
+const BODY_HEADERS = ['content-length', 'content-type', 'content-encoding', 'expect'];
 
 /**
  * Create the sender for one passthrough URL. Notifications beyond `maxConcurrent`
@@ -113,7 +112,13 @@ export function createPassthroughNotifier(
   const pendingSubscribes = new WeakMap<IncomingHttpHeaders, Promise<void>>();
   // Unsubscribes waiting for the answer to their subscribe before they are queued.
   let chained = 0;
-  let failuresInBurst = 0;
+  const failures = createFailureLog(
+    log,
+    (reason) =>
+      `pushserver: passthrough to ${url.href} failed: ${reason}; subscribers are not affected, and further failures are not logged until the app answers again`,
+    (count) =>
+      `pushserver: passthrough to ${url.href} recovered after ${count} failed notifications`,
+  );
   let dropsInBurst = 0;
   let idleWaiters: Array<() => void> = [];
   let closed = false;
@@ -202,19 +207,10 @@ export function createPassthroughNotifier(
   function report(failure: string | undefined): void {
     if (failure === undefined) {
       counts.delivered++;
-      if (failuresInBurst > 0) {
-        log(
-          `pushserver: passthrough to ${url.href} recovered after ${failuresInBurst} failed notifications`,
-        );
-        failuresInBurst = 0;
-      }
-      return;
-    }
-    counts.failed++;
-    if (failuresInBurst++ === 0 && !closed) {
-      log(
-        `pushserver: passthrough to ${url.href} failed: ${failure}; subscribers are not affected, and further failures are not logged until the app answers again`,
-      );
+      failures.success();
+    } else {
+      counts.failed++;
+      if (!closed) failures.failure(failure);
     }
   }
 
@@ -260,13 +256,25 @@ export function formBody(action: Action, channelId: string): string {
 }
 
 /**
- * The subscriber's headers minus hop-by-hop ones (and any the `Connection` header
- * names), `Proxy-*`, and those the notification's own body replaces.
- * `Host` is kept, as py-hbpush and the project's Nchan config do.
+ * The subscriber's headers minus hop-by-hop ones and those the notification's own
+ * body replaces. `Host` is kept, as py-hbpush and the project's Nchan config do.
  *
  * @example forwardedHeaders({ cookie: 'sid=1', connection: 'keep-alive' }) // { cookie: 'sid=1' }
  */
 export function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const kept = withoutHopByHop(headers);
+  for (const name of BODY_HEADERS) delete kept[name];
+  return kept;
+}
+
+/**
+ * Headers to pass on to the next hop: without the hop-by-hop ones (`Connection`,
+ * `Keep-Alive`, `Transfer-Encoding`, `TE`, `Upgrade`, `Trailer`, `Proxy-*`) and
+ * without any header the `Connection` header names. Names come out lowercase.
+ *
+ * @example withoutHopByHop({ connection: 'x-a', 'x-a': '1', cookie: 'c' }) // { cookie: 'c' }
+ */
+export function withoutHopByHop(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const named = String(headers.connection ?? '')
     .split(',')
     .map((name) => name.trim().toLowerCase())
@@ -274,11 +282,45 @@ export function forwardedHeaders(headers: IncomingHttpHeaders): OutgoingHttpHead
   const kept: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (value === undefined || DROPPED_HEADERS.has(lower) || lower.startsWith('proxy-')) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || lower.startsWith('proxy-')) continue;
     if (named.includes(lower)) continue;
     kept[lower] = value;
   }
   return kept;
+}
+
+/** Logs a burst of failures once: its first failure, then one line when things work again. */
+export interface FailureLog {
+  failure(reason: string): void;
+  success(): void;
+}
+
+/**
+ * A log that says the first failure of a burst and, once something succeeds
+ * again, how many failures the burst had, instead of one line per failure.
+ *
+ * @param log where lines go
+ * @param failed the line for the first failure of a burst
+ * @param recovered the line when a success ends a burst of `count` failures
+ * @returns `failure(reason)` and `success()`
+ * @example
+ * const upstreamLog = createFailureLog(console.error, (r) => `app down: ${r}`, (n) => `app back after ${n} failures`);
+ */
+export function createFailureLog(
+  log: (line: string) => void,
+  failed: (reason: string) => string,
+  recovered: (count: number) => string,
+): FailureLog {
+  let count = 0;
+  return {
+    failure(reason) {
+      if (count++ === 0) log(failed(reason));
+    },
+    success() {
+      if (count > 0) log(recovered(count));
+      count = 0;
+    },
+  };
 }
 
 function describeError(error: NodeJS.ErrnoException): string {
