@@ -22,7 +22,7 @@ import {
 
 /** The parts of a handlebars instance the helpers use. */
 export interface HandlebarsInstance {
-  registerHelper(name: string, helper: (...args: never[]) => unknown): void;
+  registerHelper(name: string, helper: (...args: unknown[]) => unknown): void;
   registerPartial(name: string, partial: string): void;
   SafeString: new (html: string) => unknown;
 }
@@ -60,7 +60,7 @@ export function registerHelpers<H extends HandlebarsInstance>(
     helperOptions: args.at(-1) as HelperOptions,
   });
 
-  handlebars.registerHelper('channelUrl', (...args: never[]) => {
+  handlebars.registerHelper('channelUrl', (...args: unknown[]) => {
     const { values } = split(args);
     if (values.length > 1) {
       throw new TypeError(
@@ -71,10 +71,10 @@ export function registerHelpers<H extends HandlebarsInstance>(
       templateChannelUrl(unwrap(values[0]), '{{channelUrl}}', options.settings),
     );
   });
-  handlebars.registerHelper('escapejs', (...args: never[]) => {
+  handlebars.registerHelper('escapejs', (...args: unknown[]) => {
     return new SafeString(escapejs(split(args).values[0]));
   });
-  handlebars.registerHelper('pushserverSubscribe', (...args: never[]) => {
+  handlebars.registerHelper('pushserverSubscribe', (...args: unknown[]) => {
     const { values, helperOptions } = split(args);
     const [more, callOptions] = values as [object | undefined, SubscriptionSnippetOptions?];
     const named = Object.fromEntries(
