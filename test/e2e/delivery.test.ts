@@ -41,7 +41,7 @@ describe('browser client: 100 updates in bursts', { skip: needs(CHROMIUM, NCHAN)
             (request) => request.url() === daemon.subscriberUrl(channelId),
           );
           await page.goto(
-            pages.url({ client, channels: { main: daemon.subscriberUrl(channelId) } }),
+            pages.url({ client, channels: { main: channelId }, daemonPort: daemon.port }),
           );
           await subscribed;
           return { client, page, log };

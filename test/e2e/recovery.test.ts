@@ -65,7 +65,9 @@ describe('browser client: daemon killed and restarted', { skip: needs(CHROMIUM, 
           const { context, page } = await openPage(browser);
           t.after(() => context.close());
           const subscribed = page.waitForRequest((request) => request.url() === url);
-          await page.goto(pages.url({ client, channels: { main: url } }));
+          await page.goto(
+            pages.url({ client, channels: { main: channelId }, daemonPort: daemon.port }),
+          );
           await subscribed;
           return { client, page };
         }),

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resolveSettings } from '../../../src/settings.js';
+import { subscriptionSnippet } from '../../../src/snippet.js';
 import { freePort } from '../../support/ports.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -16,8 +18,9 @@ export type BootstrapMode = 'inline' | 'data';
 export interface PageSpec {
   client: ClientKind;
   mode?: BootstrapMode;
-  /** `{name: channelUrl}` to subscribe to. */
+  /** `{name: channelId}` to subscribe to, on the daemon at `daemonPort`. */
   channels: Record<string, string>;
+  daemonPort: number;
   /** Send `Content-Security-Policy: script-src 'self'`. */
   strictCsp?: boolean;
   /** Set this cookie (`name=value`) on the page's response. */
@@ -94,32 +97,22 @@ function route(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
 }
 
-/** JSON that cannot close the script element it sits in. */
-function scriptJson(value: unknown): string {
-  return JSON.stringify(value)
-    .replaceAll('<', '\\u003c')
-    .replaceAll('>', '\\u003e')
-    .replaceAll('&', '\\u0026')
-    .replaceAll('\u2028', '\\u2028')
-    .replaceAll('\u2029', '\\u2029');
-}
-
-/** The markup the template helpers render, in both modes, written out by hand. */
+/** The page, with the subscription rendered by the real snippet builder the helpers use. */
 function renderPage(spec: PageSpec): string {
-  const jquery = spec.client === 'plain' ? '' : `<script src="/static/${spec.client}.js"></script>`;
-  const client = '<script src="/static/pushserver/updates.js"></script>';
-  const api = spec.client === 'plain' ? 'pushserver.updates' : '$.updates';
-  const bootstrap =
-    spec.mode === 'data'
-      ? `<script type="application/json" data-pushserver-channels>${scriptJson(spec.channels)}</script>\n${jquery}\n${client}`
-      : `${jquery}\n${client}\n<script>${api}.subscribe(${scriptJson(spec.channels)});</script>`;
+  const jquery =
+    spec.client === 'plain' ? '' : `<script src="/static/${spec.client}.js"></script>\n`;
+  const snippet = subscriptionSnippet(spec.channels, {
+    mode: spec.mode ?? 'inline',
+    jquery: spec.client !== 'plain',
+    settings: resolveSettings({ port: spec.daemonPort }, 'e2e page'),
+  });
   return `<!doctype html>
 <html>
 <head><meta charset="utf-8"><title>pushserver e2e page</title></head>
 <body>
 <h1>updates</h1>
 <ol id="updates"></ol>
-${bootstrap}
+${jquery}${snippet}
 <script src="/static/probe.js" data-channel="main"></script>
 </body>
 </html>

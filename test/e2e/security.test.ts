@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, openPage } from '../support/chromium.js';
+import { CHROMIUM, NCHAN, needs } from '../support/system.js';
+import { DAEMON_KINDS, type Daemon, startDaemon } from './support/daemons.js';
+import { CLIENT_KINDS, type PageServer, startPageServer } from './support/pages.js';
+import { readProbe, waitForReceived } from './support/probe.js';
+
+// Every hostile piece from the helpers issue in one id: a script end tag, quotes and
+// JavaScript punctuation, an HTML comment opener, U+2028, an emoji, an encoded slash.
+const HOSTILE_ID = '</script><script>alert(1)</script>"\'`;=-<!--\u2028🎉%2F';
+
+/** Record CSP violations and dialogs from the first moment of every document. */
+async function watchPage(page: Page): Promise<{ dialogs: string[] }> {
+  const dialogs: string[] = [];
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await page.addInitScript(() => {
+    const seen: string[] = [];
+    (window as unknown as { cspViolations: string[] }).cspViolations = seen;
+    document.addEventListener('securitypolicyviolation', (event) =>
+      seen.push(`${event.violatedDirective} ${event.blockedURI}`),
+    );
+  });
+  return { dialogs };
+}
+
+function cspViolations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
+}
+
+describe('browser client: hostile ids, credentials, strict CSP', {
+  skip: needs(CHROMIUM, NCHAN),
+}, () => {
+  let browser: Browser;
+  let pages: PageServer;
+  const daemons = new Map<string, Daemon>();
+  before(async () => {
+    browser = await launchChromium();
+    pages = await startPageServer();
+    for (const kind of DAEMON_KINDS)
+      daemons.set(kind, await startDaemon(kind, { allowOrigin: pages.origin }));
+  });
+  after(async () => {
+    await browser?.close();
+    await pages?.close();
+    for (const daemon of daemons.values()) await daemon.stop();
+  });
+
+  for (const kind of DAEMON_KINDS) {
+    test(`${kind}: a hostile channel id survives render, subscribe, publish and update`, async (t) => {
+      const daemon = daemons.get(kind)!;
+      const { context, page, log } = await openPage(browser);
+      t.after(() => context.close());
+      const { dialogs } = await watchPage(page);
+      const url = daemon.subscriberUrl(HOSTILE_ID);
+      const subscribed = page.waitForRequest((request) => request.url() === url);
+      await page.goto(
+        pages.url({ client: 'plain', channels: { main: HOSTILE_ID }, daemonPort: daemon.port }),
+      );
+      await subscribed;
+      const result = await daemon.publisher.sendUpdate(HOSTILE_ID, {
+        type: 'tock',
+        n: 1,
+        id: HOSTILE_ID,
+      });
+      assert.equal(result.ok, true);
+      await waitForReceived(page, 1);
+      assert.deepEqual((await readProbe(page)).calls, ['tock:1']);
+      const shown = await page.locator('#updates li').allTextContents();
+      assert.deepEqual(shown, [`main: ${JSON.stringify({ type: 'tock', n: 1, id: HOSTILE_ID })}`]);
+      assert.deepEqual(dialogs, [], 'nothing the id carried executed');
+      assert.deepEqual(log.errors, []);
+      // The page's scripts: jQuery-less client, the inline subscribe call, the probe.
+      assert.equal(await page.locator('script').count(), 3);
+    });
+
+    test(`${kind}: cross-origin page, credentials reach the daemon, CORS lets the update through`, async (t) => {
+      const daemon = daemons.get(kind)!;
+      const { context, page } = await openPage(browser);
+      t.after(() => context.close());
+      const channelId = `cookie-${kind}`;
+      const cookie = `session=e2e-${kind}-${Date.now()}`;
+      assert.notEqual(
+        new URL(pages.origin).port,
+        String(daemon.port),
+        'page and daemon on different origins',
+      );
+      await page.goto(
+        pages.url({
+          client: 'jquery4',
+          channels: { main: channelId },
+          daemonPort: daemon.port,
+          cookie,
+        }),
+      );
+      await daemon.publisher.sendUpdate(channelId, { type: 'tock', n: 7 });
+      await waitForReceived(page, 1);
+      assert.deepEqual((await readProbe(page)).received, [7]);
+      assert.ok(
+        daemon.cookiesSeen().includes(cookie),
+        `${cookie} in ${JSON.stringify(daemon.cookiesSeen())}`,
+      );
+    });
+
+    test(`${kind}: a strict-CSP page in data mode subscribes with no inline script`, async (t) => {
+      const daemon = daemons.get(kind)!;
+      const channelId = `csp-${kind}`;
+      const opened = await Promise.all(
+        CLIENT_KINDS.map(async (client) => {
+          const { context, page, log } = await openPage(browser);
+          t.after(() => context.close());
+          await watchPage(page);
+          const spec = { client, mode: 'data' as const, strictCsp: true, daemonPort: daemon.port };
+          await page.goto(pages.url({ ...spec, channels: { main: channelId } }));
+          return { client, page, log };
+        }),
+      );
+      await daemon.publisher.sendUpdate(channelId, { type: 'tick', n: 1 });
+      await daemon.publisher.sendUpdate(channelId, { type: 'tock', n: 2 });
+      for (const { client, page } of opened) {
+        await waitForReceived(page, 2);
+        const probe = await readProbe(page);
+        assert.deepEqual(probe.calls, ['tick-1:1', 'tick-2:1', 'tock:2'], client);
+        assert.deepEqual(await cspViolations(page), [], `${client}: no CSP violation`);
+        assert.equal(
+          await page.locator('script:not([src]):not([type="application/json"])').count(),
+          0,
+        );
+      }
+
+      // Control: the same policy blocks the inline mode, so the policy is really enforced.
+      const { context, page } = await openPage(browser);
+      t.after(() => context.close());
+      await watchPage(page);
+      const spec = { client: 'plain' as const, strictCsp: true, daemonPort: daemon.port };
+      await page.goto(pages.url({ ...spec, channels: { main: channelId } }));
+      assert.deepEqual(await cspViolations(page), ['script-src-elem inline']);
+      assert.equal((await readProbe(page)).states[0], undefined, 'never subscribed');
+    });
+  }
+});
