@@ -9,11 +9,13 @@
  * import { withPushserverHelpers } from 'pushserver/eta';
  * const eta = new (withPushserverHelpers(Eta))({ views: 'views' });
  */
-import { relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import {
   createTemplateHelpers,
   type TemplateHelperOptions,
   type TemplateHelpers,
+  templatesDirectory,
 } from '../snippet.js';
 
 /** Defaults for the snippet: `src`, `jquery`, `mode`, `settings`. */
@@ -35,10 +37,11 @@ export function etaHelpers(options: EtaHelperOptions = {}): TemplateHelpers {
 /** The render methods of an Eta instance (eta 3 and 4). */
 export interface EtaRenderer {
   config: { views?: string };
-  render(template: never, data: object, meta?: never): string;
-  renderAsync(template: never, data: object, meta?: never): Promise<string>;
+  render(template: string, data: object): string;
+  renderAsync(template: string, data: object): Promise<string>;
   renderString(template: string, data: object): string;
   renderStringAsync(template: string, data: object): Promise<string>;
+  loadTemplate(name: string, template: string, options?: { async: boolean }): void;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a mixin's constructor must accept any arguments
@@ -47,8 +50,23 @@ type EtaClass = new (...args: any[]) => EtaRenderer;
 const RENDER_METHODS = ['render', 'renderAsync', 'renderString', 'renderStringAsync'] as const;
 
 /**
+ * Load the partial `@pushserver/subscribe` into an Eta instance (for sync and async
+ * renders), so templates can `<%~ include('@pushserver/subscribe', { channels }) %>`.
+ *
+ * @param eta an Eta 3 or 4 instance
+ * @returns `eta`
+ * @example loadPartials(new Eta({ views }))
+ */
+export function loadPartials<E extends EtaRenderer>(eta: E): E {
+  const partial = readFileSync(join(templatesDirectory, 'pushserver', 'subscribe.eta'), 'utf8');
+  eta.loadTemplate('@pushserver/subscribe', partial);
+  eta.loadTemplate('@pushserver/subscribe', partial, { async: true });
+  return eta;
+}
+
+/**
  * A subclass of the app's `Eta` whose every render gets the helpers in `it` (data given
- * to the render wins over them).
+ * to the render wins over them), with the partial `@pushserver/subscribe` loaded.
  *
  * @param Eta the `Eta` class from `eta` (4) or eta 3
  * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
@@ -66,6 +84,7 @@ export function withPushserverHelpers<C extends EtaClass>(
     // biome-ignore lint/suspicious/noExplicitAny: see EtaClass
     constructor(...args: any[]) {
       super(...args);
+      loadPartials(this);
       // Eta assigns its render methods as instance fields, so wrap them here, not on the prototype.
       for (const method of RENDER_METHODS) {
         const original = this[method] as (
@@ -112,6 +131,6 @@ export function etaEngine(eta: EtaRenderer) {
       );
       return;
     }
-    eta.renderAsync(name as never, data).then((html) => callback(null, html), callback);
+    eta.renderAsync(name, data).then((html) => callback(null, html), callback);
   };
 }
