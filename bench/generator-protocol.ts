@@ -1,0 +1,75 @@
+/** Messages between the scenario runner and a load-generator process (IPC). */
+export type GeneratorCommand =
+  | { op: 'subscribe'; port: number; paths: string[]; channels: number[] }
+  | { op: 'stats'; expected: number[] }
+  | { op: 'resetLatency' }
+  | { op: 'cpu' }
+  | { op: 'publishRound'; port: number; paths: string[]; seq: number }
+  | {
+      op: 'flood';
+      port: number;
+      paths: string[];
+      connections: number;
+      durationMs: number;
+      accept: string;
+    }
+  | {
+      op: 'rate';
+      port: number;
+      paths: string[];
+      rate: number;
+      durationMs: number;
+      connections: number;
+    }
+  | {
+      op: 'library';
+      port: number;
+      publisherPrefix: string;
+      channels: string[];
+      concurrency: number;
+      durationMs: number;
+    }
+  | { op: 'nodeHttp'; port: number; paths: string[]; concurrency: number; durationMs: number }
+  | { op: 'close' };
+
+/** Delivery accounting of one generator's subscribers. */
+export interface SubscriberStats {
+  subscribers: number;
+  histogram: { buckets: [number, number][]; max: number };
+  received: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  /** Subscribers with at least one lost, duplicated or out-of-order message. */
+  faulty: number;
+  /** Non-200 answers other than 408, and parse failures. */
+  errors: number;
+  reconnects: number;
+  statuses: Record<string, number>;
+}
+
+/** What a publishing command reports. */
+export interface PublishStats {
+  count: number;
+  statuses: Record<string, number>;
+  errors: number;
+  /** Sum of the subscriber counts the server reported in its publish answers. */
+  subscribers: number;
+  /** Messages published per channel (index into `paths`). */
+  perChannel: number[];
+  /** Most publishes waiting for a free connection at once (rate mode). */
+  maxBacklog: number;
+  elapsedMs: number;
+}
+
+/** IPC envelope: a reply to command `id`, or an event. */
+export type GeneratorMessage =
+  | { id: number; result?: unknown; error?: string }
+  | { event: 'round'; seq: number }
+  | { event: 'ready' };
+
+/** The 100-byte message body: sequence number within its channel and the send time. */
+export function messageBody(seq: number, micros: number): string {
+  const core = `{"s":${seq},"t":${micros.toFixed(1)},"p":"`;
+  return `${core}${'x'.repeat(Math.max(0, 100 - core.length - 2))}"}`;
+}

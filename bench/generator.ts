@@ -1,0 +1,518 @@
+// A load-generator process: keep-alive long-poll subscribers and publishers on raw
+// `net` sockets, driven over IPC by bench/run.ts. It runs apart from the server it
+// measures and reports its own CPU so the runner can tell which side was the limit.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { createPublisher } from '../src/publish.js';
+import type {
+  GeneratorCommand,
+  GeneratorMessage,
+  PublishStats,
+  SubscriberStats,
+} from './generator-protocol.js';
+import { messageBody } from './generator-protocol.js';
+import { Histogram } from './histogram.js';
+import {
+  headerValue,
+  inBatches,
+  monotonicMicros,
+  openSocket,
+  type RawResponse,
+  ResponseReader,
+} from './http-client.js';
+
+const LAST_MODIFIED = /\r\nlast-modified:[ \t]*([^\r]*)/i;
+const ETAG = /\r\netag:[ \t]*([^\r]*)/i;
+const SUBSCRIBERS = /subscribers"?:[ \t]*(\d+)/;
+
+const histogram = new Histogram();
+const subscribers: Subscriber[] = [];
+const roundCounts: number[] = [];
+let closing = false;
+
+function send(message: GeneratorMessage): void {
+  process.send?.(message);
+}
+
+/** One long-poll subscriber: one keep-alive connection, re-polls with the last message's id. */
+class Subscriber {
+  socket: Socket | undefined;
+  lastModified = '';
+  etag = '';
+  seen = new Uint8Array(64);
+  highest = 0;
+  received = 0;
+  duplicated = 0;
+  outOfOrder = 0;
+  errors = 0;
+  reconnects = 0;
+  readonly statuses: Record<string, number> = {};
+  private readonly reader = new ResponseReader((response) => this.onResponse(response));
+
+  constructor(
+    readonly port: number,
+    readonly path: string,
+    readonly channel: number,
+  ) {}
+
+  async connect(): Promise<void> {
+    const socket = await openSocket(this.port);
+    this.socket = socket;
+    this.reader.reset();
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => this.onClose(socket));
+    this.poll();
+  }
+
+  poll(): void {
+    const conditional = this.lastModified
+      ? `If-Modified-Since: ${this.lastModified}\r\nIf-None-Match: ${this.etag}\r\n`
+      : '';
+    this.socket?.write(
+      `GET ${this.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${conditional}\r\n`,
+      'latin1',
+    );
+  }
+
+  private onClose(socket: Socket): void {
+    if (closing || socket !== this.socket) return;
+    // The server closed a kept-alive connection (keep-alive limit or timeout): the
+    // subscriber reconnects and asks again from its last message, as a browser would.
+    this.reconnects++;
+    this.socket = undefined;
+    this.connect().catch(() => {
+      this.errors++;
+    });
+  }
+
+  private onResponse(response: RawResponse): void {
+    this.statuses[response.status] = (this.statuses[response.status] ?? 0) + 1;
+    if (response.status === 200) {
+      const now = monotonicMicros();
+      this.lastModified = headerValue(response.head, '\r\nLast-Modified: ', LAST_MODIFIED);
+      this.etag = headerValue(response.head, '\r\nEtag: ', ETAG);
+      const message = parseMessage(response.body);
+      if (message) {
+        histogram.record(now - message.t);
+        this.account(message.s);
+      } else {
+        this.errors++;
+      }
+    } else if (response.status !== 408) {
+      this.errors++;
+    }
+    if (response.close) return; // onClose reconnects and re-polls
+    if (this.errors < 100) this.poll();
+  }
+
+  private account(seq: number): void {
+    if (seq >= this.seen.length) {
+      const grown = new Uint8Array(Math.max(seq + 1, this.seen.length * 2));
+      grown.set(this.seen);
+      this.seen = grown;
+    }
+    if (this.seen[seq]) {
+      this.duplicated++;
+      return;
+    }
+    this.seen[seq] = 1;
+    this.received++;
+    if (seq < this.highest) this.outOfOrder++;
+    else this.highest = seq;
+    roundCounts[seq] = (roundCounts[seq] ?? 0) + 1;
+    if (roundCounts[seq] === subscribers.length) send({ event: 'round', seq });
+  }
+}
+
+/** Read `{"s":<seq>,"t":<micros>,...}` (the body messageBody wrote) without JSON.parse. */
+function parseMessage(body: Buffer): { s: number; t: number } | undefined {
+  const text = body.toString('latin1', 0, 48);
+  const comma = text.indexOf(',"t":');
+  if (!text.startsWith('{"s":') || comma < 0) return undefined;
+  const s = Number(text.slice(5, comma));
+  const t = Number.parseFloat(text.slice(comma + 5));
+  return Number.isFinite(s) && Number.isFinite(t) ? { s, t } : undefined;
+}
+
+async function subscribe(
+  port: number,
+  paths: string[],
+  channels: number[],
+): Promise<{ connected: number }> {
+  const created = paths.map((path, i) => new Subscriber(port, path, channels[i]));
+  subscribers.push(...created);
+  await inBatches(created, 128, (subscriber) => subscriber.connect());
+  return { connected: created.length };
+}
+
+function stats(expected: number[]): SubscriberStats {
+  let lost = 0;
+  let duplicated = 0;
+  let outOfOrder = 0;
+  let received = 0;
+  let faulty = 0;
+  let errors = 0;
+  let reconnects = 0;
+  const statuses: Record<string, number> = {};
+  for (const s of subscribers) {
+    const missing = Math.max(0, (expected[s.channel] ?? 0) - s.received);
+    lost += missing;
+    duplicated += s.duplicated;
+    outOfOrder += s.outOfOrder;
+    received += s.received;
+    errors += s.errors;
+    reconnects += s.reconnects;
+    if (missing + s.duplicated + s.outOfOrder > 0) faulty++;
+    for (const [status, n] of Object.entries(s.statuses))
+      statuses[status] = (statuses[status] ?? 0) + n;
+  }
+  return {
+    subscribers: subscribers.length,
+    histogram: histogram.toJSON(),
+    received,
+    lost,
+    duplicated,
+    outOfOrder,
+    faulty,
+    errors,
+    reconnects,
+    statuses,
+  };
+}
+
+/** A keep-alive publishing connection with one request in flight at a time. */
+class PublishConnection {
+  private resolveResponse: ((response: RawResponse) => void) | undefined;
+  private readonly reader = new ResponseReader((response) => {
+    const resolve = this.resolveResponse;
+    this.resolveResponse = undefined;
+    if (response.close) this.socket = undefined;
+    resolve?.(response);
+  });
+  private socket: Socket | undefined;
+
+  constructor(
+    private readonly port: number,
+    private readonly accept: string,
+  ) {}
+
+  async post(path: string, body: string): Promise<RawResponse> {
+    if (!this.socket || this.socket.destroyed) {
+      const socket = await openSocket(this.port);
+      this.reader.reset();
+      socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        if (this.socket === socket) this.socket = undefined;
+        const resolve = this.resolveResponse;
+        this.resolveResponse = undefined;
+        resolve?.({ status: 0, head: '', body: Buffer.alloc(0), close: true });
+      });
+      this.socket = socket;
+    }
+    const socket = this.socket;
+    return new Promise((resolve) => {
+      this.resolveResponse = resolve;
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nAccept: ${this.accept}\r\n\r\n${body}`,
+        'latin1',
+      );
+    });
+  }
+
+  close(): void {
+    this.socket?.destroy();
+  }
+}
+
+function publishStats(paths: string[]): PublishStats {
+  return {
+    count: 0,
+    statuses: {},
+    errors: 0,
+    subscribers: 0,
+    perChannel: paths.map(() => 0),
+    maxBacklog: 0,
+    elapsedMs: 0,
+  };
+}
+
+function account(result: PublishStats, response: RawResponse, countSubscribers = false): void {
+  result.count++;
+  result.statuses[response.status] = (result.statuses[response.status] ?? 0) + 1;
+  if (response.status !== 201 && response.status !== 202) result.errors++;
+  if (countSubscribers)
+    result.subscribers += Number(SUBSCRIBERS.exec(response.body.toString('latin1'))?.[1] ?? 0);
+}
+
+const roundConnections: PublishConnection[] = [];
+
+/** Publish message `seq` once to every channel, 64 connections at most. */
+async function publishRound(port: number, paths: string[], seq: number): Promise<PublishStats> {
+  const result = publishStats(paths);
+  while (roundConnections.length < Math.min(64, paths.length))
+    roundConnections.push(new PublishConnection(port, 'text/plain'));
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    roundConnections.map(async (connection) => {
+      while (next < paths.length) {
+        const channel = next++;
+        account(
+          result,
+          await connection.post(paths[channel], messageBody(seq, monotonicMicros())),
+          true,
+        );
+        result.perChannel[channel]++;
+      }
+    }),
+  );
+  result.elapsedMs = performance.now() - started;
+  return result;
+}
+
+/** As many publishes as `connections` keep-alive connections carry in `durationMs`. */
+async function flood(
+  port: number,
+  paths: string[],
+  connections: number,
+  durationMs: number,
+  accept: string,
+): Promise<PublishStats> {
+  const result = publishStats(paths);
+  const pool = Array.from({ length: connections }, () => new PublishConnection(port, accept));
+  const started = performance.now();
+  const deadline = started + durationMs;
+  const seqs = paths.map(() => 0);
+  await Promise.all(
+    pool.map(async (connection, i) => {
+      let channel = i % paths.length;
+      while (performance.now() < deadline) {
+        const seq = ++seqs[channel];
+        account(result, await connection.post(paths[channel], messageBody(seq, monotonicMicros())));
+        result.perChannel[channel]++;
+        channel = (channel + connections) % paths.length;
+      }
+    }),
+  );
+  result.elapsedMs = performance.now() - started;
+  for (const connection of pool) connection.close();
+  return result;
+}
+
+/** Publish at a fixed rate, round-robin over the channels, for `durationMs`. */
+async function atRate(
+  port: number,
+  paths: string[],
+  rate: number,
+  durationMs: number,
+  connections: number,
+): Promise<PublishStats> {
+  const result = publishStats(paths);
+  const idle = Array.from({ length: connections }, () => new PublishConnection(port, 'text/plain'));
+  const backlog: number[] = [];
+  const seqs = paths.map(() => 0);
+  let sent = 0;
+  let inFlight = 0;
+  let channel = 0;
+  const started = performance.now();
+  const total = Math.round((rate * durationMs) / 1000);
+  await new Promise<void>((resolve) => {
+    const dispatch = () => {
+      while (backlog.length > 0 && idle.length > 0) {
+        const connection = idle.pop() as PublishConnection;
+        const target = backlog.shift() as number;
+        const seq = ++seqs[target];
+        inFlight++;
+        connection.post(paths[target], messageBody(seq, monotonicMicros())).then((response) => {
+          inFlight--;
+          account(result, response);
+          result.perChannel[target]++;
+          idle.push(connection);
+          dispatch();
+        });
+      }
+      if (sent === total && backlog.length === 0 && inFlight === 0) resolve();
+    };
+    // Timers fire at best every ~1 ms; each tick sends what the schedule says is due.
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000));
+      while (sent < due) {
+        backlog.push(channel);
+        channel = (channel + 1) % paths.length;
+        sent++;
+      }
+      if (backlog.length > result.maxBacklog) result.maxBacklog = backlog.length;
+      if (sent === total) clearInterval(timer);
+      dispatch();
+    }, 1);
+  });
+  result.elapsedMs = performance.now() - started;
+  for (const connection of idle) connection.close();
+  return result;
+}
+
+/** `sendUpdate` through the library (defaults), `concurrency` calls in flight, for `durationMs`. */
+async function library(
+  port: number,
+  publisherPrefix: string,
+  ids: string[],
+  concurrency: number,
+  durationMs: number,
+): Promise<PublishStats> {
+  const result = publishStats(ids);
+  const publisher = createPublisher({
+    publisherHost: { location: `127.0.0.1:${port}` },
+    // Only the publisher location matters here; settings insist on a subscriber one.
+    locations: [
+      { type: 'publisher', prefix: publisherPrefix },
+      { type: 'subscriber', prefix: '/subscriber/' },
+    ],
+  });
+  const seqs = ids.map(() => 0);
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, i) => {
+      let channel = i % ids.length;
+      while (performance.now() < deadline) {
+        const seq = ++seqs[channel];
+        const outcome = await publisher.sendUpdate(
+          ids[channel],
+          messageBody(seq, monotonicMicros()),
+          {
+            alreadySerialized: true,
+            ignoreErrors: true,
+          },
+        );
+        result.count++;
+        const status = String(outcome.status ?? 0);
+        result.statuses[status] = (result.statuses[status] ?? 0) + 1;
+        if (!outcome.ok) result.errors++;
+        result.perChannel[channel]++;
+        channel = (channel + concurrency) % ids.length;
+      }
+    }),
+  );
+  result.elapsedMs = performance.now() - started;
+  publisher.close();
+  return result;
+}
+
+/**
+ * The same publishes through a bare `node:http` keep-alive agent (what the library is
+ * built on), to tell the library's own cost from node:http's.
+ */
+async function nodeHttp(
+  port: number,
+  paths: string[],
+  concurrency: number,
+  durationMs: number,
+): Promise<PublishStats> {
+  const result = publishStats(paths);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const post = (path: string, body: string) =>
+    new Promise<number>((resolve) => {
+      const request = http.request({
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: {
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Length': String(Buffer.byteLength(body)),
+          Accept: 'application/json',
+        },
+      });
+      request.on('error', () => resolve(0));
+      request.on('response', (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      });
+      request.end(body);
+    });
+  const seqs = paths.map(() => 0);
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, i) => {
+      let channel = i % paths.length;
+      while (performance.now() < deadline) {
+        const status = await post(paths[channel], messageBody(++seqs[channel], monotonicMicros()));
+        result.count++;
+        result.statuses[status] = (result.statuses[status] ?? 0) + 1;
+        if (status !== 201 && status !== 202) result.errors++;
+        channel = (channel + concurrency) % paths.length;
+      }
+    }),
+  );
+  result.elapsedMs = performance.now() - started;
+  agent.destroy();
+  return result;
+}
+
+function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+async function run(command: GeneratorCommand): Promise<unknown> {
+  switch (command.op) {
+    case 'subscribe':
+      return subscribe(command.port, command.paths, command.channels);
+    case 'stats':
+      return stats(command.expected);
+    case 'resetLatency':
+      histogram.clear();
+      return null;
+    case 'cpu':
+      return cpuMicros();
+    case 'publishRound':
+      return publishRound(command.port, command.paths, command.seq);
+    case 'flood':
+      return flood(
+        command.port,
+        command.paths,
+        command.connections,
+        command.durationMs,
+        command.accept,
+      );
+    case 'rate':
+      return atRate(
+        command.port,
+        command.paths,
+        command.rate,
+        command.durationMs,
+        command.connections,
+      );
+    case 'library':
+      return library(
+        command.port,
+        command.publisherPrefix,
+        command.channels,
+        command.concurrency,
+        command.durationMs,
+      );
+    case 'nodeHttp':
+      return nodeHttp(command.port, command.paths, command.concurrency, command.durationMs);
+    case 'close':
+      closing = true;
+      for (const s of subscribers) s.socket?.destroy();
+      for (const c of roundConnections) c.close();
+      setImmediate(() => process.exit(0));
+      return null;
+  }
+}
+
+process.on('message', (raw) => {
+  const { id, command } = raw as { id: number; command: GeneratorCommand };
+  run(command).then(
+    (result) => send({ id, result }),
+    (error: Error) => send({ id, error: error.stack ?? String(error) }),
+  );
+});
+// The runner going away (crash, Ctrl-C) must not leave generators behind.
+process.on('disconnect', () => process.exit(0));
+send({ event: 'ready' });

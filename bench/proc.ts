@@ -1,0 +1,86 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+// USER_HZ: Linux reports utime/stime in 1/100 s on every architecture Node runs on.
+const TICKS_PER_SECOND = 100;
+
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A process and all its descendants (nginx master + workers; a daemon and any children).
+ *
+ * @param root the process started by the runner
+ * @returns pids, root first; empty when the root is gone
+ * @example processTree(nginxMasterPid) // [master, worker]
+ */
+export function processTree(root: number): number[] {
+  if (!statFields(root)) return [];
+  const parents = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const fields = statFields(Number(name));
+    if (!fields) continue;
+    const parent = Number(fields[1]);
+    const siblings = parents.get(parent) ?? [];
+    siblings.push(Number(name));
+    parents.set(parent, siblings);
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...(parents.get(tree[i]) ?? []));
+  return tree;
+}
+
+/**
+ * CPU time (user + system) the processes have used so far, from /proc/<pid>/stat.
+ *
+ * @param pids e.g. from {@link processTree}
+ * @returns microseconds, at 10 ms resolution
+ * @example const before = cpuMicros(pids);
+ */
+export function cpuMicros(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = statFields(pid);
+    // utime and stime are fields 14 and 15 of stat(5); index 11 and 12 after the name.
+    if (fields) ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1e6) / TICKS_PER_SECOND;
+}
+
+/**
+ * Proportional set size of the processes: shared pages (nginx's shared memory zone,
+ * libraries) are split among the processes that map them, so a sum over a process
+ * tree counts each page once.
+ *
+ * @param pids e.g. from {@link processTree}
+ * @returns kilobytes
+ * @example pssKb(processTree(pid))
+ */
+export function pssKb(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+      total += Number(/\nPss:\s+(\d+) kB/.exec(rollup)?.[1] ?? 0);
+    } catch {
+      // the process exited between listing and reading
+    }
+  }
+  return total;
+}
+
+/** The CPU model from /proc/cpuinfo and the number of cores, for the report. */
+export function machine(): { cpu: string; cores: number; kernel: string } {
+  const info = readFileSync('/proc/cpuinfo', 'latin1');
+  const cpu = /model name\s*:\s*(.*)/.exec(info)?.[1]?.trim() ?? 'unknown CPU';
+  const cores = info.split('\n').filter((line) => line.startsWith('processor')).length;
+  const kernel = readFileSync('/proc/sys/kernel/osrelease', 'latin1').trim();
+  return { cpu, cores, kernel };
+}

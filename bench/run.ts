@@ -1,0 +1,231 @@
+// `npm run bench [-- --quick] [--only fanout,publish,steady,idle,sendupdate] [--servers pushserver,nchan]
+//   [--target NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID] [--profile]`
+//
+// Starts pushserver and Nchan itself (or measures a server you started, through URL
+// templates with `{channel}`), alternates them scenario by scenario on fresh servers,
+// prints a table with the ratio of the first server to the second, and writes the
+// figures to bench/results/<timestamp>.json.
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { machine } from './proc.js';
+import { topFunctions } from './profile-top.js';
+import { markdown, ratios, type ScenarioReport, table } from './report.js';
+import {
+  fanOut,
+  idleMemory,
+  publishThroughput,
+  type RunContext,
+  type ScenarioResult,
+  sendUpdateThroughput,
+  steadyState,
+} from './scenarios.js';
+import { externalTarget, startNchanTarget, startPushserverTarget, type Target } from './servers.js';
+
+interface Scenario {
+  name: string;
+  kind: 'fanout' | 'publish' | 'steady' | 'idle' | 'sendupdate';
+  description: string;
+  run: (target: Target, context: RunContext) => Promise<ScenarioResult>;
+}
+
+function plan(quick: boolean): Scenario[] {
+  const fanouts = quick
+    ? [{ s: 1000, k: 20 }]
+    : [
+        { s: 1000, k: 100 },
+        { s: 5000, k: 40 },
+        { s: 10000, k: 25 },
+      ];
+  const steady = quick
+    ? [{ s: 1000, c: 100, rate: 1000, ms: 3000 }]
+    : [
+        { s: 2000, c: 200, rate: 1000, ms: 20_000 },
+        { s: 2000, c: 200, rate: 4000, ms: 20_000 },
+      ];
+  const idle = quick ? 1000 : 5000;
+  return [
+    ...fanouts.map(({ s, k }): Scenario => {
+      const channels = s / 100;
+      return {
+        name: `fanout-${s}`,
+        kind: 'fanout',
+        description: `${s} long-poll subscribers on ${channels} channels, ${k} messages per channel, each published once all have re-polled`,
+        run: (target, context) =>
+          fanOut(target, context, { subscribers: s, channels, messages: k }),
+      };
+    }),
+    {
+      name: 'publish',
+      kind: 'publish',
+      description: `publishes with no subscribers, 64 keep-alive connections, ${quick ? 2 : 10} s`,
+      run: (target, context) =>
+        publishThroughput(target, context, { connections: 64, durationMs: quick ? 2000 : 10_000 }),
+    },
+    ...steady.map(
+      ({ s, c, rate, ms }): Scenario => ({
+        name: `steady-${rate}`,
+        kind: 'steady',
+        description: `${rate} msgs/s round-robin over ${c} channels to ${s} subscribers for ${ms / 1000} s`,
+        run: (target, context) =>
+          steadyState(target, context, { subscribers: s, channels: c, rate, durationMs: ms }),
+      }),
+    ),
+    {
+      name: `idle-${idle}`,
+      kind: 'idle',
+      description: `PSS of the server before and after ${idle} long-polls park on ${idle / 10} channels`,
+      run: (target, context) => idleMemory(target, context, { subscribers: idle }),
+    },
+    {
+      name: 'sendupdate',
+      kind: 'sendupdate',
+      description: `sendUpdate (createPublisher defaults, 64 in flight) vs a raw keep-alive client (64 connections), ${quick ? 1.5 : 5} s each`,
+      run: (target, context) =>
+        sendUpdateThroughput(target, context, { durationMs: quick ? 1500 : 5000 }),
+    },
+  ];
+}
+
+type Starter = { name: string; start: () => Promise<Target> };
+
+function starters(names: string[], external: string[], profileDir: string | undefined): Starter[] {
+  const list: Starter[] = [];
+  for (const name of names) {
+    if (name === 'pushserver') {
+      list.push({ name, start: () => startPushserverTarget({ cpuProfileDir: profileDir }) });
+    } else if (name === 'nchan') {
+      list.push({ name, start: () => startNchanTarget() });
+    } else {
+      throw new Error(
+        `--servers: unknown server "${name}"; use pushserver, nchan, or --target for another one`,
+      );
+    }
+  }
+  for (const spec of external) {
+    const match = /^([^=]+)=([^,]+),([^,]+),(\d+)$/.exec(spec);
+    if (!match)
+      throw new Error(
+        `--target "${spec}": use NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID`,
+      );
+    const target = externalTarget(match[1], match[2], match[3], Number(match[4]));
+    list.push({ name: target.name, start: async () => target });
+  }
+  return list;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      servers: { type: 'string', default: 'pushserver,nchan' },
+      target: { type: 'string', multiple: true, default: [] },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const resultsDir = new URL('./results/', import.meta.url).pathname;
+  const profileRoot = values.profile ? join(resultsDir, 'profiles', stamp) : undefined;
+  const only = values.only?.split(',');
+  const scenarios = plan(values.quick).filter(
+    (s) => !only || only.includes(s.kind) || only.includes(s.name),
+  );
+  const servers = starters(
+    values.servers ? values.servers.split(',').filter(Boolean) : [],
+    values.target,
+    profileRoot,
+  );
+  const names = servers.map((s) => s.name);
+  const host = machine();
+  const started = Date.now();
+  console.log(
+    `pushserver bench${values.quick ? ' (quick)' : ''}: ${names.join(' vs ')} on ${host.cpu}, ${host.cores} cores, Node ${process.version}`,
+  );
+
+  const reports: ScenarioReport[] = [];
+  for (const [index, scenario] of scenarios.entries()) {
+    const report: ScenarioReport = {
+      scenario: scenario.name,
+      description: scenario.description,
+      results: {},
+    };
+    // Alternate which server goes first so neither always gets the cooler machine.
+    const order = index % 2 === 0 ? servers : [...servers].reverse();
+    for (const server of order) {
+      const t0 = Date.now();
+      let target: Target | undefined;
+      try {
+        if (profileRoot && server.name === 'pushserver') {
+          mkdirSync(join(profileRoot, scenario.name), { recursive: true });
+          target = await startPushserverTarget({ cpuProfileDir: join(profileRoot, scenario.name) });
+        } else {
+          target = await server.start();
+        }
+        const result = await scenario.run(target, { tag: `b${started.toString(36)}-${index}` });
+        report.results[server.name] = { ...result, seconds: (Date.now() - t0) / 1000 };
+      } catch (error) {
+        report.results[server.name] = { error: (error as Error).stack ?? String(error) };
+      } finally {
+        await target?.stop();
+      }
+      const status = report.results[server.name];
+      console.log(
+        `  ${scenario.name} / ${server.name}: ${'error' in status ? `FAILED ${status.error.split('\n')[0]}` : `${status.seconds.toFixed(1)} s`}`,
+      );
+    }
+    reports.push(report);
+  }
+
+  const seconds = (Date.now() - started) / 1000;
+  console.log(`\n${table(reports, names)}\n\n(${seconds.toFixed(0)} s)`);
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${stamp}.json`);
+  const withRatio = names.length === 2;
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        date: new Date(started).toISOString(),
+        quick: values.quick,
+        machine: {
+          ...host,
+          node: process.version,
+          loadAverageBefore: load,
+          loadAverageAfter: loadavg()[0],
+        },
+        servers: names,
+        seconds,
+        scenarios: reports.map((r) => ({
+          ...r,
+          ...(withRatio
+            ? { ratio: { [`${names[0]}/${names[1]}`]: ratios(r, names[0], names[1]) } }
+            : {}),
+        })),
+        markdown: markdown(reports, names),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`results: ${file}`);
+  if (profileRoot) printProfiles(profileRoot);
+}
+
+function printProfiles(root: string): void {
+  for (const scenario of readdirSync(root)) {
+    for (const file of readdirSync(join(root, scenario)).filter((f) => f.endsWith('.cpuprofile'))) {
+      console.log(
+        `\nprofile of pushserver in ${scenario} (${join(root, scenario, file)}), self time:`,
+      );
+      for (const row of topFunctions(join(root, scenario, file), 15))
+        console.log(`${row.percent.toFixed(1).padStart(6)}%  ${row.name}`);
+    }
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,535 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PublishStats, SubscriberStats } from './generator-protocol.js';
+import { Histogram } from './histogram.js';
+import { GeneratorProcess } from './pool.js';
+import { cpuMicros, pssKb } from './proc.js';
+import { channelPath, type Target } from './servers.js';
+
+/** Figures of one scenario on one server; keys carry their unit. */
+export type Metrics = Record<string, number>;
+
+/** What a scenario reports for one server. */
+export interface ScenarioResult {
+  metrics: Metrics;
+  /** Things a reader must know: saturation, errors, missed deliveries. */
+  notes: string[];
+}
+
+/** Shared by every scenario of one run. */
+export interface RunContext {
+  /** Prefix of channel ids, unique per run and scenario, so buffers never mix. */
+  tag: string;
+}
+
+/** One load generator per this many subscribers (20,000 open files per process at most). */
+const SUBSCRIBERS_PER_GENERATOR = 5000;
+
+async function withGenerators<T>(
+  count: number,
+  work: (generators: GeneratorProcess[]) => Promise<T>,
+): Promise<T> {
+  const generators = await Promise.all(
+    Array.from({ length: count }, () => GeneratorProcess.start()),
+  );
+  try {
+    return await work(generators);
+  } finally {
+    await Promise.all(generators.map((generator) => generator.close()));
+  }
+}
+
+/** Wait until the server's CPU counter stops moving (parked subscribers all registered). */
+async function waitQuiet(target: Target, maxMs = 5000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let last = cpuMicros(target.pids());
+  let stable = 0;
+  while (Date.now() < deadline) {
+    // /proc has no event for "idle"; its counters tick at 10 ms.
+    await sleep(100);
+    const now = cpuMicros(target.pids());
+    stable = now === last ? stable + 1 : 0;
+    if (stable >= 2) return;
+    last = now;
+  }
+}
+
+function channelIds(context: RunContext, name: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${context.tag}-${name}-${i}`);
+}
+
+async function startSubscribers(
+  target: Target,
+  generators: GeneratorProcess[],
+  channels: string[],
+  count: number,
+): Promise<void> {
+  const shares = generators.map(() => ({ paths: [] as string[], channels: [] as number[] }));
+  for (let i = 0; i < count; i++) {
+    const share = shares[i % generators.length];
+    const channel = i % channels.length;
+    share.paths.push(channelPath(target.subscriberPath, channels[channel]));
+    share.channels.push(channel);
+  }
+  await Promise.all(
+    generators.map((generator, i) =>
+      generator.call({
+        op: 'subscribe',
+        port: target.port,
+        paths: shares[i].paths,
+        channels: shares[i].channels,
+      }),
+    ),
+  );
+}
+
+interface Deliveries {
+  histogram: Histogram;
+  received: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  faulty: number;
+  errors: number;
+  reconnects: number;
+  statuses: Record<string, number>;
+}
+
+async function collect(generators: GeneratorProcess[], expected: number[]): Promise<Deliveries> {
+  const all = await Promise.all(
+    generators.map((g) => g.call<SubscriberStats>({ op: 'stats', expected })),
+  );
+  const total: Deliveries = {
+    histogram: new Histogram(),
+    received: 0,
+    lost: 0,
+    duplicated: 0,
+    outOfOrder: 0,
+    faulty: 0,
+    errors: 0,
+    reconnects: 0,
+    statuses: {},
+  };
+  for (const stats of all) {
+    total.histogram.merge(stats.histogram);
+    total.received += stats.received;
+    total.lost += stats.lost;
+    total.duplicated += stats.duplicated;
+    total.outOfOrder += stats.outOfOrder;
+    total.faulty += stats.faulty;
+    total.errors += stats.errors;
+    total.reconnects += stats.reconnects;
+    for (const [status, n] of Object.entries(stats.statuses))
+      total.statuses[status] = (total.statuses[status] ?? 0) + n;
+  }
+  return total;
+}
+
+function deliveryMetrics(deliveries: Deliveries): Metrics {
+  const latency = deliveries.histogram.percentiles();
+  return {
+    'latency p50 ms': latency.p50,
+    'latency p95 ms': latency.p95,
+    'latency p99 ms': latency.p99,
+    'latency max ms': latency.max,
+    lost: deliveries.lost,
+    duplicated: deliveries.duplicated,
+    'out of order': deliveries.outOfOrder,
+    'faulty subscribers': deliveries.faulty,
+  };
+}
+
+function deliveryNotes(deliveries: Deliveries): string[] {
+  const notes: string[] = [];
+  if (deliveries.lost + deliveries.duplicated + deliveries.outOfOrder > 0) {
+    notes.push(
+      `DELIVERY FAULTS: ${deliveries.lost} lost, ${deliveries.duplicated} duplicated, ${deliveries.outOfOrder} out of order over ${deliveries.faulty} subscribers`,
+    );
+  }
+  if (deliveries.errors > 0)
+    notes.push(
+      `${deliveries.errors} unexpected subscriber answers: ${JSON.stringify(deliveries.statuses)}`,
+    );
+  if (deliveries.reconnects > 0)
+    notes.push(`${deliveries.reconnects} subscriber connections closed by the server and reopened`);
+  return notes;
+}
+
+/** CPU of both sides over a measured stretch, and which side was the limit. */
+function cpuVerdict(
+  serverMicros: number,
+  generatorMicros: number[],
+  busyMs: number,
+  operations: number,
+  unit: string,
+) {
+  const busiest = Math.max(...generatorMicros);
+  const generatorTotal = generatorMicros.reduce((a, b) => a + b, 0);
+  const metrics: Metrics = {
+    [`server CPU µs/${unit}`]: serverMicros / operations,
+    [`generator CPU µs/${unit}`]: generatorTotal / operations,
+    'server CPU %': (serverMicros / 1000 / busyMs) * 100,
+    'generator CPU % (busiest process)': (busiest / 1000 / busyMs) * 100,
+  };
+  const notes: string[] = [];
+  if (busiest / 1000 / busyMs > 0.9) {
+    notes.push(
+      `GENERATOR SATURATED: one generator process used ${Math.round(busiest / 10 / busyMs)}% of a core; the server used ${Math.round(serverMicros / 10 / busyMs)}%`,
+    );
+  } else if (generatorTotal > serverMicros) {
+    notes.push(
+      `the generators used more CPU (${Math.round(generatorTotal / 1000)} ms) than the server (${Math.round(serverMicros / 1000)} ms)`,
+    );
+  }
+  return { metrics, notes };
+}
+
+function generatorCpu(generators: GeneratorProcess[]): number[] {
+  return generators.map((g) => cpuMicros([g.pid]));
+}
+
+/** Parameters of a fan-out run. */
+export interface FanOutOptions {
+  subscribers: number;
+  channels: number;
+  messages: number;
+}
+
+/**
+ * Fan-out: S long-poll subscribers on C channels; K rounds, each publishing one message
+ * to every channel once every subscriber has received the previous one and re-polled.
+ *
+ * @param target server under test
+ * @param context run tag
+ * @param options S, C, K
+ * @returns deliveries/s over the rounds' busy time, latency, CPU per delivery, faults
+ * @example await fanOut(target, context, { subscribers: 1000, channels: 10, messages: 50 })
+ */
+export async function fanOut(
+  target: Target,
+  context: RunContext,
+  options: FanOutOptions,
+): Promise<ScenarioResult> {
+  const channels = channelIds(context, `fan${options.subscribers}`, options.channels);
+  const generatorCount = Math.ceil(options.subscribers / SUBSCRIBERS_PER_GENERATOR);
+  return withGenerators(generatorCount + 1, async (all) => {
+    const [publisher, ...subscribers] = all;
+    await startSubscribers(target, subscribers, channels, options.subscribers);
+    await waitQuiet(target);
+    const paths = channels.map((id) => channelPath(target.publisherPath, id));
+    const server0 = cpuMicros(target.pids());
+    const generators0 = generatorCpu(all);
+    let busyMs = 0;
+    let armed = 0;
+    let completed = 0;
+    const notes: string[] = [];
+    for (let seq = 1; seq <= options.messages; seq++) {
+      const rounds = Promise.all(subscribers.map((g) => g.waitRound(seq)));
+      const started = performance.now();
+      const published = await publisher.call<PublishStats>({
+        op: 'publishRound',
+        port: target.port,
+        paths,
+        seq,
+      });
+      armed += published.subscribers;
+      if (published.errors > 0)
+        notes.push(`round ${seq}: publish answers ${JSON.stringify(published.statuses)}`);
+      const timedOut = await Promise.race([
+        rounds.then(() => false),
+        sleep(30_000).then(() => true),
+      ]);
+      busyMs += performance.now() - started;
+      if (timedOut) {
+        notes.push(`round ${seq} was not delivered to every subscriber within 30 s; stopped`);
+        break;
+      }
+      completed = seq;
+      // The re-polls of the last few deliveries may still be on their way to the
+      // server; "armed at publish" below shows how many were registered.
+      await sleep(5);
+    }
+    const serverMicros = cpuMicros(target.pids()) - server0;
+    const generatorMicros = generatorCpu(all).map((v, i) => v - generators0[i]);
+    const deliveries = await collect(
+      subscribers,
+      channels.map(() => options.messages),
+    );
+    const count = Math.max(1, deliveries.received);
+    const cpu = cpuVerdict(serverMicros, generatorMicros, busyMs, count, 'delivery');
+    return {
+      metrics: {
+        'deliveries/s': deliveries.received / (busyMs / 1000),
+        ...deliveryMetrics(deliveries),
+        ...cpu.metrics,
+        'armed at publish %': (armed / (options.subscribers * Math.max(1, completed))) * 100,
+      },
+      notes: [...notes, ...cpu.notes, ...deliveryNotes(deliveries)],
+    };
+  });
+}
+
+/**
+ * Publish throughput with no subscribers: `connections` keep-alive connections, one
+ * request in flight on each, for `durationMs`.
+ *
+ * @param target server under test
+ * @param context run tag
+ * @param options connections and duration
+ * @returns publishes/s and CPU per publish
+ * @example await publishThroughput(target, context, { connections: 64, durationMs: 10_000 })
+ */
+export async function publishThroughput(
+  target: Target,
+  context: RunContext,
+  options: { connections: number; durationMs: number },
+): Promise<ScenarioResult> {
+  const paths = channelIds(context, 'pub', options.connections).map((id) =>
+    channelPath(target.publisherPath, id),
+  );
+  return withGenerators(1, async ([publisher]) => {
+    await waitQuiet(target);
+    const server0 = cpuMicros(target.pids());
+    const generator0 = cpuMicros([publisher.pid]);
+    const result = await publisher.call<PublishStats>({
+      op: 'flood',
+      port: target.port,
+      paths,
+      connections: options.connections,
+      durationMs: options.durationMs,
+      accept: 'text/plain',
+    });
+    const serverMicros = cpuMicros(target.pids()) - server0;
+    const cpu = cpuVerdict(
+      serverMicros,
+      [cpuMicros([publisher.pid]) - generator0],
+      result.elapsedMs,
+      result.count,
+      'publish',
+    );
+    const notes = [...cpu.notes];
+    if (result.errors > 0) notes.push(`publish answers: ${JSON.stringify(result.statuses)}`);
+    return {
+      metrics: { 'publishes/s': result.count / (result.elapsedMs / 1000), ...cpu.metrics },
+      notes,
+    };
+  });
+}
+
+/** Parameters of a steady-state run. */
+export interface SteadyOptions {
+  subscribers: number;
+  channels: number;
+  rate: number;
+  durationMs: number;
+}
+
+/**
+ * Steady state: a fixed publish rate, round-robin over C channels, to S subscribers,
+ * for a fixed time; subscribers pick up what was published between their polls.
+ *
+ * @param target server under test
+ * @param context run tag
+ * @param options S, C, rate, duration
+ * @returns latency percentiles, server memory (PSS), faults
+ * @example await steadyState(target, context, { subscribers: 2000, channels: 200, rate: 1000, durationMs: 20_000 })
+ */
+export async function steadyState(
+  target: Target,
+  context: RunContext,
+  options: SteadyOptions,
+): Promise<ScenarioResult> {
+  const channels = channelIds(context, `steady${options.rate}`, options.channels);
+  const paths = channels.map((id) => channelPath(target.publisherPath, id));
+  const generatorCount = Math.ceil(options.subscribers / SUBSCRIBERS_PER_GENERATOR);
+  return withGenerators(generatorCount + 1, async (all) => {
+    const [publisher, ...subscribers] = all;
+    await startSubscribers(target, subscribers, channels, options.subscribers);
+    await waitQuiet(target);
+    await Promise.all(subscribers.map((g) => g.call({ op: 'resetLatency' })));
+    const server0 = cpuMicros(target.pids());
+    const generators0 = generatorCpu(all);
+    let peakPss = pssKb(target.pids());
+    const sampler = setInterval(() => {
+      peakPss = Math.max(peakPss, pssKb(target.pids()));
+    }, 1000);
+    let published: PublishStats;
+    try {
+      published = await publisher.call<PublishStats>(
+        {
+          op: 'rate',
+          port: target.port,
+          paths,
+          rate: options.rate,
+          durationMs: options.durationMs,
+          connections: 32,
+        },
+        options.durationMs + 60_000,
+      );
+    } finally {
+      clearInterval(sampler);
+    }
+    // Let the last messages reach everyone before counting what was lost.
+    const expectedTotal =
+      published.perChannel.reduce((sum, n) => sum + n, 0) *
+      (options.subscribers / options.channels);
+    let deliveries = await collect(subscribers, published.perChannel);
+    for (let waited = 0; deliveries.received < expectedTotal && waited < 5000; waited += 100) {
+      await sleep(100);
+      deliveries = await collect(subscribers, published.perChannel);
+    }
+    const endPss = pssKb(target.pids());
+    const elapsedMs = published.elapsedMs;
+    const serverMicros = cpuMicros(target.pids()) - server0;
+    const generatorMicros = generatorCpu(all).map((v, i) => v - generators0[i]);
+    const cpu = cpuVerdict(
+      serverMicros,
+      generatorMicros,
+      elapsedMs,
+      Math.max(1, deliveries.received),
+      'delivery',
+    );
+    const notes = [...cpu.notes, ...deliveryNotes(deliveries)];
+    const achieved = published.count / (elapsedMs / 1000);
+    if (achieved < options.rate * 0.95)
+      notes.push(`publisher reached only ${Math.round(achieved)} of ${options.rate} msgs/s`);
+    if (published.errors > 0) notes.push(`publish answers: ${JSON.stringify(published.statuses)}`);
+    return {
+      metrics: {
+        'publishes/s achieved': achieved,
+        ...deliveryMetrics(deliveries),
+        'server PSS MB (end)': endPss / 1024,
+        'server PSS MB (peak)': Math.max(peakPss, endPss) / 1024,
+        ...cpu.metrics,
+      },
+      notes,
+    };
+  });
+}
+
+/**
+ * Idle memory: server PSS before and after S long-polls park on S/10 channels.
+ * Kernel socket buffers are not in PSS on either side.
+ *
+ * @param target server under test (fresh: nothing else connected)
+ * @param context run tag
+ * @param options S
+ * @returns KB of PSS per waiting subscriber; then one message to each channel checks they were all waiting
+ * @example await idleMemory(target, context, { subscribers: 5000 })
+ */
+export async function idleMemory(
+  target: Target,
+  context: RunContext,
+  options: { subscribers: number },
+): Promise<ScenarioResult> {
+  const channels = channelIds(context, 'idle', Math.max(1, Math.floor(options.subscribers / 10)));
+  const generatorCount = Math.ceil(options.subscribers / SUBSCRIBERS_PER_GENERATOR);
+  return withGenerators(generatorCount + 1, async (all) => {
+    const [publisher, ...subscribers] = all;
+    await waitQuiet(target);
+    const before = pssKb(target.pids());
+    await startSubscribers(target, subscribers, channels, options.subscribers);
+    await waitQuiet(target);
+    const after = pssKb(target.pids());
+    const paths = channels.map((id) => channelPath(target.publisherPath, id));
+    const rounds = Promise.all(subscribers.map((g) => g.waitRound(1)));
+    const published = await publisher.call<PublishStats>({
+      op: 'publishRound',
+      port: target.port,
+      paths,
+      seq: 1,
+    });
+    await Promise.race([rounds, sleep(30_000)]);
+    const deliveries = await collect(
+      subscribers,
+      channels.map(() => 1),
+    );
+    const notes = deliveryNotes(deliveries);
+    if (published.subscribers !== options.subscribers) {
+      notes.push(
+        `the server reported ${published.subscribers} of ${options.subscribers} subscribers waiting when measured`,
+      );
+    }
+    return {
+      metrics: {
+        'PSS KB/subscriber': (after - before) / options.subscribers,
+        'server PSS MB (idle, no subscribers)': before / 1024,
+        'server PSS MB (with subscribers)': after / 1024,
+        lost: deliveries.lost,
+      },
+      notes,
+    };
+  });
+}
+
+/**
+ * `sendUpdate` throughput: publishes/s through `createPublisher` (library defaults, 64
+ * calls in flight) and through the raw keep-alive client (64 connections), same
+ * endpoint, same 100-byte body, same Accept header.
+ *
+ * @param target server under test
+ * @param context run tag
+ * @param options duration of each half
+ * @returns both rates and their ratio
+ * @example await sendUpdateThroughput(target, context, { durationMs: 5000 })
+ */
+export async function sendUpdateThroughput(
+  target: Target,
+  context: RunContext,
+  options: { durationMs: number },
+): Promise<ScenarioResult> {
+  const ids = channelIds(context, 'lib', 64);
+  const paths = ids.map((id) => channelPath(target.publisherPath, id));
+  const publisherPrefix = target.publisherPath.replace('{channel}', '');
+  return withGenerators(1, async ([client]) => {
+    await waitQuiet(target);
+    const cpu0 = cpuMicros([client.pid]);
+    const raw = await client.call<PublishStats>({
+      op: 'flood',
+      port: target.port,
+      paths,
+      connections: 64,
+      durationMs: options.durationMs,
+      accept: 'application/json',
+    });
+    const cpu1 = cpuMicros([client.pid]);
+    const library = await client.call<PublishStats>({
+      op: 'library',
+      port: target.port,
+      publisherPrefix,
+      channels: ids,
+      concurrency: 64,
+      durationMs: options.durationMs,
+    });
+    const cpu2 = cpuMicros([client.pid]);
+    const bare = await client.call<PublishStats>({
+      op: 'nodeHttp',
+      port: target.port,
+      paths,
+      concurrency: 64,
+      durationMs: options.durationMs,
+    });
+    const cpu3 = cpuMicros([client.pid]);
+    const rawRate = raw.count / (raw.elapsedMs / 1000);
+    const libraryRate = library.count / (library.elapsedMs / 1000);
+    const bareRate = bare.count / (bare.elapsedMs / 1000);
+    const notes: string[] = [];
+    if (raw.errors + library.errors + bare.errors > 0) {
+      notes.push(
+        `publish answers: raw ${JSON.stringify(raw.statuses)}, sendUpdate ${JSON.stringify(library.statuses)}, node:http ${JSON.stringify(bare.statuses)}`,
+      );
+    }
+    return {
+      metrics: {
+        'raw client publishes/s': rawRate,
+        'sendUpdate publishes/s': libraryRate,
+        'sendUpdate / raw %': (libraryRate / rawRate) * 100,
+        'bare node:http agent publishes/s': bareRate,
+        'sendUpdate / node:http %': (libraryRate / bareRate) * 100,
+        'raw client CPU µs/publish': (cpu1 - cpu0) / raw.count,
+        'sendUpdate CPU µs/publish': (cpu2 - cpu1) / library.count,
+        'node:http CPU µs/publish': (cpu3 - cpu2) / bare.count,
+      },
+      notes,
+    };
+  });
+}
