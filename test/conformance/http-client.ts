@@ -33,7 +33,7 @@ export function request(
   return new Promise((resolve, reject) => {
     const url = new URL(origin);
     const req = http.request({
-      host: url.hostname,
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
       port: url.port,
       method,
       path,
