@@ -143,6 +143,12 @@ async function main(): Promise<void> {
   console.log(
     `pushserver bench${values.quick ? ' (quick)' : ''}: ${names.join(' vs ')} on ${host.cpu}, ${host.cores} cores, Node ${process.version}`,
   );
+  const load = loadavg()[0];
+  if (load > 0.5) {
+    console.log(
+      `  note: load average ${load.toFixed(2)} before the run; other work on this machine skews the figures`,
+    );
+  }
 
   const reports: ScenarioReport[] = [];
   for (const [index, scenario] of scenarios.entries()) {
