@@ -30,7 +30,7 @@ interface Run {
   printed(text: string): Promise<void>;
 }
 
-describe('runpushserver', () => {
+describe('runpushserver', { concurrency: true }, () => {
   const cwd = mkdtempSync(join(tmpdir(), 'pushserver-cli-'));
   const children: ChildProcess[] = [];
   after(() => {
