@@ -9,6 +9,7 @@
  * await sendUpdate('room-1', { type: 'message', text: 'hi' });
  */
 export { ChannelIdError, PublishError, SettingsError } from './errors.js';
+export { escapejs, jsonForScript } from './escape.js';
 export {
   compileLocation,
   encodeChannelId,
@@ -34,4 +35,16 @@ export {
   type StoreSettings,
 } from './settings.js';
 export { signals } from './signals.js';
+export {
+  createTemplateHelpers,
+  DEFAULT_CLIENT_SRC,
+  type SubscriptionChannels,
+  type SubscriptionMode,
+  type SubscriptionSnippetOptions,
+  subscriptionSnippet,
+  type TemplateHelperOptions,
+  type TemplateHelpers,
+  templateChannelUrl,
+  templatesDirectory,
+} from './snippet.js';
 export { channelUrl, publisherUrl } from './urls.js';
