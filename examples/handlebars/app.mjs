@@ -1,0 +1,48 @@
+// The handlebars example: a page subscribed to channel "lobby" without jQuery
+// (window.pushserver.updates), and routes that publish to it with sendUpdate.
+//
+//   npx runpushserver &              # the daemon on 127.0.0.1:8001
+//   node examples/handlebars/app.mjs # this app on 127.0.0.1:8000 (PORT to change)
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import Handlebars from 'handlebars';
+import { sendUpdate } from 'pushserver';
+import pushserver from 'pushserver/express';
+import { registerHelpers } from 'pushserver/handlebars';
+import { exampleAssets, listen, ROOM } from '../assets.mjs';
+
+/**
+ * Build the app.
+ *
+ * @param {{ jquery?: 3 | 4 | null }} options jQuery version on the page; null: none
+ */
+export function createApp({ jquery = null } = {}) {
+  const app = express();
+  // {{channelUrl}}, {{{pushserverSubscribe}}}, {{escapejs}}, on an instance of our own.
+  const handlebars = registerHelpers(Handlebars.create(), { jquery: jquery !== null });
+  const compiled = new Map();
+  app.engine('hbs', (path, data, callback) => {
+    if (!compiled.has(path)) compiled.set(path, handlebars.compile(readFileSync(path, 'utf8')));
+    callback(null, compiled.get(path)(data));
+  });
+  app.set('views', join(dirname(fileURLToPath(import.meta.url)), 'views'));
+  app.set('view engine', 'hbs');
+  // Serves /static/pushserver/updates.js.
+  app.use(pushserver({ jquery: jquery !== null }));
+  app.use(exampleAssets({ jquery }));
+
+  app.get('/', (_req, res) => res.render('index', { room: ROOM, jquery }));
+  app.post('/send', express.urlencoded({ extended: false }), async (req, res) => {
+    await sendUpdate(ROOM, { type: 'message', text: String(req.body.text ?? '') });
+    res.sendStatus(204);
+  });
+  app.post('/clear', async (_req, res) => {
+    await sendUpdate(ROOM, { type: 'clear' });
+    res.sendStatus(204);
+  });
+  return app;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) listen(createApp(), 'handlebars');

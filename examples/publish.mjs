@@ -1,0 +1,16 @@
+// Publish to the examples' channel from a plain Node script (a job, a worker, a REPL):
+//
+//   node examples/publish.mjs "Hello from a script"
+//
+// Uses the same settings as the apps (127.0.0.1:8001 unless a pushserver.config.* file
+// or PUSHSERVER_CONFIG says otherwise).
+import { sendUpdate } from 'pushserver';
+import { ROOM } from './assets.mjs';
+
+const text = process.argv.slice(2).join(' ') || `Hello at ${new Date().toLocaleTimeString()}`;
+const result = await sendUpdate(ROOM, { type: 'message', text });
+console.log(
+  result.delivered
+    ? `delivered to ${result.channel?.subscribers ?? 'some'} waiting subscriber(s)`
+    : 'queued: no page was waiting; the next poll gets it',
+);
