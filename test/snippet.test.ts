@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ChannelIdError } from '../src/errors.js';
 import { resolveSettings } from '../src/settings.js';
@@ -10,7 +12,9 @@ import {
 } from '../src/snippet.js';
 import {
   CHANNEL_CASES,
+  expectedPage,
   inlineScripts,
+  NONCE,
   parsePage,
   runPage,
   textUrl,
@@ -203,5 +207,28 @@ describe('createTemplateHelpers', () => {
     assert.equal(contextNonce({ cspNonce: '' }), undefined);
     assert.equal(contextNonce({ cspNonce: 1 }), undefined);
     assert.equal(contextNonce(undefined), undefined);
+  });
+});
+
+describe('README templates section', () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('<!-- section: templates -->'),
+    readme.indexOf('<!-- /section: templates -->'),
+  );
+  const fixtures = join(import.meta.dirname, 'fixtures', 'templates');
+
+  for (const file of ['nunjucks/page.njk', 'handlebars/page.hbs', 'eta/page.eta']) {
+    test(`shows ${file} verbatim (the template the engine tests render)`, () => {
+      const template = readFileSync(join(fixtures, file), 'utf8');
+      assert.ok(section.includes(`\n${template}\`\`\`\n`), `${file} is not in the README`);
+    });
+  }
+
+  test('shows the rendered page and the data-mode snippet exactly', () => {
+    const { url } = CHANNEL_CASES[0];
+    assert.ok(section.includes(`\`\`\`html\n${expectedPage(url, NONCE)}\n\`\`\``));
+    const data = subscriptionSnippet({ main_channel: 'room-1' }, { mode: 'data', nonce: NONCE });
+    assert.ok(section.includes(`\`\`\`html\n${data}\n\`\`\``));
   });
 });
