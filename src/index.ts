@@ -34,6 +34,12 @@ export {
   resolveSettings,
   type StoreSettings,
 } from './settings.js';
+export {
+  type PresenceEvent,
+  type PresenceOptions,
+  type PresenceTracker,
+  trackPresence,
+} from './presence.js';
 export { signals } from './signals.js';
 export {
   createTemplateHelpers,
