@@ -16,6 +16,12 @@ export {
   type LocationPattern,
   MAX_CHANNEL_ID_BYTES,
 } from './location-pattern.js';
+export {
+  type PresenceEvent,
+  type PresenceOptions,
+  type PresenceTracker,
+  trackPresence,
+} from './presence.js';
 export * from './publish.js';
 export {
   configure,
@@ -34,12 +40,6 @@ export {
   resolveSettings,
   type StoreSettings,
 } from './settings.js';
-export {
-  type PresenceEvent,
-  type PresenceOptions,
-  type PresenceTracker,
-  trackPresence,
-} from './presence.js';
 export { signals } from './signals.js';
 export {
   createTemplateHelpers,
