@@ -17,6 +17,7 @@ import { MAX_CHANNEL_ID_BYTES } from '../location-pattern.js';
 import { type PushServerSettings, type ResolvedSettings, resolveSettings } from '../settings.js';
 import { requestPath, send, sendText } from './http.js';
 import { createMemoryStore } from './memory-store.js';
+import { createPassthroughNotifier, type PassthroughNotifier } from './passthrough.js';
 import { PublisherLocation } from './publisher.js';
 import type { Store, StoreFactory } from './store.js';
 import { SubscriberLocation, WaitingRoom, waitStarted } from './subscriber.js';
@@ -106,6 +107,16 @@ export function createPushServer(
       });
   }
   const mayPublish = addressMatcher(resolved.publisherAllow);
+  const notifiers = new Map<string, PassthroughNotifier>();
+  const notifierFor = (url: string | null) => {
+    if (url === null) return undefined;
+    let notifier = notifiers.get(url);
+    if (!notifier) {
+      notifier = createPassthroughNotifier({ url });
+      notifiers.set(url, notifier);
+    }
+    return notifier;
+  };
   let routes: Route[] = [];
   const build = () => {
     routes = resolved.locations.map((location): Route => {
@@ -121,9 +132,10 @@ export function createPushServer(
         room = new WaitingRoom(store);
         rooms.set(location.store, room);
       }
+      const passthrough = notifierFor(location.passthrough);
       return {
         type: 'subscriber',
-        location: new SubscriberLocation(location, { servername, room }),
+        location: new SubscriberLocation(location, { servername, room, passthrough }),
       };
     });
   };
@@ -217,6 +229,7 @@ export function createPushServer(
       for (const room of rooms.values()) room.closeAll(servername);
       server?.closeIdleConnections();
       await closing;
+      for (const notifier of notifiers.values()) notifier.close();
       await Promise.all(Object.values(stores).map((store) => store.close()));
     },
   };

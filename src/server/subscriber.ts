@@ -4,9 +4,10 @@
  *
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedLocation } from '../settings.js';
 import { corsFor, type HeaderList, httpDate, parseCursor, send, sendText, VARY } from './http.js';
+import type { PassthroughNotifier } from './passthrough.js';
 import { compareIds, type Message, type MessageId, type Store, type StoreEvent } from './store.js';
 
 const EXPOSE = 'Last-Modified, Etag, Content-Type, Cache-Control';
@@ -15,6 +16,8 @@ const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Con
 /** One parked poll. */
 interface Waiter {
   res: ServerResponse;
+  /** The request's headers, forwarded with passthrough notifications. */
+  headers: IncomingHttpHeaders;
   channel: string;
   cursor: MessageId | null;
   /** `checking`: asking the store; `waiting`: parked and counted; `done`: answered. */
@@ -68,7 +71,10 @@ export class WaitingRoom {
     if (waiter.timer) clearTimeout(waiter.timer);
     const wasWaiting = waiter.state === 'waiting';
     waiter.state = 'done';
-    if (wasWaiting) this.store.subscriberStopped(waiter.channel).catch(ignore);
+    if (wasWaiting) {
+      this.store.subscriberStopped(waiter.channel).catch(ignore);
+      waiter.location.passthrough?.unsubscribe(waiter.channel, waiter.headers);
+    }
   }
 
   /** Answer every parked poll with 503 and `Connection: close` (the daemon is stopping). */
@@ -103,6 +109,8 @@ export class WaitingRoom {
 export interface SubscriberContext {
   servername: string;
   room: WaitingRoom;
+  /** Notifies the app when a poll starts and stops waiting (the location's `passthrough`). */
+  passthrough?: PassthroughNotifier;
 }
 
 /** One subscriber location of the settings, bound to its store's waiting room. */
@@ -110,12 +118,14 @@ export class SubscriberLocation {
   /** Response headers per message, per CORS variant: built once, shared by every subscriber. */
   private readonly headerCache = new WeakMap<Message, Map<string, HeaderList>>();
   private readonly timeoutMs: number;
+  readonly passthrough: PassthroughNotifier | undefined;
 
   constructor(
     readonly location: ResolvedLocation,
     private readonly context: SubscriberContext,
   ) {
     this.timeoutMs = location.subscriberTimeout * 1000;
+    this.passthrough = context.passthrough;
   }
 
   /**
@@ -170,6 +180,7 @@ export class SubscriberLocation {
     }
     const waiter: Waiter = {
       res,
+      headers,
       channel,
       cursor,
       state: 'checking',
@@ -212,6 +223,8 @@ export class SubscriberLocation {
     waiter.state = 'waiting';
     waitStarted.set(waiter.res, performance.now());
     this.context.room.store.subscriberStarted(waiter.channel).catch(ignore);
+    // As py-hbpush: subscribe when a poll has to wait, unsubscribe when it stops waiting.
+    this.passthrough?.subscribe(waiter.channel, waiter.headers);
     if (this.timeoutMs > 0) {
       waiter.timer = setTimeout(() => this.finish(waiter, 408, []), this.timeoutMs);
     }

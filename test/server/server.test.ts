@@ -199,6 +199,49 @@ describe('push daemon', () => {
     assert.deepEqual([...received].sort(), [...sent].sort());
   });
 
+  test('passthrough: a poll that waits is announced to the app, with its headers, and its end too', async () => {
+    const received: Array<{ body: string; cookie: string | undefined }> = [];
+    let notify: () => void = () => {};
+    const app = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        received.push({ body, cookie: req.headers.cookie });
+        res.end();
+        notify();
+      });
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    after(() => app.close());
+    const { port } = app.address() as { port: number };
+    const until = (count: number) =>
+      new Promise<void>((resolve) => {
+        notify = () => received.length >= count && resolve();
+        notify();
+      });
+    const { call } = await daemon({
+      locations: [
+        { type: 'publisher', prefix: '/publisher/' },
+        {
+          type: 'subscriber',
+          prefix: '/subscriber/',
+          passthrough: `http://127.0.0.1:${port}/passthrough`,
+        },
+      ],
+    });
+    const waiting = call('GET', '/subscriber/room%201', { headers: { Cookie: 'sessionid=s1' } });
+    await until(1);
+    await call('POST', '/publisher/room%201', { body: 'hi' });
+    assert.equal((await waiting).text, 'hi');
+    await until(2);
+    assert.deepEqual(received, [
+      { body: 'channel_id=room%201&subscribe=1', cookie: 'sessionid=s1' },
+      { body: 'channel_id=room%201&unsubscribe=1', cookie: 'sessionid=s1' },
+    ]);
+  });
+
   test('the request log: method, url, status, duration, and how long a poll waited', async () => {
     const entries: RequestLogEntry[] = [];
     const { push, call } = await daemon(
