@@ -104,35 +104,21 @@ export function createAllRequestsServer(options: AllRequestsOptions): AllRequest
     forward(req, res);
   };
 
-  let server: Server | undefined;
   return {
     handler,
     push,
     get server() {
-      return server;
+      return push.server;
     },
     async listen(port = settings.port, address = settings.address) {
-      await Promise.all(Object.values(push.stores).map((store) => store.open()));
-      const listening = http.createServer(handler);
-      // Browsers re-poll on the same connection; keep it as long as nginx does.
-      listening.keepAliveTimeout = 75_000;
-      server = listening;
-      await new Promise<void>((done, fail) => {
-        listening.once('error', fail);
-        listening.listen(port, address, () => {
-          listening.off('error', fail);
-          done();
-        });
-      });
-      return listening.address() as AddressInfo;
+      // The daemon's own server (its stores opened, its timeouts), answering with our router.
+      const bound = await push.listen(port, address);
+      push.server!.removeAllListeners('request');
+      push.server!.on('request', handler);
+      return bound;
     },
-    async close() {
-      const closing = server
-        ? new Promise<void>((done) => server?.close(() => done()))
-        : Promise.resolve();
-      await push.close();
-      server?.closeIdleConnections();
-      await closing;
+    close() {
+      return push.close();
     },
   };
 }
