@@ -128,7 +128,8 @@ end
 /**
  * Append a message. KEYS[4] idempotency key ('' for none). ARGV[7] events channel,
  * ARGV[8] '1' to create an unknown channel, ARGV[9] '1' when a Content-Type is
- * given, ARGV[10] Content-Type, ARGV[11] body, ARGV[12] idempotency TTL (seconds).
+ * given, ARGV[10] Content-Type, ARGV[11] body, ARGV[12] idempotency TTL (seconds),
+ * ARGV[13] the newest second ids had before Redis lost its data (0 when it did not).
  *
  * Returns false when the channel does not exist and may not be created, else
  * {time, tag, duplicate 0/1, info...}.
@@ -157,6 +158,10 @@ local last = redis.call('HGET', channel_key, 'last')
 if last then
   local last_time, last_tag = split_id(last)
   if last_time >= now then time, tag = last_time, last_tag + 1 end
+elseif now <= tonumber(ARGV[13]) then
+  -- Redis lost its data and came back within the second of ids handed out before:
+  -- start after that second, so no subscriber's cursor is at or past the new id.
+  time = tonumber(ARGV[13]) + 1
 end
 local entry = {'b', ARGV[11]}
 if ARGV[9] == '1' then table.insert(entry, 'c'); table.insert(entry, ARGV[10]) end

@@ -122,6 +122,14 @@ class RedisStore implements Store {
   private events: RedisClient | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private outageSince: number | undefined;
+  /** The newest second of any id this daemon has seen. */
+  private newestSecond = 0;
+  /** Set when Redis came back without its data: new ids start after this second. */
+  private lostDataAt = 0;
+  /** A reconnect happened and `resync` has not completed yet. */
+  private resyncPending = false;
+  private resyncing: Promise<void> | undefined;
+  private dataChecked: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -178,7 +186,8 @@ class RedisStore implements Store {
     this.watch(commands, events);
     this.heartbeatTimer = setInterval(() => {
       this.forgetIdleChannels();
-      this.heartbeat(false).catch(() => {});
+      if (this.resyncPending) this.startResync();
+      else this.heartbeat(false).catch(() => {});
     }, this.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -191,6 +200,8 @@ class RedisStore implements Store {
     const idempotency = message.idempotencyKey
       ? `${this.prefix}publish:${sha1(`${channel}\0${message.idempotencyKey}`)}`
       : '';
+    // A failed check shows in the publish below, which then cannot reach Redis either.
+    if (this.resyncPending) await this.checkData().catch(() => {});
     const call = this.channelCall(channel);
     const reply = (await this.run(
       PUBLISH,
@@ -203,10 +214,12 @@ class RedisStore implements Store {
         message.contentType ?? '',
         message.body,
         String(IDEMPOTENCY_TTL),
+        String(this.lostDataAt),
       ],
     )) as [number, number, number, ...InfoReply] | null;
     if (reply === null) return undefined;
     const [time, tag, , ...info] = reply;
+    this.newestSecond = Math.max(this.newestSecond, time);
     return {
       message: { id: { time, tag }, contentType: message.contentType, body: message.body },
       info: parseInfo(info),
@@ -223,7 +236,11 @@ class RedisStore implements Store {
     ])) as [number, Buffer | null, EntryReply | null];
     // The subscriber is about to wait: remember where the channel stood, for catch-up
     // after an outage and to drop an announcement of a message it already read.
-    if (!entry && last && !this.announced.has(channel)) this.announced.set(channel, parseId(last));
+    if (last) {
+      const id = parseId(last);
+      this.newestSecond = Math.max(this.newestSecond, id.time);
+      if (!entry && !this.announced.has(channel)) this.announced.set(channel, id);
+    }
     return { message: entry ? parseEntry(entry) : undefined, exists: exists === 1 };
   }
 
@@ -376,8 +393,10 @@ class RedisStore implements Store {
   /** Log once when a connection is lost and once when both are back; resync then. */
   private watch(commands: RedisClient, events: RedisClient): void {
     const lost = (error?: unknown) => {
+      this.dataChecked = undefined;
       if (this.closed || this.outageSince !== undefined) return;
       this.outageSince = Date.now();
+      this.resyncPending = true;
       const reason = ` (${error ? reasonOf(error) : 'connection closed'})`;
       this.log(
         `pushserver: lost the connection to ${this.where}${reason}; publishes answer 503 until it is back, reconnecting`,
@@ -389,7 +408,7 @@ class RedisStore implements Store {
       const seconds = ((Date.now() - this.outageSince) / 1000).toFixed(1);
       this.outageSince = undefined;
       this.log(`pushserver: reconnected to ${this.where} after ${seconds} s`);
-      this.resync().catch(() => {});
+      this.startResync();
     };
     for (const client of [commands, events]) {
       client.on('error', lost);
@@ -407,7 +426,7 @@ class RedisStore implements Store {
     // Commands on one connection run in order: once this PING is answered the
     // subscription is active again, and the catch-up below misses nothing.
     await this.events?.ping();
-    await this.heartbeat(true);
+    await this.checkData();
     for (const channel of [...this.waiting.keys()]) {
       const last = this.announced.get(channel);
       const call = this.channelCall(channel);
@@ -416,6 +435,35 @@ class RedisStore implements Store {
       for (const entry of entries)
         this.announce({ type: 'message', channel, message: parseEntry(entry) });
     }
+    this.resyncPending = false;
+  }
+
+  /**
+   * Once per reconnect, before the first publish: did Redis come back empty? This
+   * daemon's entry in the daemons set outlives a short outage; without it Redis
+   * restarted without its data, and new ids must start after the newest second seen.
+   * Then register this daemon and its subscriber counts again.
+   */
+  private checkData(): Promise<void> {
+    this.dataChecked ??= (async () => {
+      if ((await this.commands?.zscore(this.daemonsKey, this.daemonId)) === null) {
+        this.lostDataAt = this.newestSecond;
+      }
+      await this.heartbeat(true);
+    })().catch((error) => {
+      this.dataChecked = undefined;
+      throw error;
+    });
+    return this.dataChecked;
+  }
+
+  /** Run `resync` unless one is running; a failed one is retried at the next heartbeat. */
+  private startResync(): void {
+    this.resyncing ??= this.resync()
+      .catch(() => {})
+      .finally(() => {
+        this.resyncing = undefined;
+      });
   }
 
   private receive(payload: Buffer): void {
@@ -438,6 +486,7 @@ class RedisStore implements Store {
 
   private announce(event: StoreEvent): void {
     if (event.type === 'message') {
+      this.newestSecond = Math.max(this.newestSecond, event.message.id.time);
       // Catch-up and the live subscription can both carry a message: announce it once.
       const last = this.announced.get(event.channel);
       if (last && compareIds(event.message.id, last) <= 0) return;

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type DaemonProcess, startDaemonProcess } from '../support/daemon-process.js';
+import {
+  type Cursor,
+  channelInfo,
+  type DaemonProcess,
+  poll,
+  publish,
+  startDaemonProcess,
+} from '../support/daemon-process.js';
 import { type Redis, startRedis } from '../support/redis.js';
 import { needs, REDIS } from '../support/system.js';
 import { waitUntil } from '../support/wait.js';
@@ -9,30 +16,6 @@ const CHANNELS = 10;
 const SUBSCRIBERS = 100;
 const MESSAGES = 1000;
 const PER_CHANNEL = MESSAGES / CHANNELS;
-
-interface Cursor {
-  lastModified: string;
-  etag: string;
-}
-
-/** One long-poll GET with the cursor of the last message (none for the first poll). */
-async function poll(daemon: DaemonProcess, channel: string, cursor: Cursor | undefined) {
-  const headers: Record<string, string> = cursor
-    ? { 'If-Modified-Since': cursor.lastModified, 'If-None-Match': cursor.etag }
-    : {};
-  const response = await fetch(`${daemon.url}/subscriber/${channel}`, { headers });
-  const body = await response.text();
-  assert.equal(
-    response.status,
-    200,
-    `GET ${daemon.url}/subscriber/${channel}: ${response.status} ${body}`,
-  );
-  const next = {
-    lastModified: response.headers.get('last-modified') ?? '',
-    etag: response.headers.get('etag') ?? '',
-  };
-  return { body, cursor: next };
-}
 
 /**
  * A subscriber: polls until it has `count` messages, each poll on the daemon
@@ -43,37 +26,26 @@ async function subscriber(channel: string, count: number, pick: (poll: number) =
   let cursor: Cursor | undefined;
   for (let n = 0; bodies.length < count; n++) {
     const answer = await poll(pick(n), channel, cursor);
+    assert.equal(answer.status, 200, `GET ${channel}: ${answer.status} ${answer.body}`);
     bodies.push(answer.body);
     cursor = answer.cursor;
   }
   return bodies;
 }
 
-async function publish(daemon: DaemonProcess, channel: string, body: string): Promise<number> {
-  const response = await fetch(`${daemon.url}/publisher/${channel}`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'text/plain' },
-    body,
-  });
-  const text = await response.text();
+async function publishOk(daemon: DaemonProcess, channel: string, body: string): Promise<number> {
+  const answer = await publish(daemon, channel, body);
   assert.ok(
-    response.status === 201 || response.status === 202,
-    `POST ${channel}: ${response.status} ${text}`,
+    answer.status === 201 || answer.status === 202,
+    `POST ${channel}: ${answer.status} ${answer.body}`,
   );
-  return response.status;
+  return answer.status;
 }
 
-async function channelInfo(daemon: DaemonProcess, channel: string) {
-  const response = await fetch(`${daemon.url}/publisher/${channel}`, {
-    headers: { Accept: 'application/json' },
-  });
-  assert.equal(response.status, 200);
-  return JSON.parse(await response.text()) as {
-    messages: number;
-    requested: number;
-    subscribers: number;
-    last_message_id: string;
-  };
+async function info(daemon: DaemonProcess, channel: string) {
+  const found = await channelInfo(daemon, channel);
+  assert.ok(found, `channel ${channel} exists`);
+  return found;
 }
 
 describe('two daemons in separate processes on one Redis', { skip: needs(REDIS) }, () => {
@@ -114,7 +86,7 @@ describe('two daemons in separate processes on one Redis', { skip: needs(REDIS) 
       const counts = await Promise.all(
         Array.from(
           { length: CHANNELS },
-          async (_, c) => (await channelInfo(one, `ch${c}`).catch(() => undefined))?.subscribers,
+          async (_, c) => (await channelInfo(one, `ch${c}`))?.subscribers,
         ),
       );
       return counts.every((count) => count === SUBSCRIBERS / CHANNELS);
@@ -123,7 +95,7 @@ describe('two daemons in separate processes on one Redis', { skip: needs(REDIS) 
     for (let i = 0; i < MESSAGES; i++) {
       const channel = `ch${i % CHANNELS}`;
       statuses.push(
-        await publish(i % 2 ? two : one, channel, `${channel}:${Math.floor(i / CHANNELS)}`),
+        await publishOk(i % 2 ? two : one, channel, `${channel}:${Math.floor(i / CHANNELS)}`),
       );
     }
     // The first message of each channel found all its subscribers waiting, on either daemon.
@@ -138,10 +110,7 @@ describe('two daemons in separate processes on one Redis', { skip: needs(REDIS) 
       );
     });
     // Both daemons report the same channel from Redis.
-    const [infoOne, infoTwo] = await Promise.all([
-      channelInfo(one, 'ch3'),
-      channelInfo(two, 'ch3'),
-    ]);
+    const [infoOne, infoTwo] = await Promise.all([info(one, 'ch3'), info(two, 'ch3')]);
     assert.equal(infoOne.messages, PER_CHANNEL);
     assert.equal(infoOne.last_message_id, infoTwo.last_message_id);
     assert.equal(infoOne.subscribers, 0);
@@ -149,7 +118,7 @@ describe('two daemons in separate processes on one Redis', { skip: needs(REDIS) 
 
   test('a delete on one daemon answers 410 to subscribers waiting on both', async () => {
     const [one, two] = daemons as [DaemonProcess, DaemonProcess];
-    await publish(one, 'doomed', 'first');
+    await publishOk(one, 'doomed', 'first');
     const { cursor } = await poll(two, 'doomed', undefined);
     const headers = { 'If-Modified-Since': cursor.lastModified, 'If-None-Match': cursor.etag };
     const waiting = [one, two].map((daemon) =>
@@ -157,7 +126,7 @@ describe('two daemons in separate processes on one Redis', { skip: needs(REDIS) 
     );
     await waitUntil(
       'both subscribers wait',
-      async () => (await channelInfo(one, 'doomed')).subscribers === 2,
+      async () => (await info(one, 'doomed')).subscribers === 2,
     );
     const deleted = await fetch(`${two.url}/publisher/doomed`, { method: 'DELETE' });
     assert.equal(deleted.status, 200);

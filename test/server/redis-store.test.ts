@@ -311,6 +311,29 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
     await assert.rejects(store.publish('x', text('x'), create), RedisUnavailableError);
   });
 
+  test('Redis emptied and reconnected within a second: new ids still come after the old ones', async () => {
+    const lines: string[] = [];
+    const { a } = await pair({}, (line) => lines.push(line));
+    const before = await a.publish('again', text('before'), create);
+    assert.ok(before);
+    // What a restart without persistence does, faster than a real restart.
+    await admin.flushall();
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await waitUntil(
+      'both daemons are back',
+      () => lines.filter((line) => line.includes('reconnected')).length === 2,
+    );
+    const result = await waitUntil('a publish goes through', () =>
+      a.publish('again', text('after'), create).catch(() => undefined),
+    );
+    assert.ok(result);
+    assert.ok(
+      compareIds(result.message.id, before.message.id) > 0,
+      JSON.stringify([before.message.id, result.message.id]),
+    );
+  });
+
   test('a lost subscription is caught up: messages published meanwhile are announced once', async () => {
     const lines: string[] = [];
     const { a, b } = await pair({}, (line) => lines.push(line));

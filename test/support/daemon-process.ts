@@ -84,6 +84,81 @@ export async function startDaemonProcess(settings: PushServerSettings): Promise<
   return daemon;
 }
 
+/** Where a subscriber is: the `Last-Modified` and `Etag` of the last message it got. */
+export interface Cursor {
+  lastModified: string;
+  etag: string;
+}
+
+/** An answer of the daemon: status, body text, and the cursor headers it carried. */
+export interface Answer {
+  status: number;
+  body: string;
+  cursor: Cursor;
+}
+
+/**
+ * One subscriber GET on `/subscriber/<channel>` with a cursor (none for a first poll).
+ *
+ * @example const { status, body, cursor } = await poll(daemon, 'room', previous?.cursor);
+ */
+export async function poll(
+  daemon: DaemonProcess,
+  channel: string,
+  cursor?: Cursor,
+): Promise<Answer> {
+  const headers: Record<string, string> = cursor
+    ? { 'If-Modified-Since': cursor.lastModified, 'If-None-Match': cursor.etag }
+    : {};
+  return answer(await fetch(`${daemon.url}/subscriber/${channel}`, { headers }));
+}
+
+/**
+ * POST `body` (text/plain) to `/publisher/<channel>`.
+ *
+ * @example assert.equal((await publish(daemon, 'room', 'hi')).status, 202);
+ */
+export async function publish(
+  daemon: DaemonProcess,
+  channel: string,
+  body: string,
+): Promise<Answer> {
+  const response = await fetch(`${daemon.url}/publisher/${channel}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'text/plain' },
+    body,
+  });
+  return answer(response);
+}
+
+/** The channel info of `/publisher/<channel>` (JSON), or undefined on 404. */
+export async function channelInfo(
+  daemon: DaemonProcess,
+  channel: string,
+): Promise<
+  { messages: number; requested: number; subscribers: number; last_message_id: string } | undefined
+> {
+  const response = await fetch(`${daemon.url}/publisher/${channel}`, {
+    headers: { Accept: 'application/json' },
+  });
+  const text = await response.text();
+  if (response.status === 404) return undefined;
+  if (response.status !== 200)
+    throw new Error(`GET /publisher/${channel}: ${response.status} ${text}`);
+  return JSON.parse(text);
+}
+
+async function answer(response: Response): Promise<Answer> {
+  return {
+    status: response.status,
+    body: await response.text(),
+    cursor: {
+      lastModified: response.headers.get('last-modified') ?? '',
+      etag: response.headers.get('etag') ?? '',
+    },
+  };
+}
+
 async function runChild(json: string): Promise<void> {
   const { createPushServer } = await import('../../src/server/index.js');
   const push = createPushServer(JSON.parse(json) as PushServerSettings);
