@@ -13,13 +13,13 @@ import {
 } from '../../src/eta/index.js';
 import pushserver from '../../src/express/index.js';
 import {
+  assertDataMode,
   assertPage,
+  assertServedPages,
   CHANNEL_CASES,
-  fetchPage,
-  inlineScripts,
   listen,
   NONCE,
-  parsePage,
+  pageRoute,
   runPage,
 } from '../fixtures/templates/page.js';
 
@@ -64,17 +64,13 @@ for (const [version, EtaClass] of Object.entries(VERSIONS)) {
     app.engine('eta', etaEngine(new EtaClass({ views: VIEWS })));
     app.set('views', VIEWS);
     app.set('view engine', 'eta');
-    app.get('/page', (req, res) => {
-      res.locals.cspNonce = req.query.nonce;
-      res.render('page', { channel: req.query.channel });
-    });
+    app.get('/page', pageRoute);
     const server = await listen(app);
     after(server.close);
 
     for (const { label, id, url } of CHANNEL_CASES) {
       test(`${label} id`, async () => {
-        assertPage(await fetchPage(server.base, '/page', id, NONCE), url, NONCE, ENDING);
-        assertPage(await fetchPage(server.base, '/page', id), url, undefined, ENDING);
+        await assertServedPages(server.base, id, url, ENDING);
       });
     }
   });
@@ -115,11 +111,7 @@ for (const [version, EtaClass] of Object.entries(VERSIONS)) {
         channel: id,
         cspNonce: NONCE,
       });
-      const page = parsePage(html);
-      assert.deepEqual(inlineScripts(page), []);
-      assert.equal(page.scripts.length, 2);
-      assert.deepEqual(JSON.parse(page.scripts[0].text), { main_channel: url });
-      assert.equal(page.scripts[1].attrs.nonce, NONCE);
+      assertDataMode(html, url, NONCE);
     });
 
     test('escapejs through <%= %> and <%~ %> is the same text', () => {

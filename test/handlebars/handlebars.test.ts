@@ -7,13 +7,13 @@ import Handlebars from 'handlebars';
 import pushserver from '../../src/express/index.js';
 import { registerHelpers } from '../../src/handlebars/index.js';
 import {
+  assertDataMode,
   assertPage,
+  assertServedPages,
   CHANNEL_CASES,
-  fetchPage,
-  inlineScripts,
   listen,
   NONCE,
-  parsePage,
+  pageRoute,
   runPage,
 } from '../fixtures/templates/page.js';
 
@@ -54,17 +54,13 @@ describe('handlebars through Express 5', async () => {
   });
   app.set('views', VIEWS);
   app.set('view engine', 'hbs');
-  app.get('/page', (req, res) => {
-    res.locals.cspNonce = req.query.nonce;
-    res.render('page', { channel: req.query.channel });
-  });
+  app.get('/page', pageRoute);
   const server = await listen(app);
   after(server.close);
 
   for (const { label, id, url } of CHANNEL_CASES) {
     test(`${label} id`, async () => {
-      assertPage(await fetchPage(server.base, '/page', id, NONCE), url, NONCE);
-      assertPage(await fetchPage(server.base, '/page', id), url);
+      await assertServedPages(server.base, id, url);
     });
   }
 });
@@ -117,11 +113,7 @@ describe('handlebars helpers', () => {
       channel: id,
       cspNonce: NONCE,
     });
-    const page = parsePage(html);
-    assert.deepEqual(inlineScripts(page), []);
-    assert.equal(page.scripts.length, 2);
-    assert.deepEqual(JSON.parse(page.scripts[0].text), { main_channel: url });
-    assert.equal(page.scripts[1].attrs.nonce, NONCE);
+    assertDataMode(html, url, NONCE);
   });
 
   const bad: Array<[string, string, RegExp]> = [

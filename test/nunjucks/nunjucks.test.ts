@@ -7,13 +7,14 @@ import pushserver from '../../src/express/index.js';
 import { install } from '../../src/nunjucks/index.js';
 import { templatesDirectory } from '../../src/snippet.js';
 import {
+  assertDataMode,
   assertPage,
+  assertServedPages,
   CHANNEL_CASES,
   fetchPage,
-  inlineScripts,
   listen,
   NONCE,
-  parsePage,
+  pageRoute,
   runPage,
   textUrl,
 } from '../fixtures/templates/page.js';
@@ -47,10 +48,7 @@ describe('nunjucks through Express 5', async () => {
   app.use(pushserver());
   environment().express(app);
   app.set('view engine', 'njk');
-  app.get('/page', (req, res) => {
-    res.locals.cspNonce = req.query.nonce;
-    res.render('page', { channel: req.query.channel });
-  });
+  app.get('/page', pageRoute);
   // Render-data functions shadow nunjucks globals; the Express locals must still come out safe.
   app.get('/globals', (req, res) => {
     res.render('globals.njk', { channel: req.query.channel, cspNonce: req.query.nonce });
@@ -60,8 +58,7 @@ describe('nunjucks through Express 5', async () => {
 
   for (const { label, id, url } of CHANNEL_CASES) {
     test(`${label} id`, async () => {
-      assertPage(await fetchPage(server.base, '/page', id, NONCE), url, NONCE);
-      assertPage(await fetchPage(server.base, '/page', id), url);
+      await assertServedPages(server.base, id, url);
     });
   }
 
@@ -157,11 +154,7 @@ describe('nunjucks helpers', () => {
       channel: id,
       cspNonce: NONCE,
     });
-    const page = parsePage(html);
-    assert.deepEqual(inlineScripts(page), []);
-    assert.equal(page.scripts.length, 2);
-    assert.deepEqual(JSON.parse(page.scripts[0].text), { main_channel: url });
-    assert.equal(page.scripts[1].attrs.nonce, NONCE);
+    assertDataMode(html, url, NONCE);
   });
 
   const bad: Array<[string, string, RegExp]> = [
