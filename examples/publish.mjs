@@ -8,7 +8,14 @@ import { sendUpdate } from 'pushserver';
 import { ROOM } from './assets.mjs';
 
 const text = process.argv.slice(2).join(' ') || `Hello at ${new Date().toLocaleTimeString()}`;
-const result = await sendUpdate(ROOM, { type: 'message', text });
+let result;
+try {
+  result = await sendUpdate(ROOM, { type: 'message', text });
+} catch (error) {
+  // PublishError says what failed and how to fix it (e.g. start the daemon).
+  console.error(error.message);
+  process.exit(1);
+}
 console.log(
   result.delivered
     ? `delivered to ${result.channel?.subscribers ?? 'some'} waiting subscriber(s)`
