@@ -99,6 +99,31 @@ export function subscriptionSnippet(
   return `${client}\n<script${nonce}>${call}(${json});</script>`;
 }
 
+/**
+ * The channels of a helper call that takes an object of channels as its first argument
+ * and more as keyword/hash arguments (which win).
+ *
+ * @param positional the first argument, if any
+ * @param named the keyword or hash arguments
+ * @param helper the helper's name as templates write it, for the error message
+ * @returns name → channel id or URL
+ * @throws TypeError when `positional` is given but is not an object of channels
+ * @example mergeChannels({ a: 'x' }, { b: 'y' }, '{{pushserverSubscribe}}') // { a: 'x', b: 'y' }
+ */
+export function mergeChannels(
+  positional: unknown,
+  named: Record<string, unknown>,
+  helper: string,
+): SubscriptionChannels {
+  if (positional === undefined) return named as SubscriptionChannels;
+  if (typeof positional !== 'object' || positional === null || Array.isArray(positional)) {
+    throw new TypeError(
+      `${helper}: the first argument must be an object of name → channel id, got ${describe(positional)}`,
+    );
+  }
+  return { ...positional, ...named } as SubscriptionChannels;
+}
+
 function channelUrls(
   channels: unknown,
   helper: string,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { escapejs } from '../escape.js';
 import {
   contextNonce,
-  type SubscriptionChannels,
+  mergeChannels,
   type SubscriptionSnippetOptions,
   subscriptionSnippet,
   type TemplateHelperOptions,
@@ -76,11 +76,11 @@ export function registerHelpers<H extends HandlebarsInstance>(
   });
   handlebars.registerHelper('pushserverSubscribe', (...args: unknown[]) => {
     const { values, helperOptions } = split(args);
-    const [more, callOptions] = values as [object | undefined, SubscriptionSnippetOptions?];
+    const [positional, callOptions] = values as [unknown, SubscriptionSnippetOptions?];
     const named = Object.fromEntries(
       Object.entries(helperOptions.hash).map(([name, value]) => [name, unwrap(value)]),
     );
-    const channels = (more === undefined ? named : { ...more, ...named }) as SubscriptionChannels;
+    const channels = mergeChannels(positional, named, '{{pushserverSubscribe}}');
     const html = subscriptionSnippet(channels, {
       ...options,
       nonce: contextNonce(helperOptions.data?.root),

@@ -10,6 +10,7 @@
 import { escapejs } from '../escape.js';
 import {
   contextNonce,
+  mergeChannels,
   type SubscriptionChannels,
   type SubscriptionSnippetOptions,
   subscriptionSnippet,
@@ -93,10 +94,13 @@ export function install<Env extends NunjucksEnvironment>(
     'pushserverSubscribe',
     tagExtension('pushserver_subscribe', (context, args) => {
       const keywords = isKeywords(args.at(-1)) ? (args.pop() as Keywords) : undefined;
-      const [positional, callOptions] = args as [object | undefined, SubscriptionSnippetOptions?];
+      const [positional, callOptions] = args as [unknown, SubscriptionSnippetOptions?];
       const { __keywords, ...named } = keywords ?? {};
-      const channels = positional === undefined ? named : { ...positional, ...named };
-      return subscribe(context, channels, callOptions, '{% pushserver_subscribe %}');
+      const helper = '{% pushserver_subscribe %}';
+      const unwrapped = Object.fromEntries(
+        Object.entries(named).map(([name, value]) => [name, unwrap(value)]),
+      );
+      return subscribe(context, mergeChannels(positional, unwrapped, helper), callOptions, helper);
     }),
   );
   env.addFilter('escapejs', (value: unknown) => safe(escapejs(value)));

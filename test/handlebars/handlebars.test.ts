@@ -137,6 +137,11 @@ describe('handlebars helpers', () => {
       /^\{\{pushserverSubscribe\}\} channel "a": the channel id is an empty string$/,
     ],
     ['{{{pushserverSubscribe}}}', 'no channels', /^\{\{pushserverSubscribe\}\}: no channels given/],
+    [
+      '{{{pushserverSubscribe "room-1" b="x"}}}',
+      'a string instead of channels',
+      /^\{\{pushserverSubscribe\}\}: the first argument must be an object of name → channel id, got string$/,
+    ],
   ];
   for (const [template, what, message] of bad) {
     test(`${template} (${what}) fails naming the helper`, () => {

@@ -140,9 +140,9 @@ describe('nunjucks helpers', () => {
     ]);
   });
 
-  test('positional channels and options, keyword channels merged over them', () => {
+  test('positional channels and options, keyword channels (SafeStrings too) merged over them', () => {
     const html = env.renderString(
-      '{% pushserver_subscribe {a: "1", b: "2"}, {jquery: false}, b="3" %}',
+      '{% pushserver_subscribe {a: "1", b: "2"}, {jquery: false}, b="3" | safe %}',
       {},
     );
     assert.match(html, /pushserver\.updates\.subscribe\(\{"a":"[^"]+\/1","b":"[^"]+\/3"\}\)/);
@@ -184,6 +184,11 @@ describe('nunjucks helpers', () => {
       '{% pushserver_subscribe %}',
       'no channels',
       /\{% pushserver_subscribe %\}: no channels given/,
+    ],
+    [
+      '{% pushserver_subscribe "room-1" %}',
+      'a string instead of channels',
+      /\{% pushserver_subscribe %\}: the first argument must be an object of name → channel id, got string/,
     ],
     ['{% channel_url "a", "b" %}', 'two', /\{% channel_url %\} takes exactly one channel id/],
   ];
