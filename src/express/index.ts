@@ -1,7 +1,8 @@
 /**
  * pushserver/express: one middleware that serves the browser client and gives every
  * template engine the helpers. It changes nothing else in the app: no body parser, no
- * replaced View class.
+ * replaced View class. The passthrough receiver (`passthrough()`, its own file) is
+ * mounted separately, on the path the daemon POSTs to.
  *
  * @example
  * import express from 'express';
@@ -15,6 +16,7 @@ import { localsHandler, pushserverLocals } from './locals.js';
 import { CLIENT_DIRECTORY, clientHandler } from './static-client.js';
 
 export { type PushserverLocals, pushserverLocals } from './locals.js';
+export { type ChannelSignal, type PassthroughOptions, passthrough } from './passthrough.js';
 export { CLIENT_DIRECTORY } from './static-client.js';
 
 /** Options of {@link pushserver}; the snippet defaults apply to `pushserverSubscribe`. */

@@ -233,6 +233,18 @@ describe('options', async () => {
   });
 });
 
+test('pushserver/express exports the middleware (default and named), the locals and passthrough', async () => {
+  const module = await import('../../src/express/index.js');
+  assert.deepEqual(Object.keys(module).sort(), [
+    'CLIENT_DIRECTORY',
+    'default',
+    'passthrough',
+    'pushserver',
+    'pushserverLocals',
+  ]);
+  assert.equal(module.default, module.pushserver);
+});
+
 describe('locals, and nothing else', async () => {
   const app = express();
   const stackBefore = app.router.stack.length;
