@@ -46,6 +46,8 @@ export interface SubscriberStats {
   errors: number;
   reconnects: number;
   statuses: Record<string, number>;
+  /** The first few out-of-order deliveries, described. */
+  faultExamples: string[];
 }
 
 /** What a publishing command reports. */

@@ -28,6 +28,7 @@ const SUBSCRIBERS = /subscribers"?:[ \t]*(\d+)/;
 const histogram = new Histogram();
 const subscribers: Subscriber[] = [];
 const roundCounts: number[] = [];
+const faultExamples: string[] = [];
 let closing = false;
 
 function send(message: GeneratorMessage): void {
@@ -39,6 +40,8 @@ class Subscriber {
   socket: Socket | undefined;
   lastModified = '';
   etag = '';
+  askedModified = '';
+  askedEtag = '';
   seen = new Uint8Array(64);
   highest = 0;
   received = 0;
@@ -88,6 +91,8 @@ class Subscriber {
 
   private onResponse(response: RawResponse): void {
     this.statuses[response.status] = (this.statuses[response.status] ?? 0) + 1;
+    this.askedModified = this.lastModified;
+    this.askedEtag = this.etag;
     if (response.status === 200) {
       const now = monotonicMicros();
       this.lastModified = headerValue(response.head, '\r\nLast-Modified: ', LAST_MODIFIED);
@@ -118,8 +123,14 @@ class Subscriber {
     }
     this.seen[seq] = 1;
     this.received++;
-    if (seq < this.highest) this.outOfOrder++;
-    else this.highest = seq;
+    if (seq < this.highest) {
+      this.outOfOrder++;
+      if (faultExamples.length < 5) {
+        faultExamples.push(
+          `${this.path}: got ${seq} after ${this.highest} (asked after Last-Modified ${this.askedModified || '-'}, Etag ${this.askedEtag || '-'})`,
+        );
+      }
+    } else this.highest = seq;
     roundCounts[seq] = (roundCounts[seq] ?? 0) + 1;
     if (roundCounts[seq] === subscribers.length) send({ event: 'round', seq });
   }
@@ -178,6 +189,7 @@ function stats(expected: number[]): SubscriberStats {
     errors,
     reconnects,
     statuses,
+    faultExamples,
   };
 }
 
@@ -313,6 +325,7 @@ async function atRate(
   const idle = Array.from({ length: connections }, () => new PublishConnection(port, 'text/plain'));
   const backlog: number[] = [];
   const seqs = paths.map(() => 0);
+  const busy = new Uint8Array(paths.length);
   let sent = 0;
   let inFlight = 0;
   let channel = 0;
@@ -320,13 +333,23 @@ async function atRate(
   const total = Math.round((rate * durationMs) / 1000);
   await new Promise<void>((resolve) => {
     const dispatch = () => {
-      while (backlog.length > 0 && idle.length > 0) {
+      // A channel's next message waits for the answer to its previous one: two
+      // publishes in flight on different connections may be stored in either order,
+      // and the order check counts against the order the server stored.
+      for (let i = 0; i < backlog.length && idle.length > 0; ) {
+        const target = backlog[i];
+        if (busy[target]) {
+          i++;
+          continue;
+        }
+        backlog.splice(i, 1);
         const connection = idle.pop() as PublishConnection;
-        const target = backlog.shift() as number;
         const seq = ++seqs[target];
+        busy[target] = 1;
         inFlight++;
         connection.post(paths[target], messageBody(seq, monotonicMicros())).then((response) => {
           inFlight--;
+          busy[target] = 0;
           account(result, response);
           result.perChannel[target]++;
           idle.push(connection);

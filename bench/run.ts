@@ -21,7 +21,13 @@ import {
   sendUpdateThroughput,
   steadyState,
 } from './scenarios.js';
-import { externalTarget, startNchanTarget, startPushserverTarget, type Target } from './servers.js';
+import {
+  externalTarget,
+  snapshotDaemon,
+  startNchanTarget,
+  startPushserverTarget,
+  type Target,
+} from './servers.js';
 
 interface Scenario {
   name: string;
@@ -88,13 +94,20 @@ function plan(quick: boolean): Scenario[] {
   ];
 }
 
-type Starter = { name: string; start: () => Promise<Target> };
+type Starter = { name: string; start: (cpuProfileDir?: string) => Promise<Target> };
 
-function starters(names: string[], external: string[], profileDir: string | undefined): Starter[] {
+function starters(names: string[], external: string[]): Starter[] {
   const list: Starter[] = [];
+  let cli: string | undefined;
   for (const name of names) {
     if (name === 'pushserver') {
-      list.push({ name, start: () => startPushserverTarget({ cpuProfileDir: profileDir }) });
+      // One frozen build for the whole run (others may edit src/ meanwhile).
+      cli ??= snapshotDaemon();
+      const frozen = cli;
+      list.push({
+        name,
+        start: (cpuProfileDir) => startPushserverTarget({ cli: frozen, cpuProfileDir }),
+      });
     } else if (name === 'nchan') {
       list.push({ name, start: () => startNchanTarget() });
     } else {
@@ -135,7 +148,6 @@ async function main(): Promise<void> {
   const servers = starters(
     values.servers ? values.servers.split(',').filter(Boolean) : [],
     values.target,
-    profileRoot,
   );
   const names = servers.map((s) => s.name);
   const host = machine();
@@ -163,12 +175,9 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       let target: Target | undefined;
       try {
-        if (profileRoot && server.name === 'pushserver') {
-          mkdirSync(join(profileRoot, scenario.name), { recursive: true });
-          target = await startPushserverTarget({ cpuProfileDir: join(profileRoot, scenario.name) });
-        } else {
-          target = await server.start();
-        }
+        const profileDir = profileRoot && join(profileRoot, scenario.name);
+        if (profileDir) mkdirSync(profileDir, { recursive: true });
+        target = await server.start(profileDir);
         const result = await scenario.run(target, { tag: `b${started.toString(36)}-${index}` });
         report.results[server.name] = { ...result, seconds: (Date.now() - t0) / 1000 };
       } catch (error) {

@@ -92,6 +92,7 @@ interface Deliveries {
   errors: number;
   reconnects: number;
   statuses: Record<string, number>;
+  faultExamples: string[];
 }
 
 async function collect(generators: GeneratorProcess[], expected: number[]): Promise<Deliveries> {
@@ -108,6 +109,7 @@ async function collect(generators: GeneratorProcess[], expected: number[]): Prom
     errors: 0,
     reconnects: 0,
     statuses: {},
+    faultExamples: [],
   };
   for (const stats of all) {
     total.histogram.merge(stats.histogram);
@@ -118,6 +120,7 @@ async function collect(generators: GeneratorProcess[], expected: number[]): Prom
     total.faulty += stats.faulty;
     total.errors += stats.errors;
     total.reconnects += stats.reconnects;
+    total.faultExamples.push(...stats.faultExamples);
     for (const [status, n] of Object.entries(stats.statuses))
       total.statuses[status] = (total.statuses[status] ?? 0) + n;
   }
@@ -144,6 +147,7 @@ function deliveryNotes(deliveries: Deliveries): string[] {
     notes.push(
       `DELIVERY FAULTS: ${deliveries.lost} lost, ${deliveries.duplicated} duplicated, ${deliveries.outOfOrder} out of order over ${deliveries.faulty} subscribers`,
     );
+    for (const example of deliveries.faultExamples.slice(0, 3)) notes.push(`  e.g. ${example}`);
   }
   if (deliveries.errors > 0)
     notes.push(

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
+  cpSync,
   existsSync,
   mkdtempSync,
   readdirSync,
@@ -11,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { startNchan } from '../test/support/nchan.js';
 import { freePort, waitForPort } from '../test/support/ports.js';
 import { processTree } from './proc.js';
@@ -72,20 +74,59 @@ export async function startNchanTarget(): Promise<Target> {
 
 /** How the daemon is started for a run. */
 export interface DaemonOptions {
+  /** The daemon's built CLI module (from {@link snapshotDaemon}). */
+  cli: string;
   /** Write a V8 CPU profile (`node --cpu-prof`) into this directory when it exits. */
   cpuProfileDir?: string;
 }
 
 /**
- * Start `runpushserver` (built `dist/`, rebuilt first when `src/` is newer) on a free
- * port with the same buffer as Nchan, `--quiet`.
+ * Freeze the daemon's code for one run: copy `dist/` when it is newer than `src/`,
+ * otherwise build `src/` (tsc, tsconfig.build.json) into the copy. Others may edit
+ * and rebuild the checkout during a run; every scenario must measure the same code.
  *
- * @param options profiling
- * @returns the running target; `stop()` sends SIGTERM and waits
- * @example const daemon = await startPushserverTarget();
+ * @returns path of the snapshot's `server/cli.js`
+ * @example const cli = snapshotDaemon(); await startPushserverTarget({ cli });
  */
-export async function startPushserverTarget(options: DaemonOptions = {}): Promise<Target> {
-  ensureBuilt();
+export function snapshotDaemon(): string {
+  // Under node_modules so the snapshot resolves the project's dependencies, and ignored by git.
+  const dir = join(ROOT, 'node_modules/.cache/pushserver-bench/dist');
+  rmSync(dir, { recursive: true, force: true });
+  const dist = join(ROOT, 'dist');
+  const cli = join(dist, 'server/cli.js');
+  if (existsSync(cli) && statSync(cli).mtimeMs >= newestMtime(join(ROOT, 'src'))) {
+    cpSync(dist, dir, { recursive: true });
+  } else {
+    // tsc emits even when some file has type errors; the daemon only needs its own files to compile.
+    const build = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        dir,
+      ],
+      { encoding: 'utf8' },
+    );
+    if (!existsSync(join(dir, 'server/cli.js'))) {
+      throw new Error(
+        `building the daemon (tsc -p tsconfig.build.json) gave no server/cli.js:\n${build.stdout}${build.stderr}`,
+      );
+    }
+  }
+  return join(dir, 'server/cli.js');
+}
+
+/**
+ * Start `runpushserver` (the snapshot's CLI, as `bin/runpushserver.js` runs it) on a
+ * free port with the same buffer as Nchan, `--quiet`.
+ *
+ * @param options the snapshot, profiling
+ * @returns the running target; `stop()` sends SIGTERM and waits
+ * @example const daemon = await startPushserverTarget({ cli: snapshotDaemon() });
+ */
+export async function startPushserverTarget(options: DaemonOptions): Promise<Target> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'pushserver-bench-'));
   const configPath = join(dir, 'pushserver.config.json');
@@ -108,11 +149,9 @@ export async function startPushserverTarget(options: DaemonOptions = {}): Promis
     process.execPath,
     [
       ...nodeArgs,
-      join(ROOT, 'bin/runpushserver.js'),
-      `127.0.0.1:${port}`,
-      '--config',
-      configPath,
-      '--quiet',
+      '--input-type=module',
+      '-e',
+      launcher(options.cli, [`127.0.0.1:${port}`, '--config', configPath, '--quiet']),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
   );
@@ -198,6 +237,10 @@ async function readPidFile(path: string): Promise<number> {
   throw new Error(`nginx wrote no pid file at ${path}`);
 }
 
+function launcher(cli: string, argv: string[]): string {
+  return `import(${JSON.stringify(pathToFileURL(cli).href)}).then((m) => m.main(${JSON.stringify(argv)}));`;
+}
+
 function newestMtime(dir: string): number {
   let newest = 0;
   for (const name of readdirSync(dir, { recursive: true }) as string[]) {
@@ -205,22 +248,4 @@ function newestMtime(dir: string): number {
     if (stat.isFile() && stat.mtimeMs > newest) newest = stat.mtimeMs;
   }
   return newest;
-}
-
-function ensureBuilt(): void {
-  const cli = join(ROOT, 'dist/server/cli.js');
-  if (existsSync(cli) && statSync(cli).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  // tsc emits even when some file has type errors; the daemon only needs its own files to compile.
-  const build = spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (!existsSync(cli)) {
-    throw new Error(
-      `dist/server/cli.js is missing after npm run build:\n${build.stdout}${build.stderr}`,
-    );
-  }
 }
