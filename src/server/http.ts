@@ -133,6 +133,48 @@ export function httpDate(seconds: number): string {
   return new Date(seconds * 1000).toUTCString();
 }
 
+let dateSecond = -1;
+let dateText = '';
+
+/**
+ * The `Date` header value for now, formatted once per second.
+ *
+ * @example currentHttpDate() // 'Sat, 28 Nov 2026 04:23:33 GMT'
+ */
+export function currentHttpDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = httpDate(second);
+  }
+  return dateText;
+}
+
+/** The private fields of `ServerResponse` that say the header is already written. */
+interface HeaderState {
+  _header: string | null;
+  _headerSent: boolean;
+}
+
+/**
+ * Send a complete prebuilt 200 response (status line, headers, body) through `res`
+ * in one write. The response goes through `res.end`, so Node still orders pipelined
+ * answers, keeps the connection alive and emits `finish`; only its header rendering
+ * is skipped, by marking the header as sent (the fields `compression` and `on-headers`
+ * rely on too). Only for a keep-alive response whose header was not written yet.
+ *
+ * @param res the response
+ * @param head the status line and headers in `bytes`, kept as `res._header`
+ * @param bytes the whole response
+ */
+export function writePrebuilt(res: ServerResponse, head: string, bytes: Buffer): void {
+  const state = res as unknown as HeaderState;
+  res.statusCode = 200;
+  state._header = head;
+  state._headerSent = true;
+  res.end(bytes);
+}
+
 /** CORS decision for one request: no headers, refuse (403), or allow with these headers. */
 export type Cors = { refuse: boolean; headers: HeaderList };
 

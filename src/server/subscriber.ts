@@ -6,7 +6,17 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedLocation } from '../settings.js';
-import { corsFor, type HeaderList, httpDate, parseCursor, send, sendText, VARY } from './http.js';
+import {
+  corsFor,
+  currentHttpDate,
+  type HeaderList,
+  httpDate,
+  parseCursor,
+  send,
+  sendText,
+  VARY,
+  writePrebuilt,
+} from './http.js';
 import type { PassthroughNotifier } from './passthrough.js';
 import { compareIds, type Message, type MessageId, type Store, type StoreEvent } from './store.js';
 
@@ -115,8 +125,8 @@ export interface SubscriberContext {
 
 /** One subscriber location of the settings, bound to its store's waiting room. */
 export class SubscriberLocation {
-  /** Response headers per message, per CORS variant: built once, shared by every subscriber. */
-  private readonly headerCache = new WeakMap<Message, Map<string, HeaderList>>();
+  /** The 200 answer per message, per CORS variant: built once, shared by every subscriber. */
+  private readonly answerCache = new WeakMap<Message, Map<string, Answer>>();
   private readonly timeoutMs: number;
   readonly passthrough: PassthroughNotifier | undefined;
 
@@ -233,8 +243,16 @@ export class SubscriberLocation {
   /** Answer `waiter` with `message` (200). */
   deliver(waiter: Waiter, message: Message): void {
     this.context.room.remove(waiter);
-    waiter.res.writeHead(200, this.messageHeaders(message, waiter));
-    waiter.res.end(message.body);
+    const answer = this.answerFor(message, waiter);
+    const res = waiter.res;
+    if (answer.bytes !== undefined && res.shouldKeepAlive) {
+      const date = currentHttpDate();
+      if (answer.date !== date) rebuild(answer, message, date);
+      writePrebuilt(res, answer.head, answer.bytes as Buffer);
+    } else {
+      res.writeHead(200, answer.headers);
+      res.end(message.body);
+    }
   }
 
   /** Answer `waiter` with 410: its channel was deleted. */
@@ -265,16 +283,16 @@ export class SubscriberLocation {
       : ['Access-Control-Expose-Headers', EXPOSE, ...waiter.cors];
   }
 
-  private messageHeaders(message: Message, waiter: Waiter): HeaderList {
-    let variants = this.headerCache.get(message);
+  private answerFor(message: Message, waiter: Waiter): Answer {
+    let variants = this.answerCache.get(message);
     if (!variants) {
       variants = new Map();
-      this.headerCache.set(message, variants);
+      this.answerCache.set(message, variants);
     }
-    let headers = variants.get(waiter.corsKey);
-    if (!headers) {
+    let answer = variants.get(waiter.corsKey);
+    if (!answer) {
       const tag = String(message.id.tag);
-      headers = ['Server', this.context.servername];
+      const headers = ['Server', this.context.servername];
       if (message.contentType !== null) headers.push('Content-Type', message.contentType);
       headers.push(
         'Content-Length',
@@ -290,10 +308,37 @@ export class SubscriberLocation {
         `etag=${tag}`,
         ...this.exposed(waiter),
       );
-      variants.set(waiter.corsKey, headers);
+      answer = { headers, date: '', head: '', bytes: undefined };
+      if (message.body.length <= PREBUILT_BODY_LIMIT) rebuild(answer, message, currentHttpDate());
+      variants.set(waiter.corsKey, answer);
     }
-    return headers;
+    return answer;
   }
+}
+
+/**
+ * A message's 200 answer for one CORS variant. `bytes` is the whole response
+ * (status line, headers with `Date`, body), built once per `Date` second and written
+ * as is to every subscriber that gets this message; large bodies are not copied into
+ * it (`bytes` stays undefined and the headers are written the usual way).
+ */
+interface Answer {
+  headers: HeaderList;
+  date: string;
+  head: string;
+  bytes: Buffer | undefined;
+}
+
+const PREBUILT_BODY_LIMIT = 64 * 1024;
+
+function rebuild(answer: Answer, message: Message, date: string): void {
+  const { headers } = answer;
+  let head = 'HTTP/1.1 200 OK\r\n';
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  head += `Date: ${date}\r\nConnection: keep-alive\r\n\r\n`;
+  answer.date = date;
+  answer.head = head;
+  answer.bytes = Buffer.concat([Buffer.from(head, 'latin1'), message.body]);
 }
 
 function ignore(): void {}

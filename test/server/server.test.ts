@@ -2,6 +2,7 @@
 // differs from Nchan, its settings, embedding, shutdown and keep-alive.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { connect } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { createPushServer, type PushServer, type RequestLogEntry } from '../../src/server/index.js';
 import { createMemoryStore } from '../../src/server/memory-store.js';
@@ -163,7 +164,31 @@ describe('push daemon', () => {
     assert.equal(second.statusCode, 200);
     assert.equal(sockets.length, 2);
     assert.equal(sockets[0], sockets[1]);
-    assert.equal(first.headers['keep-alive'], 'timeout=75');
+    assert.equal(first.headers.connection, 'keep-alive');
+  });
+
+  test('an HTTP/1.0 poll without keep-alive gets its message and the connection closes', async () => {
+    const { origin, call } = await daemon();
+    await call('POST', '/publisher/old', {
+      body: 'legacy',
+      headers: { 'Content-Type': 'text/plain' },
+    });
+    const { port } = new URL(origin);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write('GET /subscriber/old HTTP/1.0\r\n\r\n'),
+      );
+      let text = '';
+      socket.setEncoding('latin1').on('data', (chunk: string) => {
+        text += chunk;
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(raw, /\r\nEtag: 0\r\n/);
+    assert.match(raw, /\r\nConnection: close\r\n/);
+    assert.ok(raw.endsWith('\r\n\r\nlegacy'));
   });
 
   test('every message of a same-second burst reaches a re-polling subscriber once, in order', async () => {
