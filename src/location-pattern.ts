@@ -76,7 +76,9 @@ export function encodeChannelId(channelId: unknown): string {
       `channel id is ${bytes} bytes long; the limit is ${MAX_CHANNEL_ID_BYTES} bytes (as Nchan)`,
     );
   }
-  return encodeURIComponent(channelId);
+  // encodeURIComponent keeps the apostrophe; %27 makes the URL the same text whether
+  // or not a template escapes it (HTML attribute, escapejs), and decodes to the same id.
+  return encodeURIComponent(channelId).replace(/'/g, '%27');
 }
 
 function describe(value: unknown): string {

@@ -151,9 +151,9 @@ function channelUrls(
 }
 
 /**
- * The channel URL for a template's text output: `channelUrl(id)` with `'` written as
- * `%27`, so it holds none of `& < > " '` and is the same text escaped or not, in HTML
- * text, any quoted attribute, and through `escapejs` (never double-escaped).
+ * The channel URL for a template's text output: `channelUrl(id)`, which holds none of
+ * `& < > " '` (the id is percent-encoded, `'` as `%27`), so it is the same text escaped
+ * or not, in HTML text, any quoted attribute, and through `escapejs` (never double-escaped).
  *
  * @param channelId what the template passed
  * @param helper the helper's name as templates write it, for the error message
@@ -167,8 +167,7 @@ export function templateChannelUrl(
   helper: string,
   settings?: ResolvedSettings,
 ): string {
-  // encodeURIComponent keeps the apostrophe; %27 is the same path to every server.
-  return checkedChannelUrl(channelId, helper, settings).replace(/'/g, '%27');
+  return checkedChannelUrl(channelId, helper, settings);
 }
 
 function checkedChannelUrl(

@@ -54,6 +54,7 @@ describe('channelUrl and publisherUrl', () => {
     ['café ✓', 'caf%C3%A9%20%E2%9C%93'],
     ['😀', '%F0%9F%98%80'],
     ['a&b=c', 'a%26b%3Dc'],
+    ["it's", 'it%27s'],
   ];
   for (const [id, encoded] of oddIds) {
     test(`id ${JSON.stringify(id)} is one encoded path segment, and the daemon's match gives it back`, () => {

@@ -296,10 +296,10 @@ describe('locals, and nothing else', async () => {
   test('an engine calling the locals gets the URL, the escaping and the snippet with the nonce', async () => {
     const res = await rawRequest(server.base, `/page?channel=${encodeURIComponent("it's")}`);
     assert.equal(res.status, 200, res.body);
-    const url = "http://127.0.0.1:8001/subscriber/it's";
+    const url = 'http://127.0.0.1:8001/subscriber/it%27s';
     assert.equal(
       res.body,
-      'http://127.0.0.1:8001/subscriber/it%27s|\\u002D|' +
+      `${url}|\\u002D|` +
         '<script src="/static/pushserver/updates.js" nonce="n1"></script>\n' +
         `<script nonce="n1">$.updates.subscribe({"main":"${url}"});</script>`,
     );
