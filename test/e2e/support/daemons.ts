@@ -15,8 +15,15 @@ export type DaemonKind = 'pushserver' | 'nchan';
 export const DAEMON_KINDS: DaemonKind[] = ['pushserver', 'nchan'];
 
 export interface DaemonOptions {
-  /** Origin allowed to subscribe (Nchan's config needs one; this daemon echoes any). */
+  /**
+   * Origin allowed to subscribe: Nchan's config needs one (`$http_origin` echoes any);
+   * this daemon echoes any unless `strictOrigin` is set.
+   */
   allowOrigin: string;
+  /** Make this daemon refuse other origins too (403), as Nchan does. @default false */
+  strictOrigin?: boolean;
+  /** Seconds a waiting poll lasts before 408. @default 0 (forever) */
+  subscriberTimeout?: number;
 }
 
 /** A push daemon started for a test, on a free port, with the default locations. */
@@ -72,10 +79,15 @@ const NCHAN_CONFIG = join(
  * port with the same config and prefix.
  */
 async function startNchanDaemon(options: DaemonOptions): Promise<Daemon> {
-  const config = readFileSync(NCHAN_CONFIG, 'utf8').replace(
-    'access_log logs/access.log;',
-    "log_format cookies '$request_method $http_cookie';\n    access_log logs/cookies.log cookies;",
-  );
+  const config = readFileSync(NCHAN_CONFIG, 'utf8')
+    .replace(
+      'access_log logs/access.log;',
+      "log_format cookies '$request_method $http_cookie';\n    access_log logs/cookies.log cookies;",
+    )
+    .replace(
+      'nchan_subscriber_timeout 0;',
+      `nchan_subscriber_timeout ${options.subscriberTimeout ?? 0};`,
+    );
   const nchan = await startNchan({ config, allowOrigin: options.allowOrigin });
   const parts = daemonParts(nchan.port);
   const pidFile = join(nchan.prefix, 'nginx.pid');
@@ -155,9 +167,9 @@ const DAEMON_FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixt
 /**
  * This project's daemon (`createPushServer`) in a child process on a free port, with
  * Nchan's test buffer (100 messages, 10 s). kill is SIGKILL; restart starts a new
- * process on the same port. It echoes any Origin, so `allowOrigin` is not needed.
+ * process on the same port.
  */
-async function startPushserverDaemon(_options: DaemonOptions): Promise<Daemon> {
+async function startPushserverDaemon(options: DaemonOptions): Promise<Daemon> {
   const port = await freePort();
   const parts = daemonParts(port);
   const cookies: string[] = [];
@@ -165,7 +177,12 @@ async function startPushserverDaemon(_options: DaemonOptions): Promise<Daemon> {
   let exited: Promise<void> = Promise.resolve();
 
   async function start() {
-    const started = spawn(process.execPath, ['--import', 'tsx', DAEMON_FIXTURE, String(port)], {
+    const subscriber = {
+      allowOrigin: options.strictOrigin ? options.allowOrigin : null,
+      subscriberTimeout: options.subscriberTimeout ?? 0,
+    };
+    const args = ['--import', 'tsx', DAEMON_FIXTURE, String(port), JSON.stringify(subscriber)];
+    const started = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     child = started;

@@ -1,0 +1,342 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { publisherUrl } from '../../src/urls.js';
+import { launchChromium, openPage } from '../support/chromium.js';
+import { freePort } from '../support/ports.js';
+import { CHROMIUM, NCHAN, needs } from '../support/system.js';
+import { DAEMON_KINDS, type Daemon, type DaemonKind, startDaemon } from './support/daemons.js';
+import { type PageServer, type PageSpec, startPageServer } from './support/pages.js';
+import { type ProbeState, readProbe, waitForReceived } from './support/probe.js';
+
+const FIRST_CURSOR = { 'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT', 'if-none-match': '0' };
+
+/** Resolve once the probe's record satisfies `predicate` (a function run in the page). */
+async function waitForProbe(page: Page, predicate: (probe: ProbeState) => boolean): Promise<void> {
+  await page.waitForFunction(`(${predicate.toString()})(window.probe)`, undefined, {
+    polling: 50,
+    timeout: 15_000,
+  });
+}
+
+function countRequests(page: Page, url: string): { readonly count: number } {
+  const counter = { count: 0 };
+  page.on('request', (request) => {
+    if (request.url() === url) counter.count += 1;
+  });
+  return counter;
+}
+
+describe('browser client: statuses, unsubscribe, pagehide', {
+  skip: needs(CHROMIUM, NCHAN),
+}, () => {
+  let browser: Browser;
+  let pages: PageServer;
+  const daemons = new Map<DaemonKind, Daemon>();
+  before(async () => {
+    browser = await launchChromium();
+    pages = await startPageServer();
+    for (const kind of DAEMON_KINDS)
+      daemons.set(kind, await startDaemon(kind, { allowOrigin: pages.origin }));
+  });
+  after(async () => {
+    await browser?.close();
+    await pages?.close();
+    for (const daemon of daemons.values()) await daemon.stop();
+  });
+
+  /** A plain-client page subscribed to `main` and `other` on `daemon`, once both polls are out. */
+  async function openTwoChannels(
+    t: { after(fn: () => unknown): void },
+    daemon: Daemon,
+    prefix: string,
+  ) {
+    const { context, page, log } = await openPage(browser);
+    t.after(() => context.close());
+    const ids = { main: `${prefix}-main-${daemon.kind}`, other: `${prefix}-other-${daemon.kind}` };
+    const urls = { main: daemon.subscriberUrl(ids.main), other: daemon.subscriberUrl(ids.other) };
+    const subscribed = [urls.main, urls.other].map((url) => page.waitForRequest(url));
+    const spec: PageSpec = { client: 'plain', channels: ids, daemonPort: daemon.port };
+    await page.goto(pages.url(spec));
+    await Promise.all(subscribed);
+    return { page, log, ids, urls };
+  }
+
+  for (const kind of DAEMON_KINDS) {
+    test(`${kind}: 410 after the channel is deleted stops that channel and tells the app`, async (t) => {
+      const daemon = daemons.get(kind)!;
+      const { page, ids, urls } = await openTwoChannels(t, daemon, 'gone');
+      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
+      await waitForReceived(page, 1);
+      const requests = countRequests(page, urls.main);
+
+      const deleted = await fetch(publisherUrl(ids.main, daemon.settings), { method: 'DELETE' });
+      assert.equal(deleted.status, 200);
+      await waitForProbe(page, (probe) => probe.states.includes('gone'));
+      const afterGone = requests.count;
+      // The other channel carries on; by the time its update arrives, a re-poll of the
+      // deleted one would have been sent.
+      await daemon.publisher.sendUpdate(ids.other, { type: 'tick', n: 2 });
+      await waitForReceived(page, 2);
+
+      const probe = await readProbe(page);
+      assert.deepEqual(probe.calls, ['tock:1', 'other:2']);
+      assert.deepEqual(probe.errors, [
+        {
+          status: 410,
+          fatal: true,
+          retryIn: null,
+          message: 'pushserver: channel "main" was deleted on the daemon (410 Gone)',
+        },
+      ]);
+      assert.equal(requests.count, afterGone, 'no request for the deleted channel after 410');
+      assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), 'gone');
+    });
+
+    test(`${kind}: unsubscribe stops one channel; subscribing again resumes after its last update`, async (t) => {
+      const daemon = daemons.get(kind)!;
+      const { page, ids, urls } = await openTwoChannels(t, daemon, 'unsub');
+      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
+      await waitForReceived(page, 1);
+
+      const aborted = page.waitForEvent('requestfailed', (request) => request.url() === urls.main);
+      assert.equal(await page.evaluate(() => window.pushserver.updates.unsubscribe('main')), true);
+      await aborted;
+      assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), undefined);
+      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 2 });
+      await daemon.publisher.sendUpdate(ids.other, { type: 'tick', n: 3 });
+      await waitForReceived(page, 2);
+      assert.deepEqual(
+        (await readProbe(page)).received,
+        [1, 3],
+        'nothing on main while unsubscribed',
+      );
+
+      // Same name and URL again: the missed update 2 arrives, update 1 is not replayed.
+      await page.evaluate((url) => window.pushserver.updates.subscribe({ main: url }), urls.main);
+      await waitForReceived(page, 3);
+      const probe = await readProbe(page);
+      assert.deepEqual(probe.received, [1, 3, 2]);
+      assert.deepEqual(probe.errors, []);
+      assert.deepEqual(probe.states, ['connecting', 'open', 'closed', 'connecting', 'open']);
+    });
+
+    test(`${kind}: pagehide aborts the client's own requests, pageshow from the bfcache resumes`, async (t) => {
+      const daemon = daemons.get(kind)!;
+      const { page, ids, urls } = await openTwoChannels(t, daemon, 'hide');
+      const aborted = page.waitForEvent('requestfailed', (request) => request.url() === urls.main);
+      await page.evaluate(() =>
+        window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })),
+      );
+      await aborted;
+      assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), 'paused');
+
+      const resumed = page.waitForRequest(urls.main);
+      await page.evaluate(() =>
+        window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })),
+      );
+      await resumed;
+      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
+      await waitForReceived(page, 1);
+      const probe = await readProbe(page);
+      assert.deepEqual(probe.received, [1]);
+      assert.deepEqual(probe.errors, [], 'an abort of our own is not an error');
+      assert.deepEqual(probe.states, ['connecting', 'paused', 'connecting', 'open']);
+    });
+
+    test(`${kind}: 408 answers are re-polled at once with the same cursor`, async (t) => {
+      const daemon = await startDaemon(kind, { allowOrigin: pages.origin, subscriberTimeout: 1 });
+      t.after(() => daemon.stop());
+      const { context, page } = await openPage(browser);
+      t.after(() => context.close());
+      const url = daemon.subscriberUrl(`timeout-${kind}`);
+      const sent: IncomingHttpHeaders[] = [];
+      page.on('request', (request) => {
+        if (request.url() === url) sent.push(request.headers());
+      });
+      const timeouts = countResponses(page, url, 408);
+      await page.goto(
+        pages.url({
+          client: 'jquery3',
+          channels: { main: `timeout-${kind}` },
+          daemonPort: daemon.port,
+        }),
+      );
+      await page.waitForResponse((response) => response.url() === url && response.status() === 408);
+      await page.waitForResponse((response) => response.url() === url && response.status() === 408);
+      const published = await daemon.publisher.sendUpdate(`timeout-${kind}`, {
+        type: 'tock',
+        n: 1,
+      });
+      await waitForReceived(page, 1);
+      await page.waitForRequest(url);
+
+      const probe = await readProbe(page);
+      assert.deepEqual(probe.errors, []);
+      assert.deepEqual(probe.states, ['connecting', 'open']);
+      assert.ok(timeouts.count >= 2);
+      const cursors = sent.map((headers) => ({
+        'if-modified-since': headers['if-modified-since'],
+        'if-none-match': headers['if-none-match'],
+      }));
+      // Every poll up to the message asks from the start (the 408s changed nothing);
+      // every one after it, from the message.
+      const [seconds, counter] = published.channel!.lastMessageId.split(':').map(Number);
+      const last = {
+        'if-modified-since': new Date(seconds * 1000).toUTCString(),
+        'if-none-match': String(counter),
+      };
+      const split = cursors.findIndex(
+        (cursor) => cursor['if-modified-since'] !== FIRST_CURSOR['if-modified-since'],
+      );
+      assert.ok(split >= 3, JSON.stringify(cursors));
+      assert.deepEqual(cursors.slice(0, split), Array(split).fill(FIRST_CURSOR));
+      assert.deepEqual(cursors.slice(split), Array(cursors.length - split).fill(last));
+    });
+  }
+
+  test('nchan: a refused subscription (403, id over 1024 bytes) stops and reports', async (t) => {
+    const daemon = daemons.get('nchan')!;
+    const { context, page } = await openPage(browser);
+    t.after(() => context.close());
+    const url = `${daemon.subscriberUrl('x'.repeat(1025 - 3))}xxx`;
+    await page.goto(
+      pages.url({ client: 'jquery4', channels: { main: url }, daemonPort: daemon.port }),
+    );
+    await waitForProbe(page, (probe) => probe.states.includes('failed'));
+    const probe = await readProbe(page);
+    assert.equal(probe.errors.length, 1);
+    assert.deepEqual(
+      { ...probe.errors[0], message: '' },
+      { status: 403, fatal: true, retryIn: null, message: '' },
+    );
+    assert.match(probe.errors[0].message, /refused .* with 403/);
+  });
+
+  test('a py-hbpush style daemon: Cache-Control etag when Etag is unreadable, 503, non-JSON, 304, 404', async (t) => {
+    // A scripted peer: answers each poll from a plan and records what the client sent,
+    // to pin down the headers and the cases neither daemon produces on demand.
+    const L1 = 'Sat, 28 Nov 2026 01:00:00 GMT';
+    const L2 = 'Sat, 28 Nov 2026 01:00:05 GMT';
+    const plan: { status: number; headers?: Record<string, string>; body?: string }[] = [
+      {
+        status: 200,
+        headers: { 'Last-Modified': L1, Etag: '5', 'Cache-Control': 'etag=2' },
+        body: '{"type":"tock","n":1}',
+      },
+      { status: 503 },
+      {
+        status: 200,
+        headers: { 'Last-Modified': L2, 'Cache-Control': 'etag=0' },
+        body: 'not json',
+      },
+      { status: 304 },
+      {
+        status: 200,
+        headers: { 'Last-Modified': L2, 'Cache-Control': 'etag=1' },
+        body: '{"type":"tock","n":2}',
+      },
+      { status: 404 },
+    ];
+    const received: IncomingHttpHeaders[] = [];
+    const port = await freePort();
+    const server = createServer((req, res) => {
+      const cors = {
+        'Access-Control-Allow-Origin': pages.origin,
+        'Access-Control-Allow-Credentials': 'true',
+      };
+      if (req.method === 'OPTIONS') {
+        res
+          .writeHead(204, {
+            ...cors,
+            'Access-Control-Allow-Headers': 'If-None-Match, If-Modified-Since',
+          })
+          .end();
+        return;
+      }
+      received.push(req.headers);
+      const answer = plan.shift();
+      // Etag is deliberately not in Access-Control-Expose-Headers, as with py-hbpush.
+      if (answer) respond(res, answer.status, { ...cors, ...answer.headers }, answer.body);
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    t.after(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const { context, page } = await openPage(browser);
+    t.after(() => context.close());
+    const url = `http://127.0.0.1:${port}/subscriber/scripted`;
+    await page.goto(pages.url({ client: 'plain', channels: { main: url }, daemonPort: port }));
+    await waitForProbe(page, (probe) => probe.states.includes('failed'));
+
+    const probe = await readProbe(page);
+    assert.deepEqual(probe.received, [1, 2]);
+    assert.deepEqual(
+      received.map((headers) => [headers['if-modified-since'], headers['if-none-match']]),
+      [
+        [FIRST_CURSOR['if-modified-since'], '0'],
+        [L1, '2'],
+        [L1, '2'],
+        [L2, '0'],
+        [L2, '0'],
+        [L2, '1'],
+      ],
+    );
+    assert.ok(
+      received.every(
+        (headers) => headers['cache-control'] === 'no-cache' || headers.pragma === 'no-cache',
+      ),
+    );
+    const [serverError, notJson, notFound] = probe.errors;
+    assert.equal(probe.errors.length, 3);
+    assert.deepEqual([serverError.status, serverError.fatal], [503, false]);
+    assert.ok(
+      serverError.retryIn! >= 800 && serverError.retryIn! <= 1200,
+      `first retry ${serverError.retryIn} ms`,
+    );
+    assert.deepEqual([notJson.status, notJson.fatal, notJson.retryIn], [200, false, null]);
+    assert.match(notJson.message, /on channel "main" is not JSON/);
+    assert.deepEqual([notFound.status, notFound.fatal], [404, true]);
+    assert.deepEqual(probe.states, [
+      'connecting',
+      'open',
+      'retrying',
+      'connecting',
+      'open',
+      'failed',
+    ]);
+  });
+});
+
+function respond(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  body = '',
+): void {
+  res
+    .writeHead(status, { 'Content-Type': 'application/json', ...headers })
+    .end(status === 304 ? undefined : body);
+}
+
+function countResponses(page: Page, url: string, status: number): { readonly count: number } {
+  const counter = { count: 0 };
+  page.on('response', (response) => {
+    if (response.url() === url && response.status() === status) counter.count += 1;
+  });
+  return counter;
+}
+
+declare global {
+  interface Window {
+    pushserver: {
+      updates: {
+        state(name: string): string | undefined;
+        unsubscribe(name: string): boolean;
+        subscribe(channels: Record<string, string>): void;
+      };
+    };
+  }
+}
