@@ -70,9 +70,8 @@ export interface PushServer {
   waiting(): number;
 }
 
-type Route =
-  | { type: 'publisher'; location: PublisherLocation }
-  | { type: 'subscriber'; location: SubscriberLocation };
+/** A location of the settings, bound to its store: it answers the requests its pattern matches. */
+type Route = PublisherLocation | SubscriberLocation;
 
 /**
  * Build a push daemon from settings.
@@ -94,18 +93,7 @@ export function createPushServer(
     : resolveSettings(settings, 'createPushServer()');
   const { servername } = resolved;
   const stores: Record<string, Store> = {};
-  let loading: Promise<void> | undefined;
   const rooms = new Map<string, WaitingRoom>();
-  const pending: Array<() => Promise<void>> = [];
-  for (const [name, storeSettings] of Object.entries(resolved.stores)) {
-    const given = options.stores?.[name];
-    if (given) stores[name] = given;
-    else if (storeSettings.type === 'memory') stores[name] = createMemoryStore(storeSettings);
-    else
-      pending.push(async () => {
-        stores[name] = (await loadRedisFactory())(storeSettings);
-      });
-  }
   const mayPublish = addressMatcher(resolved.publisherAllow);
   const notifiers = new Map<string, PassthroughNotifier>();
   const notifierFor = (url: string | null) => {
@@ -117,15 +105,12 @@ export function createPushServer(
     }
     return notifier;
   };
-  let routes: Route[] = [];
-  const build = () => {
+  let routes: Route[] | undefined;
+  const buildRoutes = () => {
     routes = resolved.locations.map((location): Route => {
       const store = stores[location.store];
       if (location.type === 'publisher') {
-        return {
-          type: 'publisher',
-          location: new PublisherLocation(location, { servername, store, mayPublish }),
-        };
+        return new PublisherLocation(location, { servername, store, mayPublish });
       }
       let room = rooms.get(location.store);
       if (!room) {
@@ -133,25 +118,17 @@ export function createPushServer(
         rooms.set(location.store, room);
       }
       const passthrough = notifierFor(location.passthrough);
-      return {
-        type: 'subscriber',
-        location: new SubscriberLocation(location, { servername, room, passthrough }),
-      };
+      return new SubscriberLocation(location, { servername, room, passthrough });
     });
   };
-  const ready = (): Promise<void> => {
-    loading ??= (async () => {
-      await Promise.all(pending.map((load) => load()));
-      await Promise.all(Object.values(stores).map((store) => store.open()));
-    })();
-    return loading;
-  };
-  if (pending.length === 0) build();
-  else ready().then(build, () => {});
+  // Stores open in the background; requests that come earlier wait for them, and
+  // listen() rejects with the reason when one cannot open (e.g. Redis unreachable).
+  const ready = openStores(resolved, options.stores ?? {}, stores).then(buildRoutes);
+  ready.catch(() => {});
 
-  const route = (req: IncomingMessage, res: ServerResponse) => {
+  const route = (req: IncomingMessage, res: ServerResponse, table: Route[]) => {
     const path = requestPath(req);
-    for (const { location } of routes) {
+    for (const location of table) {
       let channel: string | undefined;
       try {
         channel = location.location.pattern.match(path);
@@ -180,14 +157,11 @@ export function createPushServer(
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (options.log) logWhenDone(req, res, options.log);
-    if (routes.length === 0) {
-      ready().then(
-        () => route(req, res),
-        (error: Error) => sendText(res, servername, 503, `store unavailable: ${error.message}`),
-      );
-      return;
-    }
-    route(req, res);
+    if (routes) return route(req, res, routes);
+    ready.then(
+      () => route(req, res, routes as Route[]),
+      (error: Error) => sendText(res, servername, 503, `store unavailable: ${error.message}`),
+    );
   };
 
   let server: Server | undefined;
@@ -204,8 +178,7 @@ export function createPushServer(
       return count;
     },
     async listen(port = resolved.port, address = resolved.address) {
-      await ready();
-      if (routes.length === 0) build();
+      await ready;
       server = createServer(handler);
       // Browsers re-poll on the same connection; keep it as long as nginx does.
       server.keepAliveTimeout = 75_000;
@@ -238,6 +211,20 @@ export function createPushServer(
 
 function isResolved(settings: PushServerSettings | ResolvedSettings): settings is ResolvedSettings {
   return 'stores' in settings && 'source' in settings;
+}
+
+/** Create (or take the given) store of each name into `stores`, then open them all. */
+async function openStores(
+  settings: ResolvedSettings,
+  given: Record<string, Store>,
+  stores: Record<string, Store>,
+): Promise<void> {
+  for (const [name, storeSettings] of Object.entries(settings.stores)) {
+    if (given[name]) stores[name] = given[name];
+    else if (storeSettings.type === 'memory') stores[name] = createMemoryStore(storeSettings);
+    else stores[name] = (await loadRedisFactory())(storeSettings);
+  }
+  await Promise.all(Object.values(stores).map((store) => store.open()));
 }
 
 async function loadRedisFactory(): Promise<StoreFactory> {
