@@ -182,11 +182,7 @@ export class SubscriberLocation {
       headers['if-none-match'] as string | undefined,
     );
     if (cursor === 'invalid') {
-      return sendText(res, this.context.servername, 400, 'Message ID invalid', [
-        'Vary',
-        VARY,
-        ...cors,
-      ]);
+      return sendText(res, this.context.servername, 400, 'Message ID invalid', cors);
     }
     const waiter: Waiter = {
       res,

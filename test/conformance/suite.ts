@@ -29,6 +29,8 @@ import type { StartTarget, Target } from './targets.js';
 const VARY = 'If-None-Match, If-Modified-Since';
 const FIRST_POLL = { 'If-Modified-Since': 'Thu, 1 Jan 1970 00:00:00 GMT', 'If-None-Match': '0' };
 const ALLOWED = 'http://127.0.0.1:8000';
+/** Headers every HTTP server adds its own way. */
+const HOP = ['server', 'date', 'connection', 'keep-alive'];
 
 interface Id {
   time: number;
@@ -141,6 +143,20 @@ export function runConformance(
       // py-hbpush's Cache-Control: etag=<n> is an addition of ours, for old clients.
       assert.equal(got.headers['cache-control'], t.kind === 'nchan' ? undefined : 'etag=0');
       assert.equal(got.headers['access-control-allow-origin'], undefined);
+      const names = got.names
+        .map((name) => name.toLowerCase())
+        .filter((name) => !HOP.includes(name));
+      assert.deepEqual(
+        names.sort(),
+        [
+          'content-length',
+          'content-type',
+          'etag',
+          'last-modified',
+          'vary',
+          ...(t.kind === 'nchan' ? [] : ['cache-control']),
+        ].sort(),
+      );
     });
 
     test('a burst of three POSTs to one waiting poll: 201 202 202, the poll gets the first', async () => {
@@ -351,6 +367,7 @@ export function runConformance(
         assert.equal(got.status, 400);
         assert.equal(got.headers['content-type'], 'text/plain');
         assert.equal(got.text, 'Message ID invalid');
+        assert.equal(got.headers.vary, undefined);
       });
       test('a date in the future waits (a DELETE ends the wait with 410)', async () => {
         const id = channel('future');

@@ -191,6 +191,37 @@ describe('push daemon', () => {
     assert.ok(raw.endsWith('\r\n\r\nlegacy'));
   });
 
+  test('a poll that goes away stops counting; a publish cut short stores nothing and hurts nobody', async () => {
+    const { push, origin, call } = await daemon();
+    const controller = new AbortController();
+    const leaving = request(origin, 'GET', '/subscriber/left', {
+      headers: FUTURE,
+      signal: controller.signal,
+    });
+    await untilWaiting(push, 1);
+    assert.match((await call('GET', '/publisher/left')).text, /active subscribers: 1\r\n/);
+    controller.abort();
+    assert.equal(await leaving, undefined);
+    await untilWaiting(push, 0);
+    assert.equal(
+      (await call('GET', '/publisher/left')).status,
+      404,
+      'a channel without messages or subscribers is forgotten',
+    );
+    const { port } = new URL(origin);
+    await new Promise<void>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          'POST /publisher/cut HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789',
+        );
+        socket.destroy();
+        resolve();
+      });
+    });
+    assert.equal((await call('GET', '/publisher/cut')).status, 404);
+    assert.equal((await call('POST', '/publisher/cut', { body: 'whole' })).status, 202);
+  });
+
   test('every message of a same-second burst reaches a re-polling subscriber once, in order', async () => {
     const { push, call } = await daemon({ store: { type: 'memory', maxMessages: 100 } });
     const received: string[] = [];
