@@ -196,6 +196,28 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     });
   }
 
+  test('updates that arrive while the page still loads wait for its processors', async (t) => {
+    const daemon = daemons.get('pushserver')!;
+    const { context, page } = await openPage(browser);
+    t.after(() => context.close());
+    // Buffered before the page exists: the first poll answers at once, long before the
+    // slow processor script has run.
+    await daemon.publisher.sendUpdate('early', { type: 'tick', n: 1 });
+    await daemon.publisher.sendUpdate('early', { type: 'tock', n: 2 });
+    const spec: PageSpec = {
+      client: 'plain',
+      mode: 'data',
+      channels: { main: 'early' },
+      daemonPort: daemon.port,
+      probeDelayMs: 800,
+    };
+    const early = page.waitForResponse(daemon.subscriberUrl('early'));
+    await page.goto(pages.url(spec), { waitUntil: 'commit' });
+    await early;
+    await waitForReceived(page, 2);
+    assert.deepEqual((await readProbe(page)).calls, ['tick-1:1', 'tick-2:1', 'tock:2']);
+  });
+
   test('nchan: a refused subscription (403, id over 1024 bytes) stops and reports', async (t) => {
     const daemon = daemons.get('nchan')!;
     const { context, page } = await openPage(browser);

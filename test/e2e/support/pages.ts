@@ -25,6 +25,8 @@ export interface PageSpec {
   strictCsp?: boolean;
   /** Set this cookie (`name=value`) on the page's response. */
   cookie?: string;
+  /** Hold back the page's processor script (probe.js) this long. */
+  probeDelayMs?: number;
 }
 
 /** A plain node:http server for test pages, the client and jQuery, on a free port. */
@@ -79,11 +81,15 @@ function route(req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://page.test');
   const file = FILES[url.pathname];
   if (file) {
-    res.writeHead(200, {
-      'Content-Type': 'text/javascript; charset=utf-8',
-      'Cache-Control': 'no-store',
-    });
-    res.end(readFileSync(join(ROOT, file)));
+    const send = () => {
+      res.writeHead(200, {
+        'Content-Type': 'text/javascript; charset=utf-8',
+        'Cache-Control': 'no-store',
+      });
+      res.end(readFileSync(join(ROOT, file)));
+    };
+    // A slow script on purpose: the scenario, not synchronisation.
+    setTimeout(send, Number(url.searchParams.get('delay') ?? 0));
     return;
   }
   if (url.pathname === '/page') {
@@ -113,7 +119,7 @@ function renderPage(spec: PageSpec): string {
 <h1>updates</h1>
 <ol id="updates"></ol>
 ${jquery}${snippet}
-<script src="/static/probe.js" data-channel="main"></script>
+<script src="/static/probe.js?delay=${spec.probeDelayMs ?? 0}" data-channel="main"></script>
 </body>
 </html>
 `;
