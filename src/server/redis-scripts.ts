@@ -241,21 +241,18 @@ return before
 );
 
 /**
- * Set this daemon's subscriber count for a channel. KEYS[4] this daemon's hash.
- * ARGV[7] the count, ARGV[8] the daemon hash TTL in ms, ARGV[9] '1' to create the
- * channel (a subscriber starts waiting on it).
+ * Change this daemon's subscriber count for a channel by a delta (+1 / -1): deltas
+ * commute, so two changes applied in another order than sent give the same count.
+ * KEYS[4] this daemon's hash. ARGV[7] the delta, ARGV[8] the daemon hash TTL in ms,
+ * ARGV[9] '1' to create the channel (a subscriber starts waiting on it).
  */
 export const SUBSCRIBERS = script(
   'subscribers',
   4,
   `
-local count = tonumber(ARGV[7])
-if count > 0 then
-  redis.call('HSET', KEYS[4], channel, count)
-  redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[8]))
-else
-  redis.call('HDEL', KEYS[4], channel)
-end
+local count = redis.call('HINCRBY', KEYS[4], channel, tonumber(ARGV[7]))
+if count <= 0 then redis.call('HDEL', KEYS[4], channel) end
+redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[8]))
 if ARGV[9] == '1' then
   redis.call('HSETNX', channel_key, 'created', now)
   refresh_ttl()
@@ -263,6 +260,9 @@ end
 return count
 `,
 );
+
+/** Every script, to load them all before the first use (see `RedisStore.loadScripts`). */
+export const ALL_SCRIPTS: RedisScript[] = [];
 
 /**
  * Keep this daemon alive for ARGV[1] ms (Redis clock) and forget daemons dead for a
@@ -287,3 +287,5 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - 60000)
 return now_ms
 `,
 );
+
+ALL_SCRIPTS.push(PUBLISH, NEXT, AFTER, INFO, DELETE, SUBSCRIBERS, HEARTBEAT);

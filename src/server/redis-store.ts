@@ -15,6 +15,7 @@ import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import type { ResolvedStore } from '../settings.js';
 import {
   AFTER,
+  ALL_SCRIPTS,
   DELETE,
   HEARTBEAT,
   INFO,
@@ -130,6 +131,8 @@ class RedisStore implements Store {
   private resyncPending = false;
   private resyncing: Promise<void> | undefined;
   private dataChecked: Promise<void> | undefined;
+  /** After a reconnect: this daemon's subscriber counts were sent whole again. */
+  private countsRewritten = false;
   private closed = false;
 
   constructor(
@@ -169,6 +172,7 @@ class RedisStore implements Store {
     try {
       await commands.connect();
       await checkVersion(commands, this.where);
+      await loadScripts(commands);
       await events.connect();
       await events.subscribe(this.eventsChannel);
       await this.heartbeat(true);
@@ -260,20 +264,20 @@ class RedisStore implements Store {
   }
 
   async subscriberStarted(channel: string): Promise<void> {
-    const count = (this.waiting.get(channel) ?? 0) + 1;
-    this.waiting.set(channel, count);
-    await this.reportSubscribers(channel, count, true);
+    this.waiting.set(channel, (this.waiting.get(channel) ?? 0) + 1);
+    await this.reportSubscribers(channel, +1);
   }
 
   async subscriberStopped(channel: string): Promise<void> {
-    const count = Math.max(0, (this.waiting.get(channel) ?? 0) - 1);
-    if (count === 0) {
+    const count = this.waiting.get(channel) ?? 0;
+    if (count === 0) return;
+    if (count === 1) {
       this.waiting.delete(channel);
       this.announced.delete(channel);
     } else {
-      this.waiting.set(channel, count);
+      this.waiting.set(channel, count - 1);
     }
-    await this.reportSubscribers(channel, count, false);
+    await this.reportSubscribers(channel, -1);
   }
 
   onEvent(listener: StoreListener): () => void {
@@ -337,11 +341,7 @@ class RedisStore implements Store {
     const client = this.commands;
     if (!client || this.closed)
       throw new RedisUnavailableError(`${this.where}: the store is closed`);
-    if (client.status !== 'ready') {
-      throw new RedisUnavailableError(
-        `${this.where} is unreachable; nothing was stored, retry later`,
-      );
-    }
+    if (client.status !== 'ready') throw this.unreachable();
     try {
       try {
         return await client.callBuffer('EVALSHA', [script.sha1, keys.length, ...keys, ...args]);
@@ -351,6 +351,9 @@ class RedisStore implements Store {
       }
     } catch (error) {
       if (isServerError(error)) throw error;
+      // ioredis refused to send it: the connection is gone and not yet noticed.
+      if (/Stream isn't writeable/.test(String((error as Error)?.message)))
+        throw this.unreachable();
       throw new RedisUnavailableError(
         `${this.where} failed during the request (${reasonOf(error)}); retry later (with the same Idempotency-Key to be sure a publish is stored once)`,
         { cause: error },
@@ -358,14 +361,21 @@ class RedisStore implements Store {
     }
   }
 
-  private async reportSubscribers(channel: string, count: number, create: boolean): Promise<void> {
-    // Waiting subscribers keep waiting through an outage: the count is resent on reconnect.
-    if (this.commands?.status !== 'ready') return;
+  private unreachable(): RedisUnavailableError {
+    return new RedisUnavailableError(
+      `${this.where} is unreachable; nothing was stored, retry later`,
+    );
+  }
+
+  private async reportSubscribers(channel: string, delta: number): Promise<void> {
+    // Waiting subscribers keep waiting through an outage: after it, the counts are
+    // written whole (checkData), and changes are sent again only after that write.
+    if (this.commands?.status !== 'ready' || (this.resyncPending && !this.countsRewritten)) return;
     const call = this.channelCall(channel);
     await this.run(
       SUBSCRIBERS,
       [...call.keys, this.daemonKey],
-      [...call.args, String(count), String(this.heartbeatMs * 3), create ? '1' : '0'],
+      [...call.args, String(delta), String(this.heartbeatMs * 3), delta > 0 ? '1' : '0'],
     ).catch((error) => {
       if (!(error instanceof RedisUnavailableError)) throw error;
     });
@@ -394,6 +404,7 @@ class RedisStore implements Store {
   private watch(commands: RedisClient, events: RedisClient): void {
     const lost = (error?: unknown) => {
       this.dataChecked = undefined;
+      this.countsRewritten = false;
       if (this.closed || this.outageSince !== undefined) return;
       this.outageSince = Date.now();
       this.resyncPending = true;
@@ -446,10 +457,15 @@ class RedisStore implements Store {
    */
   private checkData(): Promise<void> {
     this.dataChecked ??= (async () => {
-      if ((await this.commands?.zscore(this.daemonsKey, this.daemonId)) === null) {
+      const commands = this.commands as RedisClient;
+      await loadScripts(commands);
+      if ((await commands.zscore(this.daemonsKey, this.daemonId)) === null) {
         this.lostDataAt = this.newestSecond;
       }
-      await this.heartbeat(true);
+      // The counts go out whole; changes sent after this line reach Redis after them.
+      const rewrite = this.heartbeat(true);
+      this.countsRewritten = true;
+      await rewrite;
     })().catch((error) => {
       this.dataChecked = undefined;
       throw error;
@@ -537,6 +553,17 @@ function rangeStart(cursor: MessageId | null): string {
   if (cursor.tag < 0) return `${cursor.time}-0`;
   if (!Number.isSafeInteger(cursor.tag)) return `${cursor.time + 1}-0`;
   return `(${cursor.time}-${cursor.tag}`;
+}
+
+/**
+ * Load every script, so EVALSHA finds them. A script missing at first use would be
+ * sent again with EVAL, after commands sent later (even by other daemons) ran.
+ */
+async function loadScripts(client: RedisClient): Promise<void> {
+  const pipeline = client.pipeline();
+  for (const script of ALL_SCRIPTS) pipeline.script('LOAD', script.lua);
+  const results = (await pipeline.exec()) ?? [];
+  for (const [error] of results) if (error) throw error;
 }
 
 async function checkVersion(client: RedisClient, where: string): Promise<void> {
