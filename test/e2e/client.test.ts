@@ -8,7 +8,7 @@ import { freePort } from '../support/ports.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { DAEMON_KINDS, type Daemon, type DaemonKind, startDaemon } from './support/daemons.js';
 import { type PageServer, type PageSpec, startPageServer } from './support/pages.js';
-import { type ProbeState, readProbe, waitForReceived } from './support/probe.js';
+import { nextSecond, type ProbeState, readProbe, waitForReceived } from './support/probe.js';
 
 const FIRST_CURSOR = { 'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT', 'if-none-match': '0' };
 
@@ -92,6 +92,26 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       ]);
       assert.equal(requests.count, afterGone, 'no request for the deleted channel after 410');
       assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), 'gone');
+
+      // Subscribing again resumes from the channel's cursor (after the id's second has
+      // passed: a recreated channel counts ids from 0 again). Then the README's way back
+      // from a 410 (Nchan answers 410 when nginx stops gracefully) does it by itself.
+      await page.evaluate((url) => {
+        const updates = window.pushserver.updates;
+        updates.on('state', ({ channel, url, state }) => {
+          if (state === 'gone') setTimeout(() => updates.subscribe({ [channel]: url }), 1000);
+        });
+        updates.subscribe({ main: url });
+      }, urls.main);
+      await nextSecond();
+      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 3 });
+      await waitForReceived(page, 3);
+      const resubscribed = page.waitForRequest(urls.main);
+      await fetch(publisherUrl(ids.main, daemon.settings), { method: 'DELETE' });
+      await resubscribed;
+      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 4 });
+      await waitForReceived(page, 4);
+      assert.deepEqual((await readProbe(page)).received, [1, 2, 3, 4]);
     });
 
     test(`${kind}: unsubscribe stops one channel; subscribing again resumes after its last update`, async (t) => {
@@ -356,6 +376,10 @@ declare global {
     pushserver: {
       updates: {
         state(name: string): string | undefined;
+        on(
+          type: 'state',
+          listener: (event: { channel: string; url: string; state: string }) => void,
+        ): () => void;
         unsubscribe(name: string): boolean;
         subscribe(channels: Record<string, string>): void;
       };

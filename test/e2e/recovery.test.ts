@@ -7,6 +7,7 @@ import { DAEMON_KINDS, startDaemon } from './support/daemons.js';
 import { CLIENT_KINDS, type PageServer, startPageServer } from './support/pages.js';
 import {
   expectedCalls,
+  nextSecond,
   numbered,
   type ProbeState,
   publishInBursts,
@@ -20,15 +21,6 @@ import {
 const OUTAGE_MS = 4500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Message ids have one-second resolution and a restarted memory store counts from 0
- * again: a message published in the same second as the last one a page saw would
- * sort before the page's cursor. Wait for the next second (the protocol's clock).
- */
-async function nextSecond(): Promise<void> {
-  await sleep(1000 - (Date.now() % 1000) + 20);
-}
 
 function countRequests(page: Page, url: string): { count: number; stop(): void } {
   const counter = {

@@ -61,3 +61,13 @@ export async function publishInBursts(
 export function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
+
+/**
+ * Message ids have one-second resolution and a restarted (or deleted and recreated)
+ * channel counts from 0 again: a message published in the same second as the last one a
+ * page saw would sort before the page's cursor. Wait for the next second (the protocol's
+ * clock, not synchronisation).
+ */
+export async function nextSecond(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
+}
