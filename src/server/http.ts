@@ -6,6 +6,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { MAX_CHANNEL_ID_BYTES } from '../location-pattern.js';
 import type { ResolvedLocation } from '../settings.js';
 import { type ChannelInfo, formatId, type MessageId } from './store.js';
 
@@ -293,6 +294,18 @@ export function sendText(
   headers: HeaderList = [],
 ): void {
   send(res, server, status, ['Content-Type', 'text/plain', ...headers], text);
+}
+
+/**
+ * Whether a channel id is over 1024 UTF-8 bytes, which Nchan refuses with an empty 403.
+ *
+ * @example isTooLong('x'.repeat(1025)) // true
+ */
+export function isTooLong(channel: string): boolean {
+  // Every UTF-16 unit is at most 3 bytes: short ids need no counting.
+  return (
+    channel.length > MAX_CHANNEL_ID_BYTES / 3 && Buffer.byteLength(channel) > MAX_CHANNEL_ID_BYTES
+  );
 }
 
 /** The path of a request without its query string. */

@@ -13,9 +13,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { addressMatcher } from '../ip.js';
-import { MAX_CHANNEL_ID_BYTES } from '../location-pattern.js';
 import { type PushServerSettings, type ResolvedSettings, resolveSettings } from '../settings.js';
-import { requestPath, send, sendText } from './http.js';
+import { requestPath, sendText } from './http.js';
 import { createMemoryStore } from './memory-store.js';
 import { createPassthroughNotifier, type PassthroughNotifier } from './passthrough.js';
 import { PublisherLocation } from './publisher.js';
@@ -143,13 +142,6 @@ export function createPushServer(
       if (channel === undefined) continue;
       if (channel.includes('\0'))
         return sendText(res, servername, 400, 'Bad Request: NUL in the channel id');
-      // Nchan refuses ids over 1024 bytes with an empty 403.
-      if (
-        channel.length > MAX_CHANNEL_ID_BYTES / 3 &&
-        Buffer.byteLength(channel) > MAX_CHANNEL_ID_BYTES
-      ) {
-        return send(res, servername, 403, []);
-      }
       return location.handle(req, res, channel);
     }
     sendText(res, servername, 404, 'Not Found');

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedLocation } from '../settings.js';
-import { corsFor, type HeaderList, infoBody, send, sendText } from './http.js';
+import { corsFor, type HeaderList, infoBody, isTooLong, send, sendText } from './http.js';
 import type { ChannelInfo, Store } from './store.js';
 
 const METHODS = 'GET, POST, PUT, DELETE';
@@ -44,7 +44,7 @@ export class PublisherLocation {
       );
     }
     const cors = corsFor(req.headers.origin, this.location);
-    if (cors.refuse) return send(res, servername, 403, cors.headers);
+    if (cors.refuse || isTooLong(channel)) return send(res, servername, 403, cors.headers);
     switch (req.method) {
       case 'POST':
       case 'PUT':

@@ -11,6 +11,7 @@ import {
   currentHttpDate,
   type HeaderList,
   httpDate,
+  isTooLong,
   parseCursor,
   send,
   sendText,
@@ -149,7 +150,7 @@ export class SubscriberLocation {
     const { servername } = this.context;
     const origin = req.headers.origin;
     const cors = corsFor(origin, this.location);
-    if (cors.refuse) return send(res, servername, 403, cors.headers);
+    if (cors.refuse || isTooLong(channel)) return send(res, servername, 403, cors.headers);
     const method = req.method;
     if (method === 'GET') return this.get(req, res, channel, cors.headers, origin ?? '');
     if (method === 'OPTIONS') {
@@ -253,7 +254,8 @@ export class SubscriberLocation {
 
   /** Answer `waiter` with 410: its channel was deleted. */
   gone(waiter: Waiter): void {
-    this.finish(waiter, 410, ['Etag', '0']);
+    // Nchan echoes the tag the poll asked after.
+    this.finish(waiter, 410, waiter.cursor ? ['Etag', String(waiter.cursor.tag)] : []);
   }
 
   private notModified(waiter: Waiter, exists: boolean): void {

@@ -485,6 +485,83 @@ export function runConformance(
       });
     });
 
+    describe('CORS on every kind of answer', () => {
+      const origin = { Origin: 'http://o.example' };
+      const ours = 'Last-Modified, Etag, Content-Type, Cache-Control';
+      const expose = () => (t.kind === 'nchan' ? 'Last-Modified, Etag, Content-Type' : ours);
+      const corsOf = (answer: Answer) => [
+        answer.headers['access-control-expose-headers'],
+        answer.headers['access-control-allow-credentials'],
+        answer.headers['access-control-allow-origin'],
+      ];
+      test('410, 408 and 304 expose the cache headers too', async () => {
+        const id = channel('cors-gone');
+        const waiting = poll(id, origin);
+        await untilSubscribers(id, 1);
+        await call('DELETE', `/publisher/${id}`);
+        const gone = await waiting;
+        assert.equal(gone.status, 410);
+        assert.equal(gone.headers.etag, undefined, 'no cursor, no Etag');
+        assert.deepEqual(corsOf(gone), [expose(), 'true', 'http://o.example']);
+        const timeout = await poll(channel('cors-408'), origin, '/subtimeout/');
+        assert.equal(timeout.status, 408);
+        assert.deepEqual(corsOf(timeout), [expose(), 'true', 'http://o.example']);
+        const interval = await poll(channel('cors-304'), origin, '/subinterval/');
+        assert.equal(interval.status, 304);
+        assert.deepEqual(corsOf(interval), [expose(), 'true', 'http://o.example']);
+      });
+      test('400, 403 and 404 carry only the origin and credentials', async () => {
+        const invalid = await poll(channel('cors-400'), {
+          ...origin,
+          'If-Modified-Since': httpDate(1795828879),
+        });
+        assert.equal(invalid.status, 400);
+        assert.deepEqual(corsOf(invalid), [undefined, 'true', 'http://o.example']);
+        const long = await poll('x'.repeat(1025), origin);
+        assert.equal(long.status, 403);
+        assert.deepEqual(corsOf(long), [undefined, 'true', 'http://o.example']);
+        const post = await call('POST', `/subscriber/${channel('cors-post')}`, {
+          body: 'x',
+          headers: origin,
+        });
+        assert.deepEqual(corsOf(post), [undefined, 'true', 'http://o.example']);
+        const unknown = await call('GET', `/publisher/${channel('cors-404')}`, { headers: origin });
+        assert.equal(unknown.status, 404);
+        assert.deepEqual(corsOf(unknown), [undefined, 'true', 'http://o.example']);
+      });
+      test('a publish with an Origin: origin and credentials, nothing exposed', async () => {
+        const answer = await publish(channel('cors-pub'), 'x', origin);
+        assert.equal(answer.status, 202);
+        assert.deepEqual(corsOf(answer), [undefined, 'true', 'http://o.example']);
+      });
+    });
+
+    test('410 echoes the Etag the poll asked after', async () => {
+      const id = channel('gone-tag');
+      const ids: Id[] = [];
+      for (const body of ['a', 'b', 'c']) ids.push(lastId(await publish(id, body)));
+      const waiting = poll(id, cursor(ids[2]));
+      await untilSubscribers(id, 1);
+      await call('DELETE', `/publisher/${id}`);
+      const gone = await waiting;
+      assert.equal(gone.status, 410);
+      assert.equal(gone.headers.etag, String(ids[2].tag));
+      assert.equal(gone.headers['last-modified'], undefined);
+    });
+
+    test('a channel with only a waiting subscriber: info says 0 messages and id 0:0', async () => {
+      const id = channel('only-sub');
+      const waiting = poll(id);
+      await untilSubscribers(id, 1);
+      const info = await call('GET', `/publisher/${id}`);
+      assert.match(
+        info.text,
+        /^queued messages: 0\r\nlast requested: \d+ sec\. ago\r\nactive subscribers: 1\r\nlast message id: 0:0$/,
+      );
+      await publish(id, 'done');
+      assert.equal((await waiting).text, 'done');
+    });
+
     test('interval polling: 304 at once when nothing is newer', async () => {
       const unknown = await poll(channel('int-unknown'), {}, '/subinterval/');
       assert.equal(unknown.status, 304);
@@ -572,6 +649,13 @@ export function runConformance(
           assert.equal(got.text, label);
         });
       }
+      test('a plus stays a plus; the query string is not part of the id', async () => {
+        const id = channel('plus');
+        await publish(`${id}-a+b`, 'plus');
+        assert.equal((await call('GET', `/publisher/${id}-a%20b`)).status, 404);
+        const got = await poll(`${id}-a+b?_=1795829999999`, FIRST_POLL);
+        assert.equal(got.text, 'plus');
+      });
       test('%2F and / name the same channel', async () => {
         const id = channel('slash');
         await publish(`${id}-a%2Fb`, 'one');
