@@ -254,7 +254,9 @@ local count = redis.call('HINCRBY', KEYS[4], channel, tonumber(ARGV[7]))
 if count <= 0 then redis.call('HDEL', KEYS[4], channel) end
 redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[8]))
 if ARGV[9] == '1' then
+  -- The subscriber asked just now (its read did not record it on a new channel).
   redis.call('HSETNX', channel_key, 'created', now)
+  redis.call('HSET', channel_key, 'requested', now)
   refresh_ttl()
 end
 return count
