@@ -312,11 +312,11 @@
     for (const block of global.document.querySelectorAll('script[data-pushserver-channels]')) {
       if (readBlocks.has(block)) continue;
       readBlocks.add(block);
-      let listed;
       try {
-        listed = JSON.parse(block.textContent || '{}');
+        updates.subscribe(JSON.parse(block.textContent || '{}'));
       } catch (error) {
-        const message = `pushserver: a data-pushserver-channels block is not JSON: ${error.message}`;
+        // One bad block must not keep the others (or the page's scripts) from running.
+        const message = `pushserver: a data-pushserver-channels block is unusable: ${error.message}`;
         emit('error', {
           channel: null,
           url: null,
@@ -326,9 +326,7 @@
           fatal: true,
         });
         warn(message);
-        continue;
       }
-      updates.subscribe(listed);
     }
   }
 

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
 import { publisherUrl } from '../../src/urls.js';
-import { launchChromium, openPage } from '../support/chromium.js';
+import { openPage } from '../support/chromium.js';
 import { freePort } from '../support/ports.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
-import { DAEMON_KINDS, type Daemon, type DaemonKind, startDaemon } from './support/daemons.js';
-import { type PageServer, type PageSpec, startPageServer } from './support/pages.js';
+import { DAEMON_KINDS, type Daemon, startDaemon } from './support/daemons.js';
+import type { PageSpec } from './support/pages.js';
 import { nextSecond, type ProbeState, readProbe, waitForReceived } from './support/probe.js';
+import { sharedSetup } from './support/setup.js';
 
 const FIRST_CURSOR = { 'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT', 'if-none-match': '0' };
 
@@ -31,20 +32,7 @@ function countRequests(page: Page, url: string): { readonly count: number } {
 describe('browser client: statuses, unsubscribe, pagehide', {
   skip: needs(CHROMIUM, NCHAN),
 }, () => {
-  let browser: Browser;
-  let pages: PageServer;
-  const daemons = new Map<DaemonKind, Daemon>();
-  before(async () => {
-    browser = await launchChromium();
-    pages = await startPageServer();
-    for (const kind of DAEMON_KINDS)
-      daemons.set(kind, await startDaemon(kind, { allowOrigin: pages.origin }));
-  });
-  after(async () => {
-    await browser?.close();
-    await pages?.close();
-    for (const daemon of daemons.values()) await daemon.stop();
-  });
+  const setup = sharedSetup({ daemons: true });
 
   /** A plain-client page subscribed to `main` and `other` on `daemon`, once both polls are out. */
   async function openTwoChannels(
@@ -52,20 +40,20 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     daemon: Daemon,
     prefix: string,
   ) {
-    const { context, page, log } = await openPage(browser);
+    const { context, page, log } = await openPage(setup.browser);
     t.after(() => context.close());
     const ids = { main: `${prefix}-main-${daemon.kind}`, other: `${prefix}-other-${daemon.kind}` };
     const urls = { main: daemon.subscriberUrl(ids.main), other: daemon.subscriberUrl(ids.other) };
     const subscribed = [urls.main, urls.other].map((url) => page.waitForRequest(url));
     const spec: PageSpec = { client: 'plain', channels: ids, daemonPort: daemon.port };
-    await page.goto(pages.url(spec));
+    await page.goto(setup.pages.url(spec));
     await Promise.all(subscribed);
     return { page, log, ids, urls };
   }
 
   for (const kind of DAEMON_KINDS) {
     test(`${kind}: 410 after the channel is deleted stops that channel and tells the app`, async (t) => {
-      const daemon = daemons.get(kind)!;
+      const daemon = setup.daemons.get(kind)!;
       const { page, ids, urls } = await openTwoChannels(t, daemon, 'gone');
       await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
       await waitForReceived(page, 1);
@@ -115,7 +103,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     });
 
     test(`${kind}: unsubscribe stops one channel; subscribing again resumes after its last update`, async (t) => {
-      const daemon = daemons.get(kind)!;
+      const daemon = setup.daemons.get(kind)!;
       const { page, ids, urls } = await openTwoChannels(t, daemon, 'unsub');
       await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
       await waitForReceived(page, 1);
@@ -143,7 +131,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     });
 
     test(`${kind}: pagehide aborts the client's own requests, pageshow from the bfcache resumes`, async (t) => {
-      const daemon = daemons.get(kind)!;
+      const daemon = setup.daemons.get(kind)!;
       const { page, ids, urls } = await openTwoChannels(t, daemon, 'hide');
       const aborted = page.waitForEvent('requestfailed', (request) => request.url() === urls.main);
       await page.evaluate(() =>
@@ -166,9 +154,12 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     });
 
     test(`${kind}: 408 answers are re-polled at once with the same cursor`, async (t) => {
-      const daemon = await startDaemon(kind, { allowOrigin: pages.origin, subscriberTimeout: 1 });
+      const daemon = await startDaemon(kind, {
+        allowOrigin: setup.pages.origin,
+        subscriberTimeout: 1,
+      });
       t.after(() => daemon.stop());
-      const { context, page } = await openPage(browser);
+      const { context, page } = await openPage(setup.browser);
       t.after(() => context.close());
       const url = daemon.subscriberUrl(`timeout-${kind}`);
       const sent: IncomingHttpHeaders[] = [];
@@ -177,7 +168,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       });
       const timeouts = countResponses(page, url, 408);
       await page.goto(
-        pages.url({
+        setup.pages.url({
           client: 'jquery3',
           channels: { main: `timeout-${kind}` },
           daemonPort: daemon.port,
@@ -217,8 +208,8 @@ describe('browser client: statuses, unsubscribe, pagehide', {
   }
 
   test('updates that arrive while the page still loads wait for its processors', async (t) => {
-    const daemon = daemons.get('pushserver')!;
-    const { context, page } = await openPage(browser);
+    const daemon = setup.daemons.get('pushserver')!;
+    const { context, page } = await openPage(setup.browser);
     t.after(() => context.close());
     // Buffered before the page exists: the first poll answers at once, long before the
     // slow processor script has run.
@@ -232,19 +223,19 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       probeDelayMs: 800,
     };
     const early = page.waitForResponse(daemon.subscriberUrl('early'));
-    await page.goto(pages.url(spec), { waitUntil: 'commit' });
+    await page.goto(setup.pages.url(spec), { waitUntil: 'commit' });
     await early;
     await waitForReceived(page, 2);
     assert.deepEqual((await readProbe(page)).calls, ['tick-1:1', 'tick-2:1', 'tock:2']);
   });
 
   test('nchan: a refused subscription (403, id over 1024 bytes) stops and reports', async (t) => {
-    const daemon = daemons.get('nchan')!;
-    const { context, page } = await openPage(browser);
+    const daemon = setup.daemons.get('nchan')!;
+    const { context, page } = await openPage(setup.browser);
     t.after(() => context.close());
     const url = `${daemon.subscriberUrl('x'.repeat(1025 - 3))}xxx`;
     await page.goto(
-      pages.url({ client: 'jquery4', channels: { main: url }, daemonPort: daemon.port }),
+      setup.pages.url({ client: 'jquery4', channels: { main: url }, daemonPort: daemon.port }),
     );
     await waitForProbe(page, (probe) => probe.states.includes('failed'));
     const probe = await readProbe(page);
@@ -285,7 +276,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     const port = await freePort();
     const server = createServer((req, res) => {
       const cors = {
-        'Access-Control-Allow-Origin': pages.origin,
+        'Access-Control-Allow-Origin': setup.pages.origin,
         'Access-Control-Allow-Credentials': 'true',
       };
       if (req.method === 'OPTIONS') {
@@ -307,10 +298,12 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       server.closeAllConnections();
       server.close();
     });
-    const { context, page } = await openPage(browser);
+    const { context, page } = await openPage(setup.browser);
     t.after(() => context.close());
     const url = `http://127.0.0.1:${port}/subscriber/scripted`;
-    await page.goto(pages.url({ client: 'plain', channels: { main: url }, daemonPort: port }));
+    await page.goto(
+      setup.pages.url({ client: 'plain', channels: { main: url }, daemonPort: port }),
+    );
     await waitForProbe(page, (probe) => probe.states.includes('failed'));
 
     const probe = await readProbe(page);

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { launchChromium, openPage, screenshot } from '../support/chromium.js';
+import { describe, test } from 'node:test';
+import { openPage, screenshot } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { DAEMON_KINDS, startDaemon } from './support/daemons.js';
-import { CLIENT_KINDS, type PageServer, startPageServer } from './support/pages.js';
+import { CLIENT_KINDS } from './support/pages.js';
 import {
   expectedCalls,
   numbered,
@@ -13,35 +12,27 @@ import {
   readProbe,
   waitForReceived,
 } from './support/probe.js';
+import { sharedSetup } from './support/setup.js';
 
 const JQUERY_VERSIONS = { jquery3: /^3\.7\./, jquery4: /^4\./, plain: null };
 
 describe('browser client: 100 updates in bursts', { skip: needs(CHROMIUM, NCHAN) }, () => {
-  let browser: Browser;
-  let pages: PageServer;
-  before(async () => {
-    browser = await launchChromium();
-    pages = await startPageServer();
-  });
-  after(async () => {
-    await browser?.close();
-    await pages?.close();
-  });
+  const setup = sharedSetup();
 
   for (const kind of DAEMON_KINDS) {
     test(`${kind}: jQuery 3.7, jQuery 4 and plain pages each get every update once, in order, by type`, async (t) => {
-      const daemon = await startDaemon(kind, { allowOrigin: pages.origin });
+      const daemon = await startDaemon(kind, { allowOrigin: setup.pages.origin });
       t.after(() => daemon.stop());
       const channelId = `bursts-${kind}`;
       const opened = await Promise.all(
         CLIENT_KINDS.map(async (client) => {
-          const { context, page, log } = await openPage(browser);
+          const { context, page, log } = await openPage(setup.browser);
           t.after(() => context.close());
           const subscribed = page.waitForRequest(
             (request) => request.url() === daemon.subscriberUrl(channelId),
           );
           await page.goto(
-            pages.url({ client, channels: { main: channelId }, daemonPort: daemon.port }),
+            setup.pages.url({ client, channels: { main: channelId }, daemonPort: daemon.port }),
           );
           await subscribed;
           return { client, page, log };

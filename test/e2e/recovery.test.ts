@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, openPage } from '../support/chromium.js';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { openPage } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { DAEMON_KINDS, startDaemon } from './support/daemons.js';
-import { CLIENT_KINDS, type PageServer, startPageServer } from './support/pages.js';
+import { CLIENT_KINDS } from './support/pages.js';
 import {
   expectedCalls,
   nextSecond,
@@ -15,6 +15,7 @@ import {
   readProbe,
   waitForReceived,
 } from './support/probe.js';
+import { sharedSetup } from './support/setup.js';
 
 // With retries after about 1 s and 2 s (each +-20%) and the third after about 4 s
 // more, a 4.5 s outage sees exactly two retries; a fixed 1 s delay would make four.
@@ -35,30 +36,21 @@ function countRequests(page: Page, url: string): { count: number; stop(): void }
 }
 
 describe('browser client: daemon killed and restarted', { skip: needs(CHROMIUM, NCHAN) }, () => {
-  let browser: Browser;
-  let pages: PageServer;
-  before(async () => {
-    browser = await launchChromium();
-    pages = await startPageServer();
-  });
-  after(async () => {
-    await browser?.close();
-    await pages?.close();
-  });
+  const setup = sharedSetup();
 
   for (const kind of DAEMON_KINDS) {
     test(`${kind}: pages back off while it is down and resume from their cursor`, async (t) => {
-      const daemon = await startDaemon(kind, { allowOrigin: pages.origin });
+      const daemon = await startDaemon(kind, { allowOrigin: setup.pages.origin });
       t.after(() => daemon.stop());
       const channelId = `restart-${kind}`;
       const url = daemon.subscriberUrl(channelId);
       const opened = await Promise.all(
         CLIENT_KINDS.map(async (client) => {
-          const { context, page } = await openPage(browser);
+          const { context, page } = await openPage(setup.browser);
           t.after(() => context.close());
           const subscribed = page.waitForRequest((request) => request.url() === url);
           await page.goto(
-            pages.url({ client, channels: { main: channelId }, daemonPort: daemon.port }),
+            setup.pages.url({ client, channels: { main: channelId }, daemonPort: daemon.port }),
           );
           await subscribed;
           return { client, page };

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, openPage } from '../support/chromium.js';
+import { describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { openPage } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
-import { DAEMON_KINDS, type Daemon, startDaemon } from './support/daemons.js';
-import { CLIENT_KINDS, type PageServer, startPageServer } from './support/pages.js';
+import { DAEMON_KINDS } from './support/daemons.js';
+import { CLIENT_KINDS } from './support/pages.js';
 import { readProbe, waitForReceived } from './support/probe.js';
+import { sharedSetup } from './support/setup.js';
 
 // Every hostile piece from the helpers issue in one id: a script end tag, quotes and
 // JavaScript punctuation, an HTML comment opener, U+2028, an emoji, an encoded slash.
@@ -35,31 +36,22 @@ function cspViolations(page: Page): Promise<string[]> {
 describe('browser client: hostile ids, credentials, strict CSP', {
   skip: needs(CHROMIUM, NCHAN),
 }, () => {
-  let browser: Browser;
-  let pages: PageServer;
-  const daemons = new Map<string, Daemon>();
-  before(async () => {
-    browser = await launchChromium();
-    pages = await startPageServer();
-    for (const kind of DAEMON_KINDS)
-      daemons.set(kind, await startDaemon(kind, { allowOrigin: pages.origin }));
-  });
-  after(async () => {
-    await browser?.close();
-    await pages?.close();
-    for (const daemon of daemons.values()) await daemon.stop();
-  });
+  const setup = sharedSetup({ daemons: true });
 
   for (const kind of DAEMON_KINDS) {
     test(`${kind}: a hostile channel id survives render, subscribe, publish and update`, async (t) => {
-      const daemon = daemons.get(kind)!;
-      const { context, page, log } = await openPage(browser);
+      const daemon = setup.daemons.get(kind)!;
+      const { context, page, log } = await openPage(setup.browser);
       t.after(() => context.close());
       const { dialogs } = await watchPage(page);
       const url = daemon.subscriberUrl(HOSTILE_ID);
       const subscribed = page.waitForRequest((request) => request.url() === url);
       await page.goto(
-        pages.url({ client: 'plain', channels: { main: HOSTILE_ID }, daemonPort: daemon.port }),
+        setup.pages.url({
+          client: 'plain',
+          channels: { main: HOSTILE_ID },
+          daemonPort: daemon.port,
+        }),
       );
       await subscribed;
       const result = await daemon.publisher.sendUpdate(HOSTILE_ID, {
@@ -79,18 +71,18 @@ describe('browser client: hostile ids, credentials, strict CSP', {
     });
 
     test(`${kind}: cross-origin page, credentials reach the daemon, CORS lets the update through`, async (t) => {
-      const daemon = daemons.get(kind)!;
-      const { context, page } = await openPage(browser);
+      const daemon = setup.daemons.get(kind)!;
+      const { context, page } = await openPage(setup.browser);
       t.after(() => context.close());
       const channelId = `cookie-${kind}`;
       const cookie = `session=e2e-${kind}-${Date.now()}`;
       assert.notEqual(
-        new URL(pages.origin).port,
+        new URL(setup.pages.origin).port,
         String(daemon.port),
         'page and daemon on different origins',
       );
       await page.goto(
-        pages.url({
+        setup.pages.url({
           client: 'jquery4',
           channels: { main: channelId },
           daemonPort: daemon.port,
@@ -107,15 +99,15 @@ describe('browser client: hostile ids, credentials, strict CSP', {
     });
 
     test(`${kind}: a strict-CSP page in data mode subscribes with no inline script`, async (t) => {
-      const daemon = daemons.get(kind)!;
+      const daemon = setup.daemons.get(kind)!;
       const channelId = `csp-${kind}`;
       const opened = await Promise.all(
         CLIENT_KINDS.map(async (client) => {
-          const { context, page, log } = await openPage(browser);
+          const { context, page, log } = await openPage(setup.browser);
           t.after(() => context.close());
           await watchPage(page);
           const spec = { client, mode: 'data' as const, strictCsp: true, daemonPort: daemon.port };
-          await page.goto(pages.url({ ...spec, channels: { main: channelId } }));
+          await page.goto(setup.pages.url({ ...spec, channels: { main: channelId } }));
           return { client, page, log };
         }),
       );
@@ -133,11 +125,11 @@ describe('browser client: hostile ids, credentials, strict CSP', {
       }
 
       // Control: the same policy blocks the inline mode, so the policy is really enforced.
-      const { context, page } = await openPage(browser);
+      const { context, page } = await openPage(setup.browser);
       t.after(() => context.close());
       await watchPage(page);
       const spec = { client: 'plain' as const, strictCsp: true, daemonPort: daemon.port };
-      await page.goto(pages.url({ ...spec, channels: { main: channelId } }));
+      await page.goto(setup.pages.url({ ...spec, channels: { main: channelId } }));
       assert.deepEqual(await cspViolations(page), ['script-src-elem inline']);
       assert.equal((await readProbe(page)).states[0], undefined, 'never subscribed');
     });
