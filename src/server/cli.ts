@@ -200,17 +200,20 @@ function describeFailure(error: unknown, settings?: ResolvedSettings): string {
 }
 
 function banner(settings: ResolvedSettings): string {
-  const base = `http://${hostPort(settings.address, settings.port)}`;
+  const { address, port } = settings;
+  const listening = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
   const lines = [
     bannerDate(new Date()),
     `pushserver version ${version()}, using settings from ${settings.source}`,
     `Node ${process.version}`,
-    `Starting push server at ${base}/`,
+    `Starting push server at http://${listening}/`,
   ];
+  // The URLs as the app and browsers reach them (publisherHost / subscriberHost).
   for (const location of settings.locations) {
-    lines.push(
-      `  ${location.type === 'publisher' ? 'publisher ' : 'subscriber'}  ${base}${displayPattern(location)}`,
-    );
+    const publisher = location.type === 'publisher';
+    const host = publisher ? settings.publisherHost : settings.subscriberHost;
+    const url = `${host.secure ? 'https' : 'http'}://${host.location}${displayPattern(location)}`;
+    lines.push(`  ${publisher ? 'publisher ' : 'subscriber'}  ${url}`);
   }
   lines.push('Quit the server with CONTROL-C.');
   return lines.join('\n');

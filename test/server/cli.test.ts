@@ -147,6 +147,7 @@ describe('runpushserver', { concurrency: true }, () => {
       file,
       JSON.stringify({
         servername: 'cli-test',
+        subscriberHost: { location: 'push.example.com', secure: true },
         locations: [
           { type: 'publisher', url: '/pub/:channel' },
           { type: 'subscriber', url: '/updates/:channel/poll' },
@@ -159,9 +160,18 @@ describe('runpushserver', { concurrency: true }, () => {
       daemon.stdout(),
       new RegExp(`using settings from ${file.replaceAll('.', '\\.')}\n`),
     );
+    // Listening on its own address; the URLs as browsers and the app reach them.
     assert.match(
       daemon.stdout(),
-      new RegExp(`subscriber {2}http://127\\.0\\.0\\.1:${port}/updates/<channel_id>/poll\n`),
+      new RegExp(`Starting push server at http://127\\.0\\.0\\.1:${port}/\n`),
+    );
+    assert.match(
+      daemon.stdout(),
+      /subscriber {2}https:\/\/push\.example\.com\/updates\/<channel_id>\/poll\n/,
+    );
+    assert.match(
+      daemon.stdout(),
+      new RegExp(`publisher {3}http://127\\.0\\.0\\.1:${port}/pub/<channel_id>\n`),
     );
     const answer = await request(`http://127.0.0.1:${port}`, 'POST', '/pub/c', { body: 'x' });
     assert.equal(answer?.headers.server, 'cli-test');
