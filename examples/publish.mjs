@@ -5,7 +5,7 @@
 // Uses the same settings as the apps (127.0.0.1:8001 unless a pushserver.config.* file
 // or PUSHSERVER_CONFIG says otherwise).
 import { sendUpdate } from 'pushserver';
-import { ROOM } from './assets.mjs';
+import { ROOM } from './room.mjs';
 
 const text = process.argv.slice(2).join(' ') || `Hello at ${new Date().toLocaleTimeString()}`;
 let result;

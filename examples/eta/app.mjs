@@ -1,6 +1,6 @@
 // The eta example: a page under a strict Content-Security-Policy (script-src 'self'),
 // so the subscription is a JSON data block the client reads by itself (mode 'data'),
-// and routes that publish to channel "lobby" with sendUpdate.
+// and routes (../room.mjs) that publish to channel "lobby" with sendUpdate.
 //
 //   npx runpushserver &       # the daemon on 127.0.0.1:8001
 //   node examples/eta/app.mjs # this app on 127.0.0.1:8000 (PORT to change)
@@ -8,10 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import express from 'express';
-import { sendUpdate } from 'pushserver';
 import { etaEngine } from 'pushserver/eta';
 import pushserver from 'pushserver/express';
-import { exampleAssets, listen, ROOM } from '../assets.mjs';
+import { listen, ROOM, roomRoutes } from '../room.mjs';
 
 /**
  * Build the app.
@@ -31,17 +30,10 @@ export function createApp({ jquery = null } = {}) {
   // Serves /static/pushserver/updates.js and puts it.channelUrl, it.pushserverSubscribe
   // into every render; mode 'data' renders no inline script.
   app.use(pushserver({ mode: 'data', jquery: jquery !== null }));
-  app.use(exampleAssets({ jquery }));
+  // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
+  app.use(roomRoutes({ jquery }));
 
   app.get('/', (_req, res) => res.render('index', { room: ROOM, jquery }));
-  app.post('/send', express.urlencoded({ extended: false }), async (req, res) => {
-    await sendUpdate(ROOM, { type: 'message', text: String(req.body.text ?? '') });
-    res.sendStatus(204);
-  });
-  app.post('/clear', async (_req, res) => {
-    await sendUpdate(ROOM, { type: 'clear' });
-    res.sendStatus(204);
-  });
   return app;
 }
 

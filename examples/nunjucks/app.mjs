@@ -1,5 +1,5 @@
 // The nunjucks example: a page subscribed to channel "lobby" (with jQuery, the seed's
-// way), and routes that publish to it with sendUpdate.
+// way), and routes (../room.mjs) that publish to it with sendUpdate.
 //
 //   npx runpushserver &            # the daemon on 127.0.0.1:8001
 //   node examples/nunjucks/app.mjs # this app on 127.0.0.1:8000 (PORT to change)
@@ -7,10 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import nunjucks from 'nunjucks';
-import { sendUpdate } from 'pushserver';
 import pushserver from 'pushserver/express';
 import { install } from 'pushserver/nunjucks';
-import { exampleAssets, listen, ROOM } from '../assets.mjs';
+import { listen, ROOM, roomRoutes } from '../room.mjs';
 
 /**
  * Build the app.
@@ -27,17 +26,10 @@ export function createApp({ jquery = 3 } = {}) {
   install(env, { jquery: jquery !== null });
   // Serves /static/pushserver/updates.js.
   app.use(pushserver({ jquery: jquery !== null }));
-  app.use(exampleAssets({ jquery }));
+  // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
+  app.use(roomRoutes({ jquery }));
 
   app.get('/', (_req, res) => res.render('index.njk', { room: ROOM, jquery }));
-  app.post('/send', express.urlencoded({ extended: false }), async (req, res) => {
-    await sendUpdate(ROOM, { type: 'message', text: String(req.body.text ?? '') });
-    res.sendStatus(204);
-  });
-  app.post('/clear', async (_req, res) => {
-    await sendUpdate(ROOM, { type: 'clear' });
-    res.sendStatus(204);
-  });
   return app;
 }
 
