@@ -18,7 +18,7 @@ import {
 import { sharedSetup } from './support/setup.js';
 
 // With retries after about 1 s and 2 s (each +-20%) and the third after about 4 s
-// more, a 4.5 s outage sees exactly two retries; a fixed 1 s delay would make four.
+// more, a 4.5 s outage sees two retries; a fixed 1 s delay would make four.
 const OUTAGE_MS = 4500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -70,41 +70,46 @@ describe('browser client: daemon killed and restarted', { skip: needs(CHROMIUM, 
       await publishInBursts(daemon.publisher, channelId, updates.slice(20, 40));
       for (const { page } of opened) await waitForReceived(page, 40);
 
+      const errorsBefore: number[] = [];
       for (const [i, { client, page }] of opened.entries()) {
-        assert.equal(counters[i].count, 2, `${client}: requests during a ${OUTAGE_MS} ms outage`);
+        // Timers fire late on a busy machine, never early: so at most two, and at least one.
+        const { count } = counters[i];
+        assert.ok(count >= 1 && count <= 2, `${client}: ${count} requests during the outage`);
         const errors = (await readProbe(page)).errors.filter((error) => error.retryIn !== null);
-        // The poll cut by the kill and both retries failed, with doubling delays.
-        const delays = errors.map((error) => error.retryIn ?? -1);
-        assert.equal(errors.length, 3, `${client}: ${JSON.stringify(errors)}`);
-        assert.ok(errors.every((error) => error.status === 0 && !error.fatal));
-        assert.ok(delays[0] >= 800 && delays[0] <= 1200, `${client}: first retry ${delays[0]} ms`);
-        assert.ok(
-          delays[1] >= 1600 && delays[1] <= 2400,
-          `${client}: second retry ${delays[1]} ms`,
-        );
-        assert.ok(delays[2] >= 3200 && delays[2] <= 4800, `${client}: third retry ${delays[2]} ms`);
+        errorsBefore.push(errors.length);
+        // The poll cut by the kill and each retry during the outage failed, with doubling delays.
+        assert.equal(errors.length, count + 1, `${client}: ${JSON.stringify(errors)}`);
+        errors.forEach((error, n) => {
+          assert.deepEqual([error.status, error.fatal], [0, false]);
+          const [low, high] = [800 * 2 ** n, 1200 * 2 ** n];
+          const delay = error.retryIn ?? -1;
+          assert.ok(delay >= low && delay <= high, `${client}: retry ${n + 1} after ${delay} ms`);
+        });
       }
 
       // Second outage, restarted at once: after a success the backoff starts over.
       await daemon.kill();
-      for (const { page } of opened) {
+      for (const [i, { page }] of opened.entries()) {
         await page.waitForFunction(
-          () =>
+          (before) =>
             (window as unknown as { probe: ProbeState }).probe.errors.filter(
               (error) => error.retryIn !== null,
-            ).length === 4,
+            ).length > before,
+          errorsBefore[i],
+          { polling: 50 },
         );
       }
       await daemon.restart();
       await nextSecond();
       await publishInBursts(daemon.publisher, channelId, updates.slice(40));
 
-      for (const { client, page } of opened) {
+      for (const [i, { client, page }] of opened.entries()) {
         await waitForReceived(page, 50);
         const probe = await readProbe(page);
         assert.deepEqual(probe.received, range(1, 50), `${client}: nothing missed, nothing twice`);
         assert.deepEqual(probe.calls, expectedCalls(updates), `${client}: processors`);
-        const last = probe.errors.filter((error) => error.retryIn !== null)[3].retryIn ?? -1;
+        const retries = probe.errors.filter((error) => error.retryIn !== null);
+        const last = retries[errorsBefore[i]].retryIn ?? -1;
         assert.ok(last >= 800 && last <= 1200, `${client}: retry after recovery ${last} ms`);
         assert.deepEqual(probe.states.slice(0, 4), [
           'connecting',
