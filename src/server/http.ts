@@ -308,6 +308,20 @@ export function isTooLong(channel: string): boolean {
   );
 }
 
+/**
+ * A bug of ours: log it with its stack and answer 500 (or drop the connection when
+ * the answer had begun). Costs one request, never the daemon.
+ *
+ * @param res the response of the failed request
+ * @param server the `Server` header value
+ * @param error what was thrown
+ */
+export function internalError(res: ServerResponse, server: string, error: unknown): void {
+  console.error(`pushserver: internal error: ${(error as Error)?.stack ?? error}`);
+  if (!res.headersSent) sendText(res, server, 500, 'Internal Server Error');
+  else res.destroy();
+}
+
 /** The path of a request without its query string. */
 export function requestPath(req: IncomingMessage): string {
   const url = req.url ?? '/';

@@ -14,7 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { addressMatcher } from '../ip.js';
 import { type PushServerSettings, type ResolvedSettings, resolveSettings } from '../settings.js';
-import { requestPath, sendText } from './http.js';
+import { internalError, requestPath, sendText } from './http.js';
 import { createMemoryStore } from './memory-store.js';
 import { createPassthroughNotifier, type PassthroughNotifier } from './passthrough.js';
 import { PublisherLocation } from './publisher.js';
@@ -147,11 +147,20 @@ export function createPushServer(
     sendText(res, servername, 404, 'Not Found');
   };
 
+  // A bug of ours must cost one request, never the daemon.
+  const safely = (req: IncomingMessage, res: ServerResponse, table: Route[]) => {
+    try {
+      route(req, res, table);
+    } catch (error) {
+      internalError(res, servername, error);
+    }
+  };
+
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (options.log) logWhenDone(req, res, options.log);
-    if (routes) return route(req, res, routes);
+    if (routes) return safely(req, res, routes);
     ready.then(
-      () => route(req, res, routes as Route[]),
+      () => safely(req, res, routes as Route[]),
       (error: Error) => sendText(res, servername, 503, `store unavailable: ${error.message}`),
     );
   };

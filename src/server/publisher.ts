@@ -6,7 +6,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedLocation } from '../settings.js';
-import { corsFor, type HeaderList, infoBody, isTooLong, send, sendText } from './http.js';
+import {
+  corsFor,
+  type HeaderList,
+  infoBody,
+  internalError,
+  isTooLong,
+  send,
+  sendText,
+} from './http.js';
 import type { ChannelInfo, Store } from './store.js';
 
 const METHODS = 'GET, POST, PUT, DELETE';
@@ -100,14 +108,17 @@ export class PublisherLocation {
       if (size > limit) return;
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
       const contentType = req.headers['content-type'] ?? null;
-      store.publish(channel, { contentType, body }, { create: this.location.createOnPost }).then(
-        (result) => {
-          if (!result) return send(res, servername, 404, cors);
-          const status = result.info.subscribers > 0 ? 201 : 202;
-          this.sendInfo(req, res, status, result.info, cors);
-        },
-        (error: Error) => this.storeFailed(res, error),
-      );
+      store
+        .publish(channel, { contentType, body }, { create: this.location.createOnPost })
+        .then(
+          (result) => {
+            if (!result) return send(res, servername, 404, cors);
+            const status = result.info.subscribers > 0 ? 201 : 202;
+            this.sendInfo(req, res, status, result.info, cors);
+          },
+          (error: Error) => this.storeFailed(res, error),
+        )
+        .catch((error) => internalError(res, servername, error));
     });
   }
 
@@ -117,13 +128,15 @@ export class PublisherLocation {
     pending: Promise<ChannelInfo | undefined>,
     cors: HeaderList,
   ) {
-    pending.then(
-      (info) => {
-        if (!info) return send(res, this.context.servername, 404, cors);
-        this.sendInfo(req, res, 200, info, cors);
-      },
-      (error: Error) => this.storeFailed(res, error),
-    );
+    pending
+      .then(
+        (info) => {
+          if (!info) return send(res, this.context.servername, 404, cors);
+          this.sendInfo(req, res, 200, info, cors);
+        },
+        (error: Error) => this.storeFailed(res, error),
+      )
+      .catch((error) => internalError(res, this.context.servername, error));
   }
 
   private sendInfo(

@@ -11,6 +11,7 @@ import {
   currentHttpDate,
   type HeaderList,
   httpDate,
+  internalError,
   isTooLong,
   parseCursor,
   send,
@@ -208,22 +209,28 @@ export class SubscriberLocation {
   /** Ask the store for the first message after the cursor; answer, or park the poll. */
   private check(waiter: Waiter): void {
     waiter.dirty = false;
-    this.context.room.store.next(waiter.channel, waiter.cursor).then(
-      ({ message, exists }) => {
-        if (waiter.state === 'done') return;
-        if (waiter.deleted) return this.gone(waiter);
-        if (message) return this.deliver(waiter, message);
-        if (!exists && !this.location.createOnGet) return this.finish(waiter, 404, []);
-        if (this.location.polling === 'interval') return this.notModified(waiter, exists);
-        if (waiter.dirty) return this.check(waiter);
-        this.park(waiter);
-      },
-      (error: Error) => {
-        if (waiter.state === 'done') return;
+    this.context.room.store
+      .next(waiter.channel, waiter.cursor)
+      .then(
+        ({ message, exists }) => {
+          if (waiter.state === 'done') return;
+          if (waiter.deleted) return this.gone(waiter);
+          if (message) return this.deliver(waiter, message);
+          if (!exists && !this.location.createOnGet) return this.finish(waiter, 404, []);
+          if (this.location.polling === 'interval') return this.notModified(waiter, exists);
+          if (waiter.dirty) return this.check(waiter);
+          this.park(waiter);
+        },
+        (error: Error) => {
+          if (waiter.state === 'done') return;
+          this.context.room.remove(waiter);
+          sendText(waiter.res, this.context.servername, 503, `store unavailable: ${error.message}`);
+        },
+      )
+      .catch((error) => {
         this.context.room.remove(waiter);
-        sendText(waiter.res, this.context.servername, 503, `store unavailable: ${error.message}`);
-      },
-    );
+        internalError(waiter.res, this.context.servername, error);
+      });
   }
 
   private park(waiter: Waiter): void {
