@@ -207,6 +207,43 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     });
   }
 
+  test('misuse of the API throws errors that say what to pass', async (t) => {
+    const { context, page } = await openPage(setup.browser);
+    t.after(() => context.close());
+    await page.goto(`${setup.pages.origin}/blank`);
+    // A string, not a function: the page must not see helpers the TypeScript loader adds.
+    const messages = await page.evaluate(`(() => {
+      const updates = window.pushserver.updates;
+      function attempt(call) {
+        try {
+          return JSON.stringify(call());
+        } catch (error) {
+          return error.name + ': ' + error.message;
+        }
+      }
+      return [
+        attempt(() => updates.subscribe(null)),
+        attempt(() => updates.subscribe({ main: 42 })),
+        attempt(() => updates.registerProcessor('main', 'message', 'not a function')),
+        attempt(() => updates.on('message', () => {})),
+        attempt(() => updates.configure({ retryDelay: -1 })),
+        attempt(() => updates.configure({ retry: 5 })),
+        attempt(() => updates.configure({ retryDelay: 250 })),
+        attempt(() => updates.unsubscribe('never')),
+      ];
+    })()`);
+    assert.deepEqual(messages, [
+      'TypeError: pushserver: updates.subscribe() takes an object {name: channelUrl}',
+      'TypeError: pushserver: the URL of channel "main" must be a string',
+      'TypeError: pushserver: registerProcessor("main", "message", ...) needs a function as the processor',
+      'TypeError: pushserver: unknown event "message"; use one of update, error, state',
+      'TypeError: pushserver: updates option "retryDelay" must be a number >= 0',
+      'TypeError: pushserver: "retry" is not an updates option',
+      '{"retryDelay":250,"maxRetryDelay":30000,"jitter":0.2}',
+      'false',
+    ]);
+  });
+
   test('updates that arrive while the page still loads wait for its processors', async (t) => {
     const daemon = setup.daemons.get('pushserver')!;
     const { context, page } = await openPage(setup.browser);

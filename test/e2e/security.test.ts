@@ -132,6 +132,17 @@ describe('browser client: hostile ids, credentials, strict CSP', {
       await page.goto(setup.pages.url({ ...spec, channels: { main: channelId } }));
       assert.deepEqual(await cspViolations(page), ['script-src-elem inline']);
       assert.equal((await readProbe(page)).states[0], undefined, 'never subscribed');
+
+      // Inline mode with the helpers' nonce is allowed by a policy naming that nonce.
+      const withNonce = await openPage(setup.browser);
+      t.after(() => withNonce.context.close());
+      await watchPage(withNonce.page);
+      await withNonce.page.goto(
+        setup.pages.url({ ...spec, nonce: 'r4nd0mN0nce', channels: { main: channelId } }),
+      );
+      await waitForReceived(withNonce.page, 2);
+      assert.deepEqual(await cspViolations(withNonce.page), []);
+      assert.deepEqual((await readProbe(withNonce.page)).received, [1, 2]);
     });
   }
 });

@@ -23,6 +23,8 @@ export interface PageSpec {
   daemonPort: number;
   /** Send `Content-Security-Policy: script-src 'self'`. */
   strictCsp?: boolean;
+  /** With `strictCsp`: allow inline scripts carrying this nonce, and render it on the tags. */
+  nonce?: string;
   /** Set this cookie (`name=value`) on the page's response. */
   cookie?: string;
   /** Hold back the page's processor script (probe.js) this long. */
@@ -95,9 +97,20 @@ function route(req: IncomingMessage, res: ServerResponse): void {
   if (url.pathname === '/page') {
     const spec = JSON.parse(url.searchParams.get('spec') ?? '{}') as PageSpec;
     const headers: Record<string, string> = { 'Content-Type': 'text/html; charset=utf-8' };
-    if (spec.strictCsp) headers['Content-Security-Policy'] = "script-src 'self'";
+    if (spec.strictCsp) {
+      const nonce = spec.nonce ? ` 'nonce-${spec.nonce}'` : '';
+      headers['Content-Security-Policy'] = `script-src 'self'${nonce}`;
+    }
     if (spec.cookie) headers['Set-Cookie'] = `${spec.cookie}; Path=/; SameSite=Lax`;
     res.writeHead(200, headers).end(renderPage(spec));
+    return;
+  }
+  if (url.pathname === '/blank') {
+    // The client alone, subscribed to nothing.
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(
+      '<!doctype html><title>blank</title><script src="/static/pushserver/updates.js"></script>',
+    );
     return;
   }
   res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
@@ -109,6 +122,7 @@ function renderPage(spec: PageSpec): string {
     spec.client === 'plain' ? '' : `<script src="/static/${spec.client}.js"></script>\n`;
   const snippet = subscriptionSnippet(spec.channels, {
     mode: spec.mode ?? 'inline',
+    nonce: spec.nonce,
     jquery: spec.client !== 'plain',
     settings: resolveSettings({ port: spec.daemonPort }, 'e2e page'),
   });
