@@ -153,7 +153,10 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     await push.listen(settings.port, settings.address);
   } catch (error) {
-    return fail(error, settings);
+    fail(error, settings);
+    // An opened store (a Redis connection) would keep the process alive.
+    await push.close().catch(() => {});
+    process.exit(2);
   }
   out(banner(settings));
   let stopping = false;

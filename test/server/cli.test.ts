@@ -219,6 +219,19 @@ describe('runpushserver', { concurrency: true }, () => {
     });
   }
 
+  test('a store that cannot open (Redis down): one line on stderr, exit 2', async () => {
+    const file = join(cwd, 'redis-down.json');
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    writeFileSync(file, JSON.stringify({ store: { type: 'redis', url } }));
+    const daemon = run(['--config', file, String(await freePort())]);
+    assert.equal(await daemon.exited, 2);
+    assert.match(
+      daemon.stderr(),
+      new RegExp(`^Error: [^\n]*${url.replaceAll('.', '\\.')}[^\n]*\n$`),
+    );
+    assert.equal(daemon.stdout(), '');
+  });
+
   test('a port in use: one line on stderr, exit 2', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
