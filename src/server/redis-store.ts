@@ -44,7 +44,7 @@ const IDLE_CHANNEL_TTL = 60;
 /** Redis versions before this lack `XRANGE` exclusive ranges and `XTRIM MINID`. */
 const MIN_REDIS_VERSION = [6, 2];
 
-/** A message to publish, optionally with an idempotency key (the `Idempotency-Key` header). */
+/** A message to publish, optionally with an idempotency key (e.g. from an `Idempotency-Key` request header). */
 export interface RedisNewMessage extends NewMessage {
   /**
    * The same key on a retried publish (same channel) returns the first publish's id
@@ -69,9 +69,10 @@ export interface RedisStoreOptions {
 /**
  * Redis cannot be reached: at start (the CLI exits with status 2), or while running
  * (the daemon answers 503 and keeps waiting subscribers waiting while the store
- * reconnects). A publish that failed this way was not stored, unless the connection
- * broke while Redis was running it; retry it with the same `Idempotency-Key` to be
- * sure it is stored once.
+ * reconnects). A publish that failed this way was not stored ("is unreachable; nothing
+ * was stored"), unless the connection broke while Redis was running it ("failed during
+ * the request"); a retry with the same {@link RedisNewMessage.idempotencyKey} is stored
+ * once either way.
  *
  * @example
  * try { await store.publish('room', msg, { create: true }); }
@@ -355,7 +356,7 @@ class RedisStore implements Store {
       if (/Stream isn't writeable/.test(String((error as Error)?.message)))
         throw this.unreachable();
       throw new RedisUnavailableError(
-        `${this.where} failed during the request (${reasonOf(error)}); retry later (with the same Idempotency-Key to be sure a publish is stored once)`,
+        `${this.where} failed during the request (${reasonOf(error)}); if it was a publish, it may have been stored`,
         { cause: error },
       );
     }

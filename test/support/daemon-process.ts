@@ -18,6 +18,8 @@ export interface DaemonProcess {
   port: number;
   /** `http://127.0.0.1:<port>` */
   url: string;
+  /** Everything the process wrote to stdout since it was first started. */
+  stdout(): string;
   /** Everything the process wrote to stderr since it was first started. */
   stderr(): string;
   /** Whether the process is running. */
@@ -40,6 +42,66 @@ export interface DaemonProcess {
 export async function startDaemonProcess(settings: PushServerSettings): Promise<DaemonProcess> {
   const port = settings.port || (await freePort());
   const env = { ...process.env, [CHILD_ENV]: JSON.stringify({ ...settings, port }) };
+  return spawnDaemon(port, [fileURLToPath(import.meta.url)], env, `listening ${port}\n`);
+}
+
+/**
+ * Run the real command, `runpushserver 127.0.0.1:<port> ...args` (src/server/cli.ts
+ * through tsx), and wait for its banner.
+ *
+ * @param args arguments after the address, e.g. `['--config', file]`
+ * @param env extra environment variables
+ * @example const daemon = await startCommand(['--config', 'pushserver.config.mjs'], { REDIS_URL: redis.url });
+ */
+export async function startCommand(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<DaemonProcess> {
+  const port = await freePort();
+  return spawnDaemon(
+    port,
+    [CLI, `127.0.0.1:${port}`, ...args],
+    { ...process.env, ...env },
+    'Quit the server with CONTROL-C.',
+  );
+}
+
+/**
+ * Run `runpushserver ...args` to its exit (for commands that must fail at start).
+ *
+ * @returns the exit code and what it printed
+ */
+export async function runCommand(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const code = await new Promise<number | null>((resolve) =>
+    child.once('close', (exit) => resolve(exit)),
+  );
+  return { code, stdout, stderr };
+}
+
+const CLI = fileURLToPath(new URL('../../src/server/cli.ts', import.meta.url));
+
+async function spawnDaemon(
+  port: number,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  ready: string,
+): Promise<DaemonProcess> {
+  let stdout = '';
   let stderr = '';
   let child: ChildProcess | undefined;
   let exited: Promise<number | null> = Promise.resolve(null);
@@ -53,10 +115,11 @@ export async function startDaemonProcess(settings: PushServerSettings): Promise<
   const daemon: DaemonProcess = {
     port,
     url: `http://127.0.0.1:${port}`,
+    stdout: () => stdout,
     stderr: () => stderr,
     running,
     async start() {
-      const current = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+      const current = spawn(process.execPath, ['--import', 'tsx', ...argv], {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -65,17 +128,16 @@ export async function startDaemonProcess(settings: PushServerSettings): Promise<
         stderr += chunk;
       });
       exited = new Promise((resolve) => current.once('exit', (code) => resolve(code)));
-      const listening = new Promise<void>((resolve, reject) => {
-        let out = '';
+      await new Promise<void>((resolve, reject) => {
+        const from = stdout.length;
         current.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-          out += chunk;
-          if (out.includes(`listening ${port}\n`)) resolve();
+          stdout += chunk;
+          if (stdout.includes(ready, from)) resolve();
         });
         exited.then((code) =>
-          reject(new Error(`daemon exited with ${code} before listening:\n${stderr}`)),
+          reject(new Error(`daemon exited with ${code} before it was ready:\n${stderr}`)),
         );
       });
-      await listening;
     },
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),
