@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Redis as RedisClient } from 'ioredis';
 import {
   createRedisStore,
@@ -328,6 +330,50 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
       compareIds(result.message.id, before.message.id) > 0,
       JSON.stringify([before.message.id, result.message.id]),
     );
+  });
+
+  test('the subscribers of a daemon that dies stop counting once its heartbeat runs out', async (t) => {
+    const { a, prefix } = await pair();
+    const settings = JSON.stringify({
+      type: 'redis',
+      url: redis.url,
+      keyPrefix: prefix,
+      minMessages: 0,
+      maxMessages: 10,
+      messageTimeout: 3600,
+    });
+    const store = fileURLToPath(new URL('../../src/server/redis-store.ts', import.meta.url));
+    // Another daemon, in a process of its own: 2 waiting subscribers, then SIGKILL.
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '--eval',
+        `const { createRedisStore } = await import(${JSON.stringify(store)});
+         const store = createRedisStore(${settings}, { heartbeat: 100 });
+         await store.open();
+         await store.subscriberStarted('mortal');
+         await store.subscriberStarted('mortal');
+         process.stdout.write('waiting\\n');`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    t.after(() => {
+      child.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve) => child.stdout?.on('data', () => resolve()));
+    await a.subscriberStarted('mortal');
+    assert.equal((await a.info('mortal'))?.subscribers, 3);
+    child.kill('SIGKILL');
+    await exited;
+    await waitUntil(
+      'the dead daemon stops counting',
+      async () => (await a.info('mortal'))?.subscribers === 1,
+    );
+    await a.subscriberStopped('mortal');
   });
 
   test('a lost subscription is caught up: messages published meanwhile are announced once', async () => {
