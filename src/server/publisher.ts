@@ -96,13 +96,12 @@ export class PublisherLocation {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > limit) return;
       size += chunk.length;
-      if (size > limit) {
-        if (!res.headersSent) tooLarge();
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      // The answer goes out at once; `Connection: close` ends the connection after it,
+      // whatever the client still sends.
+      if (size > limit) tooLarge();
+      else chunks.push(chunk);
     });
     req.on('end', () => {
       if (size > limit) return;

@@ -96,19 +96,28 @@ describe('push daemon', () => {
         { type: 'subscriber', prefix: '/subscriber/' },
       ],
     });
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request(
-        `${origin}/publisher/big`,
-        { method: 'POST', agent: false },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
-      req.on('error', reject);
-      req.write('0123456789');
-      req.end('abc');
-    });
+    // A body that never ends: the 413 comes anyway, and the daemon closes the connection.
+    const { status, closed } = await new Promise<{ status: number; closed: Promise<void> }>(
+      (resolve, reject) => {
+        const req = http.request(
+          `${origin}/publisher/big`,
+          { method: 'POST', agent: false },
+          (res) => {
+            res.resume();
+            resolve({
+              status: res.statusCode ?? 0,
+              closed: new Promise((done) => req.socket?.once('close', () => done())),
+            });
+          },
+        );
+        req.on('error', (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE') reject(error);
+        });
+        req.write('0123456789');
+        req.write('abc');
+      },
+    );
+    await closed;
     assert.equal(status, 413);
     assert.equal((await call('GET', '/publisher/big')).status, 404);
   });
