@@ -484,21 +484,9 @@ class RedisStore implements Store {
   }
 
   private receive(payload: Buffer): void {
-    const kind = String.fromCharCode(payload[0] ?? 0);
-    const newline = payload.indexOf(0x0a);
-    const head = JSON.parse(
-      payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'),
-    );
-    if (kind === 'd') {
-      this.announce({ type: 'delete', channel: head.c });
-      return;
-    }
-    const message: Message = {
-      id: { time: head.t, tag: head.g },
-      contentType: head.y ?? null,
-      body: payload.subarray(newline + 1),
-    };
-    this.announce({ type: 'message', channel: head.c, message });
+    const event = parseEvent(payload);
+    // Anything else published on the channel (another program, a typo'd prefix) is ignored.
+    if (event) this.announce(event);
   }
 
   private announce(event: StoreEvent): void {
@@ -525,6 +513,35 @@ class RedisStore implements Store {
 type InfoReply = [number, number, number, Buffer | null];
 /** [stream id, [field, value, ...]] as XRANGE returns it. */
 type EntryReply = [Buffer, Buffer[]];
+
+/** A payload of the events channel (see redis-scripts.ts), or undefined when it is not one. */
+function parseEvent(payload: Buffer): StoreEvent | undefined {
+  const kind = payload[0];
+  const newline = payload.indexOf(0x0a);
+  let head: { c?: unknown; t?: unknown; g?: unknown; y?: unknown };
+  try {
+    head = JSON.parse(payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof head?.c !== 'string') return undefined;
+  if (kind === 0x64 /* d */) return { type: 'delete', channel: head.c };
+  if (
+    kind !== 0x6d /* m */ ||
+    newline === -1 ||
+    typeof head.t !== 'number' ||
+    typeof head.g !== 'number'
+  ) {
+    return undefined;
+  }
+  const contentType = typeof head.y === 'string' ? head.y : null;
+  const message: Message = {
+    id: { time: head.t, tag: head.g },
+    contentType,
+    body: payload.subarray(newline + 1),
+  };
+  return { type: 'message', channel: head.c, message };
+}
 
 function parseInfo([messages, requested, subscribers, last]: InfoReply): ChannelInfo {
   return { messages, requested, subscribers, lastMessageId: last ? parseId(last) : null };

@@ -165,8 +165,12 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
   });
 
   test('events reach every daemon, with the message as stored', async () => {
-    const { a, b } = await pair();
+    const { a, b, prefix } = await pair();
     const [onA, onB] = [record(a), record(b)];
+    // Whatever else lands on the events channel is ignored.
+    for (const junk of ['', 'hello', 'm{"c":1}', 'm{"c":"x"}', 'd[', 'x{"c":"news"}']) {
+      await admin.publish(`${prefix}events`, junk);
+    }
     const result = await a.publish(
       'news',
       { contentType: 'text/x', body: Buffer.from('line\nnext') },
