@@ -19,6 +19,9 @@
  * and pending requests are never touched.
  */
 ((global) => {
+  // biome-ignore lint/suspicious/noRedundantUseStrict: a classic script, not a module
+  'use strict';
+
   const namespace = global.pushserver || {};
   global.pushserver = namespace;
 
@@ -264,7 +267,7 @@
         reportException(error);
       }
     }
-    emit('update', update);
+    emitNow('update', update);
   }
 
   // Scripts that register processors may still be loading; updates wait for them.
@@ -282,7 +285,13 @@
     while (readyQueue.length > 0) readyQueue.shift()();
   }
 
+  // Events wait for the document too, in the same queue, so a listener added by a later
+  // script sees a channel's whole history in order.
   function emit(type, event) {
+    whenDocumentReady(() => emitNow(type, event));
+  }
+
+  function emitNow(type, event) {
     for (const listener of listeners[type].slice()) {
       try {
         listener(event);
