@@ -246,7 +246,21 @@ function version(): string {
  */
 export function logLine(entry: RequestLogEntry): string {
   const waited = entry.waited === undefined ? '' : ` (waited ${formatDuration(entry.waited)})`;
-  return `[${logDate(new Date())}] "${entry.method} ${entry.url}" ${entry.status || '-'} ${formatDuration(entry.duration)}${waited}`;
+  return `[${currentLogDate()}] "${entry.method} ${entry.url}" ${entry.status || '-'} ${formatDuration(entry.duration)}${waited}`;
+}
+
+let logSecond = -1;
+let logDateText = '';
+
+/** The log line's date, formatted once per second (a busy daemon logs thousands a second). */
+function currentLogDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== logSecond) {
+    logSecond = second;
+    logDateText = logDate(new Date(now));
+  }
+  return logDateText;
 }
 
 function formatDuration(ms: number): string {

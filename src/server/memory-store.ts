@@ -149,7 +149,7 @@ export function createMemoryStore(
       return info;
     },
 
-    async subscriberStarted(id: string) {
+    subscriberStarted(id: string) {
       let channel = channels.get(id);
       if (!channel) {
         channel = { entries: [], subscribers: 0, lastRequested: now(), lastId: null };
@@ -158,7 +158,7 @@ export function createMemoryStore(
       channel.subscribers++;
     },
 
-    async subscriberStopped(id: string) {
+    subscriberStopped(id: string) {
       const channel = channels.get(id);
       if (!channel || channel.subscribers === 0) return;
       channel.subscribers--;

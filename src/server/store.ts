@@ -173,16 +173,17 @@ export interface Store {
    * A subscriber of this daemon starts waiting on `channel`: count it in
    * {@link ChannelInfo.subscribers} (across daemons) and create the channel if needed.
    * The daemon calls it once per waiting poll and pairs it with exactly one
-   * {@link subscriberStopped}.
+   * {@link subscriberStopped}. Fire and forget: the daemon does not wait for it, and a
+   * store that counts synchronously may return nothing (saves a promise per poll).
    */
-  subscriberStarted(channel: string): Promise<void>;
+  subscriberStarted(channel: string): Promise<void> | void;
 
   /**
    * A subscriber stopped waiting (it was answered, timed out, went away, or the
    * channel was deleted). A store must not let a count go below 0 (a delete resets
    * the channel's count while the daemon still pairs its calls).
    */
-  subscriberStopped(channel: string): Promise<void>;
+  subscriberStopped(channel: string): Promise<void> | void;
 
   /**
    * Register a listener for this store's events (see {@link StoreEvent}).

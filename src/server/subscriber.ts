@@ -20,7 +20,14 @@ import {
   writePrebuilt,
 } from './http.js';
 import type { PassthroughNotifier } from './passthrough.js';
-import { compareIds, type Message, type MessageId, type Store, type StoreEvent } from './store.js';
+import {
+  compareIds,
+  type Message,
+  type MessageId,
+  type NextResult,
+  type Store,
+  type StoreEvent,
+} from './store.js';
 
 const EXPOSE = 'Last-Modified, Etag, Content-Type, Cache-Control';
 const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control';
@@ -42,6 +49,15 @@ interface Waiter {
   corsKey: string;
   timer: NodeJS.Timeout | undefined;
   location: SubscriberLocation;
+}
+
+const WAITER = Symbol('waiter');
+type WaitingResponse = ServerResponse & { [WAITER]?: Waiter };
+
+/** One listener for every poll (no closure per request): the client went away. */
+function onResponseClose(this: WaitingResponse): void {
+  const waiter = this[WAITER];
+  if (waiter && waiter.state !== 'done') waiter.location.room.remove(waiter);
 }
 
 /** When each parked poll started waiting (ms), for the request log. */
@@ -84,7 +100,7 @@ export class WaitingRoom {
     const wasWaiting = waiter.state === 'waiting';
     waiter.state = 'done';
     if (wasWaiting) {
-      this.store.subscriberStopped(waiter.channel).catch(ignore);
+      this.store.subscriberStopped(waiter.channel)?.catch(ignore);
       waiter.location.passthrough?.unsubscribe(waiter.channel, waiter.headers);
     }
   }
@@ -138,6 +154,11 @@ export class SubscriberLocation {
   ) {
     this.timeoutMs = location.subscriberTimeout * 1000;
     this.passthrough = context.passthrough;
+  }
+
+  /** The waiting room of this location's store. */
+  get room(): WaitingRoom {
+    return this.context.room;
   }
 
   /**
@@ -200,43 +221,43 @@ export class SubscriberLocation {
       location: this,
     };
     this.context.room.add(waiter);
-    res.once('close', () => {
-      if (waiter.state !== 'done') this.context.room.remove(waiter);
-    });
+    (res as WaitingResponse)[WAITER] = waiter;
+    res.on('close', onResponseClose);
     this.check(waiter);
   }
 
   /** Ask the store for the first message after the cursor; answer, or park the poll. */
   private check(waiter: Waiter): void {
     waiter.dirty = false;
-    this.context.room.store
-      .next(waiter.channel, waiter.cursor)
-      .then(
-        ({ message, exists }) => {
-          if (waiter.state === 'done') return;
-          if (waiter.deleted) return this.gone(waiter);
-          if (message) return this.deliver(waiter, message);
-          if (!exists && !this.location.createOnGet) return this.finish(waiter, 404, []);
-          if (this.location.polling === 'interval') return this.notModified(waiter, exists);
-          if (waiter.dirty) return this.check(waiter);
-          this.park(waiter);
-        },
-        (error: Error) => {
-          if (waiter.state === 'done') return;
-          this.context.room.remove(waiter);
-          sendText(waiter.res, this.context.servername, 503, `store unavailable: ${error.message}`);
-        },
-      )
-      .catch((error) => {
+    this.context.room.store.next(waiter.channel, waiter.cursor).then(
+      (result) => this.checked(waiter, result),
+      (error: Error) => {
+        if (waiter.state === 'done') return;
         this.context.room.remove(waiter);
-        internalError(waiter.res, this.context.servername, error);
-      });
+        sendText(waiter.res, this.context.servername, 503, `store unavailable: ${error.message}`);
+      },
+    );
+  }
+
+  private checked(waiter: Waiter, { message, exists }: NextResult) {
+    try {
+      if (waiter.state === 'done') return;
+      if (waiter.deleted) return this.gone(waiter);
+      if (message) return this.deliver(waiter, message);
+      if (!exists && !this.location.createOnGet) return this.finish(waiter, 404, []);
+      if (this.location.polling === 'interval') return this.notModified(waiter, exists);
+      if (waiter.dirty) return this.check(waiter);
+      this.park(waiter);
+    } catch (error) {
+      this.context.room.remove(waiter);
+      internalError(waiter.res, this.context.servername, error);
+    }
   }
 
   private park(waiter: Waiter): void {
     waiter.state = 'waiting';
     waitStarted.set(waiter.res, performance.now());
-    this.context.room.store.subscriberStarted(waiter.channel).catch(ignore);
+    this.context.room.store.subscriberStarted(waiter.channel)?.catch(ignore);
     // As py-hbpush: subscribe when a poll has to wait, unsubscribe when it stops waiting.
     this.passthrough?.subscribe(waiter.channel, waiter.headers);
     if (this.timeoutMs > 0) {
