@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PushServerSettings } from '../../src/settings.js';
+import { type Answer as HttpAnswer, request } from '../conformance/http-client.js';
 import { freePort } from './ports.js';
 
 const CHILD_ENV = 'PUSHSERVER_TEST_DAEMON';
@@ -172,7 +173,7 @@ export async function poll(
   const headers: Record<string, string> = cursor
     ? { 'If-Modified-Since': cursor.lastModified, 'If-None-Match': cursor.etag }
     : {};
-  return answer(await fetch(`${daemon.url}/subscriber/${channel}`, { headers }));
+  return answer(await request(daemon.url, 'GET', `/subscriber/${channel}`, { headers }));
 }
 
 /**
@@ -185,12 +186,8 @@ export async function publish(
   channel: string,
   body: string,
 ): Promise<Answer> {
-  const response = await fetch(`${daemon.url}/publisher/${channel}`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'text/plain' },
-    body,
-  });
-  return answer(response);
+  const headers = { 'Content-Type': 'text/plain' };
+  return answer(await request(daemon.url, 'POST', `/publisher/${channel}`, { headers, body }));
 }
 
 /** The channel info of `/publisher/<channel>` (JSON), or undefined on 404. */
@@ -200,23 +197,23 @@ export async function channelInfo(
 ): Promise<
   { messages: number; requested: number; subscribers: number; last_message_id: string } | undefined
 > {
-  const response = await fetch(`${daemon.url}/publisher/${channel}`, {
-    headers: { Accept: 'application/json' },
-  });
-  const text = await response.text();
-  if (response.status === 404) return undefined;
-  if (response.status !== 200)
-    throw new Error(`GET /publisher/${channel}: ${response.status} ${text}`);
-  return JSON.parse(text);
+  const headers = { Accept: 'application/json' };
+  const { status, body } = answer(
+    await request(daemon.url, 'GET', `/publisher/${channel}`, { headers }),
+  );
+  if (status === 404) return undefined;
+  if (status !== 200) throw new Error(`GET /publisher/${channel}: ${status} ${body}`);
+  return JSON.parse(body);
 }
 
-async function answer(response: Response): Promise<Answer> {
+function answer(response: HttpAnswer | undefined): Answer {
+  if (!response) throw new Error('no answer');
   return {
     status: response.status,
-    body: await response.text(),
+    body: response.text,
     cursor: {
-      lastModified: response.headers.get('last-modified') ?? '',
-      etag: response.headers.get('etag') ?? '',
+      lastModified: response.headers['last-modified'] ?? '',
+      etag: response.headers.etag ?? '',
     },
   };
 }
