@@ -9,6 +9,7 @@ import { createMemoryStore } from '../../src/server/memory-store.js';
 import type { PushServerSettings } from '../../src/settings.js';
 import { request } from '../conformance/http-client.js';
 
+const FIRST_POLL = { 'If-Modified-Since': 'Thu, 1 Jan 1970 00:00:00 GMT', 'If-None-Match': '0' };
 const FUTURE = { 'If-Modified-Since': 'Fri, 01 Jan 2100 00:00:00 GMT', 'If-None-Match': '0' };
 
 async function start(settings: PushServerSettings = {}, options = {}) {
@@ -147,6 +148,26 @@ describe('push daemon', () => {
     assert.equal(got.status, 503);
     assert.equal(got.headers.connection, 'close');
     assert.equal(got.text, 'push server shutting down');
+  });
+
+  test("Node's request and header timeouts never cut a parked poll", async () => {
+    const push = createPushServer();
+    servers.push(push);
+    // Timeouts far shorter than the wait, checked often: a poll is a complete request.
+    const server = http.createServer(
+      { requestTimeout: 200, headersTimeout: 100, connectionsCheckingInterval: 20 },
+      push.handler,
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const waiting = request(origin, 'GET', '/subscriber/patient', { headers: FIRST_POLL });
+    await untilWaiting(push, 1);
+    // The duration under test, not a synchronisation: several timeout periods pass.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const published = await request(origin, 'POST', '/publisher/patient', { body: 'still here' });
+    assert.equal(published?.status, 201);
+    assert.equal((await waiting)?.text, 'still here');
   });
 
   test('polls reuse one keep-alive connection', async () => {
