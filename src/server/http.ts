@@ -13,6 +13,7 @@ import { type ChannelInfo, formatId, type MessageId } from './store.js';
 /** Headers as `ServerResponse.writeHead` takes them: `[name, value, name, value, ...]`. */
 export type HeaderList = string[];
 
+/** Nchan's `Vary` on subscriber answers (in Nchan's order). */
 export const VARY = 'If-None-Match, If-Modified-Since';
 
 /** What a subscriber's cache headers say: a cursor (or null: from the oldest), or a 400. */

@@ -83,6 +83,7 @@ export class WaitingRoom {
     return count;
   }
 
+  /** A poll arrived: events for its channel now reach it (it is being checked, not yet counted). */
   add(waiter: Waiter): void {
     let waiters = this.channels.get(waiter.channel);
     if (!waiters) {
