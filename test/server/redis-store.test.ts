@@ -164,6 +164,22 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
     assert.equal(second?.body.length, 0);
   });
 
+  test('any channel id works: separators, braces, newlines, UTF-8; ids never share keys', async () => {
+    const { a, b } = await pair();
+    const events = record(b);
+    const ids = ['a:b', 'a', 'a:b:c', '{tag}x', 'line\nbreak', 'café ✓', 'messages:a'];
+    for (const id of ids) await a.publish(id, text(`to ${id}`), create);
+    for (const id of ids) {
+      assert.equal((await b.next(id, null)).message?.body.toString(), `to ${id}`);
+      assert.equal((await b.info(id))?.messages, 1, id);
+    }
+    await waitUntil('every event', () => events.length === ids.length);
+    assert.deepEqual(
+      events.map((event) => event.channel),
+      ids,
+    );
+  });
+
   test('events reach every daemon, with the message as stored', async () => {
     const { a, b, prefix } = await pair();
     const [onA, onB] = [record(a), record(b)];
