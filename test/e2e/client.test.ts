@@ -207,6 +207,53 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     });
   }
 
+  test("no page-wide side effects: jQuery Ajax settings, events and the page's own requests", async (t) => {
+    const daemon = setup.daemons.get('pushserver')!;
+    const { context, page } = await openPage(setup.browser);
+    t.after(() => context.close());
+    const url = daemon.subscriberUrl('side-effects');
+    const subscribed = page.waitForRequest(url);
+    await page.goto(
+      setup.pages.url({
+        client: 'jquery4',
+        channels: { main: 'side-effects' },
+        daemonPort: daemon.port,
+      }),
+    );
+    await subscribed;
+    await page.evaluate(`(() => {
+      window.ajaxEvents = [];
+      jQuery(document).on('ajaxStart ajaxSend ajaxComplete ajaxStop', (event) => ajaxEvents.push(event.type));
+    })()`);
+    const repoll = page.waitForRequest(url);
+    await daemon.publisher.sendUpdate('side-effects', { type: 'tock', n: 1 });
+    await waitForReceived(page, 1);
+    await repoll;
+    assert.deepEqual(await page.evaluate('ajaxEvents'), [], 'polling fires no jQuery Ajax events');
+    // The seed replaced $.ajaxSettings.xhr with a wrapper around getAllResponseHeaders.
+    assert.doesNotMatch(
+      await page.evaluate('String(jQuery.ajaxSettings.xhr)'),
+      /getAllResponseHeaders/,
+    );
+
+    // The page's own request survives the client stopping its own on pagehide.
+    const own = page.evaluate(
+      'new Promise((resolve) => jQuery.get("/slow").always((body, status) => resolve(status + ":" + body)))',
+    );
+    const aborted = page.waitForEvent('requestfailed', (request) => request.url() === url);
+    await page.evaluate(() =>
+      window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })),
+    );
+    await aborted;
+    assert.equal(await own, 'success:done');
+    assert.deepEqual(await page.evaluate('ajaxEvents'), [
+      'ajaxStart',
+      'ajaxSend',
+      'ajaxComplete',
+      'ajaxStop',
+    ]);
+  });
+
   test('misuse of the API throws errors that say what to pass', async (t) => {
     const { context, page } = await openPage(setup.browser);
     t.after(() => context.close());

@@ -105,6 +105,11 @@ function route(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, headers).end(renderPage(spec));
     return;
   }
+  if (url.pathname === '/slow') {
+    // The page's own slow request, for side-effect checks.
+    setTimeout(() => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('done'), 500);
+    return;
+  }
   if (url.pathname === '/blank') {
     // The client alone, subscribed to nothing.
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
