@@ -264,12 +264,13 @@ class RedisStore implements Store {
     return reply ? parseInfo(reply) : undefined;
   }
 
-  async subscriberStarted(channel: string): Promise<void> {
+  /** Counted here at once; Redis gets the change without the daemon waiting for it. */
+  subscriberStarted(channel: string): void {
     this.waiting.set(channel, (this.waiting.get(channel) ?? 0) + 1);
-    await this.reportSubscribers(channel, +1);
+    this.reportSubscribers(channel, +1);
   }
 
-  async subscriberStopped(channel: string): Promise<void> {
+  subscriberStopped(channel: string): void {
     const count = this.waiting.get(channel) ?? 0;
     if (count === 0) return;
     if (count === 1) {
@@ -278,7 +279,7 @@ class RedisStore implements Store {
     } else {
       this.waiting.set(channel, count - 1);
     }
-    await this.reportSubscribers(channel, -1);
+    this.reportSubscribers(channel, -1);
   }
 
   onEvent(listener: StoreListener): () => void {
@@ -368,17 +369,21 @@ class RedisStore implements Store {
     );
   }
 
-  private async reportSubscribers(channel: string, delta: number): Promise<void> {
+  private reportSubscribers(channel: string, delta: number): void {
     // Waiting subscribers keep waiting through an outage: after it, the counts are
     // written whole (checkData), and changes are sent again only after that write.
     if (this.commands?.status !== 'ready' || (this.resyncPending && !this.countsRewritten)) return;
     const call = this.channelCall(channel);
-    await this.run(
+    // Sent now, in order with this daemon's later commands (a publish right after
+    // counts this subscriber); nobody waits for the answer.
+    this.run(
       SUBSCRIBERS,
       [...call.keys, this.daemonKey],
       [...call.args, String(delta), String(this.heartbeatMs * 3), delta > 0 ? '1' : '0'],
     ).catch((error) => {
-      if (!(error instanceof RedisUnavailableError)) throw error;
+      if (!(error instanceof RedisUnavailableError)) {
+        this.log(`pushserver: ${this.where} refused a subscriber count: ${reasonOf(error)}`);
+      }
     });
   }
 
