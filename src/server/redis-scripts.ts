@@ -27,7 +27,7 @@
  */
 import { createHash } from 'node:crypto';
 
-/** A Lua script run with `EVALSHA`, loaded with `EVAL` the first time a server lacks it. */
+/** A Lua script, run with `EVALSHA` (loaded up front; sent whole with `EVAL` if the server lost it). */
 export interface RedisScript {
   readonly name: string;
   readonly lua: string;
@@ -263,9 +263,6 @@ return count
 `,
 );
 
-/** Every script, to load them all before the first use (see `RedisStore.loadScripts`). */
-export const ALL_SCRIPTS: RedisScript[] = [];
-
 /**
  * Keep this daemon alive for ARGV[1] ms (Redis clock) and forget daemons dead for a
  * minute. KEYS[1] daemons set, KEYS[2] this daemon's hash; ARGV[2] daemon id;
@@ -290,4 +287,13 @@ return now_ms
 `,
 );
 
-ALL_SCRIPTS.push(PUBLISH, NEXT, AFTER, INFO, DELETE, SUBSCRIBERS, HEARTBEAT);
+/** Every script, loaded before first use (`SCRIPT LOAD` at open and after a reconnect). */
+export const ALL_SCRIPTS: readonly RedisScript[] = [
+  PUBLISH,
+  NEXT,
+  AFTER,
+  INFO,
+  DELETE,
+  SUBSCRIBERS,
+  HEARTBEAT,
+];
