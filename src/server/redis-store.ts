@@ -39,6 +39,8 @@ import {
 
 /** Seconds a publish's idempotency key is remembered. */
 const IDEMPOTENCY_TTL = 3600;
+/** Seconds the store's own key of a publish is remembered, to resend it without storing it twice. */
+const RESEND_TTL = 60;
 /** Seconds a channel without messages (created by a subscriber) is kept after its last use. */
 const IDLE_CHANNEL_TTL = 60;
 /** Redis versions before this lack `XRANGE` exclusive ranges and `XTRIM MINID`. */
@@ -62,17 +64,23 @@ export interface RedisStoreOptions {
   heartbeat?: number;
   /** Longest wait between reconnection attempts, in ms. @default 2000 */
   maxBackoff?: number;
-  /** Milliseconds a Redis command may take before it fails (and the publish answers 503). @default 5000 */
+  /** Milliseconds a Redis command may take before it fails. @default 2000 */
   commandTimeout?: number;
+  /**
+   * Milliseconds a publish whose connection broke while Redis ran it waits for the
+   * connection to resend it (stored once either way); after that it fails with 503.
+   * Keep the sum with `commandTimeout` below the app's `publishTimeout`. @default 2000
+   */
+  resendWindow?: number;
 }
 
 /**
  * Redis cannot be reached: at start (the CLI exits with status 2), or while running
  * (the daemon answers 503 and keeps waiting subscribers waiting while the store
  * reconnects). A publish that failed this way was not stored ("is unreachable; nothing
- * was stored"), unless the connection broke while Redis was running it ("failed during
- * the request"); a retry with the same {@link RedisNewMessage.idempotencyKey} is stored
- * once either way.
+ * was stored"), unless the connection broke while Redis was running it and did not come
+ * back within `resendWindow` (`maybeStored`, "failed during the request"); a retry
+ * with the same {@link RedisNewMessage.idempotencyKey} is stored once either way.
  *
  * @example
  * try { await store.publish('room', msg, { create: true }); }
@@ -81,9 +89,12 @@ export interface RedisStoreOptions {
 export class RedisUnavailableError extends Error {
   /** The HTTP status the daemon answers with. */
   readonly status = 503;
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The command reached Redis before the connection broke: it may have been applied. */
+  readonly maybeStored: boolean;
+  constructor(message: string, options?: { cause?: unknown; maybeStored?: boolean }) {
     super(message, options);
     this.name = 'RedisUnavailableError';
+    this.maybeStored = options?.maybeStored ?? false;
   }
 }
 
@@ -156,7 +167,7 @@ class RedisStore implements Store {
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: this.options.commandTimeout ?? 5000,
+      commandTimeout: this.options.commandTimeout ?? 2000,
       connectTimeout: 5000,
       retryStrategy: (attempt) => Math.min(maxBackoff, 50 * 2 ** Math.min(attempt, 10)),
     };
@@ -202,26 +213,38 @@ class RedisStore implements Store {
     message: RedisNewMessage,
     options: { create: boolean },
   ): Promise<PublishResult | undefined> {
-    const idempotency = message.idempotencyKey
-      ? `${this.prefix}publish:${sha1(`${channel}\0${message.idempotencyKey}`)}`
-      : '';
-    // A failed check shows in the publish below, which then cannot reach Redis either.
-    if (this.resyncPending) await this.checkData().catch(() => {});
-    const call = this.channelCall(channel);
-    const reply = (await this.run(
-      PUBLISH,
-      [...call.keys, idempotency],
-      [
-        ...call.args,
-        this.eventsChannel,
-        options.create ? '1' : '0',
-        message.contentType === null ? '0' : '1',
-        message.contentType ?? '',
-        message.body,
-        String(IDEMPOTENCY_TTL),
-        String(this.lostDataAt),
-      ],
-    )) as [number, number, number, ...InfoReply] | null;
+    // Without a key of the app's, a key of our own lets us resend a publish whose
+    // fate a broken connection hid: Redis stores it once either way.
+    const key = message.idempotencyKey ?? randomUUID();
+    const idempotency = `${this.prefix}publish:${sha1(`${channel}\0${key}`)}`;
+    const ttl = message.idempotencyKey ? IDEMPOTENCY_TTL : RESEND_TTL;
+    const resendUntil = Date.now() + (this.options.resendWindow ?? 2000);
+    let reply: [number, number, number, ...InfoReply] | null;
+    for (;;) {
+      // A failed check shows in the publish below, which then cannot reach Redis either.
+      if (this.resyncPending) await this.checkData().catch(() => {});
+      const call = this.channelCall(channel);
+      try {
+        reply = (await this.run(
+          PUBLISH,
+          [...call.keys, idempotency],
+          [
+            ...call.args,
+            this.eventsChannel,
+            options.create ? '1' : '0',
+            message.contentType === null ? '0' : '1',
+            message.contentType ?? '',
+            message.body,
+            String(ttl),
+            String(this.lostDataAt),
+          ],
+        )) as typeof reply;
+        break;
+      } catch (error) {
+        const unsure = error instanceof RedisUnavailableError && error.maybeStored;
+        if (!unsure || !(await this.ready(resendUntil))) throw error;
+      }
+    }
     if (reply === null) return undefined;
     const [time, tag, , ...info] = reply;
     this.newestSecond = Math.max(this.newestSecond, time);
@@ -358,9 +381,26 @@ class RedisStore implements Store {
         throw this.unreachable();
       throw new RedisUnavailableError(
         `${this.where} failed during the request (${reasonOf(error)}); if it was a publish, it may have been stored`,
-        { cause: error },
+        { cause: error, maybeStored: true },
       );
     }
+  }
+
+  /** Resolve true once the command connection is ready (at once if it is), false at `deadline`. */
+  private ready(deadline: number): Promise<boolean> {
+    const client = this.commands;
+    if (!client || this.closed || Date.now() >= deadline) return Promise.resolve(false);
+    if (client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        resolve(ok);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), Math.max(0, deadline - Date.now()));
+      client.on('ready', onReady);
+    });
   }
 
   private unreachable(): RedisUnavailableError {

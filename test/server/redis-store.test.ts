@@ -320,6 +320,30 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
     assert.equal(await admin.exists(`${plainPrefix}messages:short`), 0);
   });
 
+  test('a publish whose answer did not come in time is resent and stored once', async () => {
+    const resolved = resolveSettings({
+      store: { type: 'redis', url: redis.url, keyPrefix: `t${++prefixes}:` },
+    }).stores.default;
+    assert.ok(resolved);
+    const store = createRedisStore(resolved, {
+      log: () => {},
+      commandTimeout: 100,
+      resendWindow: 5000,
+    });
+    stores.push(store);
+    await store.open();
+    const events = record(store);
+    // Redis holds every script for 500 ms: the publish times out (Redis may or may not
+    // run it later), is resent until an answer comes, and Redis runs it once.
+    await admin.call('CLIENT', 'PAUSE', '500', 'WRITE');
+    const result = await store.publish('late', text('once'), create);
+    assert.equal(result?.info.messages, 1);
+    assert.deepEqual((await store.next('late', null)).message?.id, result?.message.id);
+    assert.equal((await store.next('late', result?.message.id ?? null)).message, undefined);
+    await waitUntil('the event', () => events.length > 0);
+    assert.equal(events.length, 1);
+  });
+
   test('unreachable Redis at open: a RedisUnavailableError naming the URL and the fix', async () => {
     const port = await freePort();
     const settings = resolveSettings({
