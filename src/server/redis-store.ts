@@ -145,6 +145,8 @@ class RedisStore implements Store {
   private dataChecked: Promise<void> | undefined;
   /** After a reconnect: this daemon's subscriber counts were sent whole again. */
   private countsRewritten = false;
+  /** A subscriber count change was not sent: the next heartbeat sends them all. */
+  private countsDirty = false;
   private closed = false;
 
   constructor(
@@ -203,7 +205,7 @@ class RedisStore implements Store {
     this.heartbeatTimer = setInterval(() => {
       this.forgetIdleChannels();
       if (this.resyncPending) this.startResync();
-      else this.heartbeat(false).catch(() => {});
+      else this.heartbeat(this.countsDirty).catch(() => {});
     }, this.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -412,7 +414,10 @@ class RedisStore implements Store {
   private reportSubscribers(channel: string, delta: number): void {
     // Waiting subscribers keep waiting through an outage: after it, the counts are
     // written whole (checkData), and changes are sent again only after that write.
-    if (this.commands?.status !== 'ready' || (this.resyncPending && !this.countsRewritten)) return;
+    if (this.commands?.status !== 'ready' || (this.resyncPending && !this.countsRewritten)) {
+      this.countsDirty = true;
+      return;
+    }
     const call = this.channelCall(channel);
     // Sent now, in order with this daemon's later commands (a publish right after
     // counts this subscriber); nobody waits for the answer.
@@ -429,14 +434,20 @@ class RedisStore implements Store {
 
   /** Tell Redis this daemon is alive; with `replace`, rewrite all of its subscriber counts. */
   private async heartbeat(replace: boolean): Promise<void> {
+    if (replace) this.countsDirty = false;
     const counts = replace
       ? [...this.waiting].flatMap(([channel, count]) => [channel, String(count)])
       : [];
-    await this.run(
-      HEARTBEAT,
-      [this.daemonsKey, this.daemonKey],
-      [String(this.heartbeatMs * 3), this.daemonId, replace ? '1' : '0', ...counts],
-    );
+    try {
+      await this.run(
+        HEARTBEAT,
+        [this.daemonsKey, this.daemonKey],
+        [String(this.heartbeatMs * 3), this.daemonId, replace ? '1' : '0', ...counts],
+      );
+    } catch (error) {
+      if (replace) this.countsDirty = true;
+      throw error;
+    }
   }
 
   /** Drop what `next` remembered for channels nobody here waits on any more. */

@@ -67,6 +67,11 @@ describe('Redis stops mid-stream and starts again', { skip: needs(REDIS), timeou
     );
 
     await redis.stop();
+    // A publish sent before a daemon saw the connection close would be in doubt (the
+    // daemon then resends it for a while); once it knows, it refuses at once.
+    await waitUntil('both daemons noticed', () =>
+      daemons.every((daemon) => daemon.stderr().includes('lost the connection')),
+    );
     for (const daemon of [one, two]) {
       const answer = await publish(daemon, 'stream', 'never');
       assert.equal(answer.status, 503);
