@@ -53,6 +53,19 @@ async function waitQuiet(target: Target, maxMs = 5000): Promise<void> {
   }
 }
 
+/** Wait for `promise` at most `ms`; true when it settled in time. The timer never outlives it. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function channelIds(context: RunContext, name: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${context.tag}-${name}-${i}`);
 }
@@ -238,10 +251,7 @@ export async function fanOut(
       armed += published.subscribers;
       if (published.errors > 0)
         notes.push(`round ${seq}: publish answers ${JSON.stringify(published.statuses)}`);
-      const timedOut = await Promise.race([
-        rounds.then(() => false),
-        sleep(30_000).then(() => true),
-      ]);
+      const timedOut = !(await within(rounds, 30_000));
       busyMs += performance.now() - started;
       if (timedOut) {
         notes.push(`round ${seq} was not delivered to every subscriber within 30 s; stopped`);
@@ -454,7 +464,7 @@ export async function idleMemory(
       paths,
       seq: 1,
     });
-    await Promise.race([rounds, sleep(30_000)]);
+    await within(rounds, 30_000);
     const deliveries = await collect(
       subscribers,
       channels.map(() => 1),
