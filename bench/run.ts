@@ -96,7 +96,12 @@ function plan(quick: boolean): Scenario[] {
   ];
 }
 
-type Starter = { name: string; start: (cpuProfileDir?: string) => Promise<Target> };
+type Starter = {
+  name: string;
+  start: (cpuProfileDir?: string) => Promise<Target>;
+  /** Started by the user: not fresh for each scenario. */
+  external?: boolean;
+};
 
 function starters(names: string[], external: string[]): Starter[] {
   const list: Starter[] = [];
@@ -125,7 +130,7 @@ function starters(names: string[], external: string[]): Starter[] {
         `--target "${spec}": use NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID`,
       );
     const target = externalTarget(match[1], match[2], match[3], Number(match[4]));
-    list.push({ name: target.name, start: async () => target });
+    list.push({ name: target.name, start: async () => target, external: true });
   }
   return list;
 }
@@ -181,6 +186,11 @@ async function main(): Promise<void> {
         if (profileDir) mkdirSync(profileDir, { recursive: true });
         target = await server.start(profileDir);
         const result = await scenario.run(target, { tag: `b${started.toString(36)}-${index}` });
+        if (server.external && scenario.kind === 'idle') {
+          result.notes.push(
+            'not restarted for this scenario: earlier scenarios may have grown its heap; measure with --only idle',
+          );
+        }
         report.results[server.name] = { ...result, seconds: (Date.now() - t0) / 1000 };
       } catch (error) {
         report.results[server.name] = { error: (error as Error).stack ?? String(error) };
