@@ -135,6 +135,17 @@ function starters(names: string[], external: string[]): Starter[] {
   return list;
 }
 
+/** The server of the scenario in progress, stopped on Ctrl-C / SIGTERM. */
+let running: Target | undefined;
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    // Generators exit by themselves when the IPC channel closes; servers need stopping.
+    const stopping = running?.stop() ?? Promise.resolve();
+    stopping.finally(() => process.exit(130));
+  });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -185,6 +196,7 @@ async function main(): Promise<void> {
         const profileDir = profileRoot && join(profileRoot, scenario.name);
         if (profileDir) mkdirSync(profileDir, { recursive: true });
         target = await server.start(profileDir);
+        running = target;
         const result = await scenario.run(target, { tag: `b${started.toString(36)}-${index}` });
         if (server.external && scenario.kind === 'idle') {
           result.notes.push(
@@ -195,6 +207,7 @@ async function main(): Promise<void> {
       } catch (error) {
         report.results[server.name] = { error: (error as Error).stack ?? String(error) };
       } finally {
+        running = undefined;
         await target?.stop();
       }
       const status = report.results[server.name];
