@@ -25,6 +25,8 @@ export type GeneratorCommand =
       op: 'library';
       port: number;
       publisherPrefix: string;
+      /** Built `publish.js` to import; the source through tsx when absent. */
+      module?: string;
       channels: string[];
       concurrency: number;
       durationMs: number;

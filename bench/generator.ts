@@ -3,7 +3,7 @@
 // measures and reports its own CPU so the runner can tell which side was the limit.
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import { createPublisher } from '../src/publish.js';
+import { pathToFileURL } from 'node:url';
 import type {
   GeneratorCommand,
   GeneratorMessage,
@@ -383,8 +383,13 @@ async function library(
   ids: string[],
   concurrency: number,
   durationMs: number,
+  module: string | undefined,
 ): Promise<PublishStats> {
   const result = publishStats(ids);
+  // The built JavaScript users run when the runner has it; the TypeScript source otherwise.
+  const { createPublisher } = (await import(
+    module ? pathToFileURL(module).href : '../src/publish.js'
+  )) as typeof import('../src/publish.js');
   const publisher = createPublisher({
     publisherHost: { location: `127.0.0.1:${port}` },
     // Only the publisher location matters here; settings insist on a subscriber one.
@@ -517,6 +522,7 @@ async function run(command: GeneratorCommand): Promise<unknown> {
         command.channels,
         command.concurrency,
         command.durationMs,
+        command.module,
       );
     case 'nodeHttp':
       return nodeHttp(command.port, command.paths, command.concurrency, command.durationMs);

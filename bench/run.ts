@@ -7,7 +7,7 @@
 // figures to bench/results/<timestamp>.json.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machine } from './proc.js';
 import { topFunctions } from './profile-top.js';
@@ -103,13 +103,10 @@ type Starter = {
   external?: boolean;
 };
 
-function starters(names: string[], external: string[]): Starter[] {
+function starters(names: string[], external: string[], cli: string | undefined): Starter[] {
   const list: Starter[] = [];
-  let cli: string | undefined;
   for (const name of names) {
-    if (name === 'pushserver') {
-      // One frozen build for the whole run (others may edit src/ meanwhile).
-      cli ??= snapshotDaemon();
+    if (name === 'pushserver' && cli) {
       const frozen = cli;
       list.push({
         name,
@@ -163,10 +160,11 @@ async function main(): Promise<void> {
   const scenarios = plan(values.quick).filter(
     (s) => !only || only.includes(s.kind) || only.includes(s.name),
   );
-  const servers = starters(
-    values.servers ? values.servers.split(',').filter(Boolean) : [],
-    values.target,
-  );
+  const serverNames = values.servers ? values.servers.split(',').filter(Boolean) : [];
+  // One frozen build for the whole run (others may edit src/ meanwhile).
+  const cli = serverNames.includes('pushserver') ? snapshotDaemon() : undefined;
+  const library = cli && join(dirname(cli), '../publish.js');
+  const servers = starters(serverNames, values.target, cli);
   const names = servers.map((s) => s.name);
   const host = machine();
   const started = Date.now();
@@ -197,7 +195,10 @@ async function main(): Promise<void> {
         if (profileDir) mkdirSync(profileDir, { recursive: true });
         target = await server.start(profileDir);
         running = target;
-        const result = await scenario.run(target, { tag: `b${started.toString(36)}-${index}` });
+        const result = await scenario.run(target, {
+          tag: `b${started.toString(36)}-${index}`,
+          library,
+        });
         if (server.external && scenario.kind === 'idle') {
           result.notes.push(
             'not restarted for this scenario: earlier scenarios may have grown its heap; measure with --only idle',

@@ -19,6 +19,8 @@ export interface ScenarioResult {
 export interface RunContext {
   /** Prefix of channel ids, unique per run and scenario, so buffers never mix. */
   tag: string;
+  /** The built `publish.js` of the daemon's snapshot, for the `sendUpdate` figures. */
+  library?: string;
 }
 
 /** One load generator per this many subscribers (20,000 open files per process at most). */
@@ -522,6 +524,7 @@ export async function sendUpdateThroughput(
       op: 'library',
       port: target.port,
       publisherPrefix,
+      module: context.library,
       channels: ids,
       concurrency: 64,
       durationMs: options.durationMs,
