@@ -102,22 +102,36 @@ export function snapshotDaemon(): string {
     const sources = (readdirSync(join(ROOT, 'src'), { recursive: true }) as string[])
       .filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts'))
       .map((name) => join(ROOT, 'src', name));
-    const build = spawnSync(
-      join(ROOT, 'node_modules/esbuild/bin/esbuild'),
-      [
-        ...sources,
-        `--outdir=${dir}`,
-        `--outbase=${join(ROOT, 'src')}`,
-        '--format=esm',
-        '--platform=node',
-        '--target=node20',
-        '--log-level=error',
-      ],
-      { encoding: 'utf8' },
-    );
+    const esbuild = join(ROOT, 'node_modules/esbuild/bin/esbuild');
+    const build = existsSync(esbuild)
+      ? spawnSync(
+          esbuild,
+          [
+            ...sources,
+            `--outdir=${dir}`,
+            `--outbase=${join(ROOT, 'src')}`,
+            '--format=esm',
+            '--platform=node',
+            '--target=node20',
+            '--log-level=error',
+          ],
+          { encoding: 'utf8' },
+        )
+      : // Without esbuild: tsc, which emits even when some file has type errors.
+        spawnSync(
+          process.execPath,
+          [
+            join(ROOT, 'node_modules/typescript/bin/tsc'),
+            '-p',
+            join(ROOT, 'tsconfig.build.json'),
+            '--outDir',
+            dir,
+          ],
+          { encoding: 'utf8' },
+        );
     if (!existsSync(join(dir, 'server/cli.js'))) {
       throw new Error(
-        `building the daemon (esbuild src/) gave no server/cli.js:\n${build.stdout}${build.stderr}`,
+        `building the daemon from src/ gave no server/cli.js:\n${build.stdout}${build.stderr}`,
       );
     }
   }
