@@ -1,5 +1,6 @@
 /**
- * `npx runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet]`: the push
+ * `npx runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet]
+ * [--allrequests (--app FILE | --upstream URL) [--forcehost HOST]]`: the push
  * daemon's command line, in the style of Django's `runserver`.
  *
  * @module
@@ -16,7 +17,8 @@ import {
   readConfigFile,
   resolveSettings,
 } from '../settings.js';
-import { createPushServer, type RequestLogEntry } from './index.js';
+import { ALLREQUESTS_PORT, createAllRequestsServer, loadApp } from './allrequests.js';
+import { createPushServer, logRequest, type PushServer, type RequestLogEntry } from './index.js';
 
 /** A command line the daemon cannot run with; printed as one line, exit status 2. */
 export class CommandLineError extends Error {
@@ -36,9 +38,18 @@ export interface CommandLine {
   config: string | undefined;
   quiet: boolean;
   help: boolean;
+  /** `--allrequests`: one port for the daemon and the app (`app` or `upstream`). */
+  allrequests: boolean;
+  /** `--app FILE`: the app module, served in this process. */
+  app: string | undefined;
+  /** `--upstream URL`: where the app runs, proxied. */
+  upstream: string | undefined;
+  /** `--forcehost HOST`: other hosts are redirected to this one. */
+  forcehost: string | undefined;
 }
 
 const USAGE = `usage: runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet]
+                     [--allrequests (--app FILE | --upstream URL) [--forcehost HOST]]
 
 Run the push daemon (Nchan's protocol) on 127.0.0.1:8001, or on addrport:
 a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001).
@@ -47,13 +58,29 @@ a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001).
   --config FILE    settings file (default: PUSHSERVER_CONFIG, else pushserver.config.{js,mjs,cjs,json})
   -q, --quiet      no banner and no request log
   -h, --help       show this help
+  --allrequests    one port (default 8000) for the daemon and the app: push locations
+                   go to the daemon, every other request to the app
+  --app FILE       with --allrequests: the app module (an Express app or (req, res) handler)
+  --upstream URL   with --allrequests: the app running elsewhere, proxied
+  --forcehost HOST with --allrequests: redirect requests for other hosts to HOST
 `;
 
 // Options of later features; named here so the message can say so.
 const NOT_YET: Record<string, string> = {
-  '--allrequests': 'serving the app and the daemon on one port',
-  '--forcehost': 'redirecting other hosts (it belongs with --allrequests)',
   '--workers': 'several worker processes',
+};
+
+const WITH_VALUE: Record<string, 'config' | 'app' | 'upstream' | 'forcehost'> = {
+  '--config': 'config',
+  '--app': 'app',
+  '--upstream': 'upstream',
+  '--forcehost': 'forcehost',
+};
+const EXAMPLE_VALUE = {
+  config: 'pushserver.config.js',
+  app: './app.js',
+  upstream: 'http://127.0.0.1:3000',
+  forcehost: 'www.example.com',
 };
 
 /** Django's runserver address pattern: `port`, `ipv4:port`, `[ipv6]:port`, `name:port`. */
@@ -76,6 +103,10 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     config: undefined,
     quiet: false,
     help: false,
+    allrequests: false,
+    app: undefined,
+    upstream: undefined,
+    forcehost: undefined,
   };
   let addrport: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -87,11 +118,13 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     if (name === '-6' || name === '--ipv6') line.ipv6 = true;
     else if (name === '-q' || name === '--quiet') line.quiet = true;
     else if (name === '-h' || name === '--help') line.help = true;
-    else if (name === '--config') {
+    else if (name === '--allrequests') line.allrequests = true;
+    else if (name in WITH_VALUE) {
+      const key = WITH_VALUE[name];
       const value = inline ?? argv[++i];
       if (!value)
-        throw new CommandLineError('--config needs a file name: --config pushserver.config.js');
-      line.config = value;
+        throw new CommandLineError(`${name} needs a value: ${name} ${EXAMPLE_VALUE[key]}`);
+      line[key] = value;
     } else if (name in NOT_YET) {
       throw new CommandLineError(`${name} (${NOT_YET[name]}) is not available in this version`);
     } else if (name.startsWith('-') && name !== '-') {
@@ -119,7 +152,29 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     line.address = found.ipv4 ?? found.ipv6 ?? found.fqdn;
   }
   if (line.address === undefined && line.ipv6) line.address = '::1';
+  checkAllRequests(line);
   return line;
+}
+
+function checkAllRequests(line: CommandLine): void {
+  if (!line.allrequests) {
+    for (const name of ['forcehost', 'app', 'upstream'] as const) {
+      if (line[name] !== undefined) {
+        throw new CommandLineError(
+          `--${name} only works with --allrequests (one port for the daemon and the app): runpushserver --allrequests --app ./app.js --forcehost HOST`,
+        );
+      }
+    }
+    return;
+  }
+  if (line.app === undefined && line.upstream === undefined) {
+    throw new CommandLineError(
+      '--allrequests needs the app: --app ./app.js (an Express app or (req, res) handler) or --upstream http://127.0.0.1:3000',
+    );
+  }
+  if (line.app !== undefined && line.upstream !== undefined) {
+    throw new CommandLineError('give either --app or --upstream, not both');
+  }
 }
 
 /**
@@ -147,18 +202,18 @@ export async function main(argv: readonly string[]): Promise<void> {
   const out = (text: string) => {
     if (!line.quiet) process.stdout.write(`${text}\n`);
   };
-  const push = createPushServer(settings, {
-    log: line.quiet ? undefined : (entry) => out(logLine(entry)),
-  });
+  const log = line.quiet ? undefined : (entry: RequestLogEntry) => out(logLine(entry));
+  const push = createPushServer(settings, { log: line.allrequests ? undefined : log });
   try {
-    await push.listen(settings.port, settings.address);
+    if (line.allrequests) await listenForAllRequests(line, push, log);
+    else await push.listen(settings.port, settings.address);
   } catch (error) {
     fail(error, settings);
     // An opened store (a Redis connection) would keep the process alive.
     await push.close().catch(() => {});
     process.exit(2);
   }
-  out(banner(settings));
+  out(banner(settings, line));
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -174,6 +229,24 @@ export async function main(argv: readonly string[]): Promise<void> {
   process.once('SIGTERM', stop);
 }
 
+/** `--allrequests`: the daemon's server routes push locations to it and the rest to the app. */
+async function listenForAllRequests(
+  line: CommandLine,
+  push: PushServer,
+  log: ((entry: RequestLogEntry) => void) | undefined,
+): Promise<void> {
+  const app = line.app === undefined ? undefined : await loadApp(line.app);
+  const one = createAllRequestsServer({
+    push,
+    app,
+    upstream: line.upstream,
+    forcehost: line.forcehost,
+  });
+  await one.listen(push.settings.port, push.settings.address);
+  // One log line for every request, the app's too.
+  if (log) one.server?.prependListener('request', (req, res) => logRequest(req, res, log));
+}
+
 function loadSettings(line: CommandLine): ResolvedSettings {
   const env =
     line.config === undefined ? process.env : { ...process.env, PUSHSERVER_CONFIG: line.config };
@@ -181,6 +254,8 @@ function loadSettings(line: CommandLine): ResolvedSettings {
   const input: PushServerSettings = { ...file.settings };
   if (line.address !== undefined) input.address = line.address;
   if (line.port !== undefined) input.port = line.port;
+  // Browsers reach the app and the daemon on one port: the app's usual 8000.
+  else if (line.allrequests && input.port === undefined) input.port = ALLREQUESTS_PORT;
   return resolveSettings(input, file.source);
 }
 
@@ -202,7 +277,7 @@ function describeFailure(error: unknown, settings?: ResolvedSettings): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function banner(settings: ResolvedSettings): string {
+function banner(settings: ResolvedSettings, line: CommandLine): string {
   const { address, port } = settings;
   const listening = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
   const lines = [
@@ -212,12 +287,21 @@ function banner(settings: ResolvedSettings): string {
     `Starting push server at http://${listening}/`,
   ];
   // The URLs as the app and browsers reach them (publisherHost / subscriberHost).
-  for (const location of settings.locations) {
+  const rows = settings.locations.map((location): [string, string] => {
     const publisher = location.type === 'publisher';
     const host = publisher ? settings.publisherHost : settings.subscriberHost;
     const url = `${host.secure ? 'https' : 'http'}://${host.location}${displayPattern(location)}`;
-    lines.push(`  ${publisher ? 'publisher ' : 'subscriber'}  ${url}`);
+    return [location.type, url];
+  });
+  if (line.allrequests) {
+    rows.push([
+      'everything else',
+      line.app ? `the app from ${line.app}` : `the app at ${line.upstream}`,
+    ]);
+    if (line.forcehost) rows.push(['other hosts', `redirected to ${line.forcehost}`]);
   }
+  const width = Math.max(...rows.map(([label]) => label.length));
+  for (const [label, text] of rows) lines.push(`  ${label.padEnd(width)}  ${text}`);
   lines.push('Quit the server with CONTROL-C.');
   return lines.join('\n');
 }

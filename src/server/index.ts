@@ -157,7 +157,7 @@ export function createPushServer(
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    if (options.log) logWhenDone(req, res, options.log);
+    if (options.log) logRequest(req, res, options.log);
     if (routes) return safely(req, res, routes);
     ready.then(
       () => safely(req, res, routes as Route[]),
@@ -238,7 +238,16 @@ async function loadRedisFactory(): Promise<StoreFactory> {
   return module.createRedisStore;
 }
 
-function logWhenDone(
+/**
+ * Call `log` once `res` is answered (or its client went away), with the method, URL,
+ * status, duration and, for a long-poll that was parked, how long it waited.
+ *
+ * @param req the request
+ * @param res its response
+ * @param log receives the entry
+ * @example server.prependListener('request', (req, res) => logRequest(req, res, console.log));
+ */
+export function logRequest(
   req: IncomingMessage,
   res: ServerResponse,
   log: (entry: RequestLogEntry) => void,

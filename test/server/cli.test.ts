@@ -187,8 +187,18 @@ describe('runpushserver', { concurrency: true }, () => {
     ],
     [
       'an option of a later version',
-      async () => ['--allrequests'],
-      /^Error: --allrequests \(.+\) is not available in this version\n$/,
+      async () => ['--workers', '4'],
+      /^Error: --workers \(.+\) is not available in this version\n$/,
+    ],
+    [
+      '--app without --allrequests',
+      async () => ['--app', 'app.js'],
+      /^Error: --app only works with --allrequests \(one port for the daemon and the app\): .+\n$/,
+    ],
+    [
+      '--app and --upstream together',
+      async () => ['--allrequests', '--app', 'app.js', '--upstream', 'http://127.0.0.1:3000'],
+      /^Error: give either --app or --upstream, not both\n$/,
     ],
     [
       'an unknown option',
