@@ -71,6 +71,8 @@ export function passthrough(
         if (form === undefined) return answer(res, 413, 'Payload Too Large');
         const channelId = form.get('channel_id');
         if (!channelId) return answer(res, 400, 'Bad Request: channel_id is missing');
+        // A channel id never holds NUL (the daemon refuses it); NUL here means a mangled body.
+        if (channelId.includes('\0')) return answer(res, 400, 'Bad Request: NUL in channel_id');
         const event = form.get('subscribe')
           ? 'channelSubscribe'
           : form.get('unsubscribe')
@@ -80,7 +82,7 @@ export function passthrough(
         emitRobust(event, { req, channelId } satisfies ChannelSignal);
         answer(res, 204);
       },
-      () => answer(res, 400, 'Bad Request: the body could not be read'),
+      () => answer(res, 400, 'Bad Request: the body could not be read as UTF-8 form data'),
     );
   };
 }
@@ -106,8 +108,11 @@ async function readForm(
   });
   if (body === undefined) return undefined;
   // URLSearchParams decodes `+` as a space and %XX as UTF-8, as every form parser does.
-  return new URLSearchParams(body.toString('utf8'));
+  // Strict UTF-8: a body with invalid bytes is refused rather than turned into another id.
+  return new URLSearchParams(strictUtf8.decode(body));
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function isParsedBody(body: unknown): body is Record<string, unknown> {
   return typeof body === 'object' && body !== null && Object.keys(body).length > 0;

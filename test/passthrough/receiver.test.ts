@@ -138,6 +138,27 @@ describe('passthrough receiver', () => {
     assert.deepEqual(app.seen, []);
   });
 
+  test('a mangled body (NUL in the id, bytes that are not UTF-8): 400 and no signal', async () => {
+    const app = await startApp();
+    const nul = await app.post('channel_id=%00%00%00&unsubscribe=1');
+    assert.equal(nul.status, 400);
+    assert.equal(await nul.text(), 'Bad Request: NUL in channel_id\n');
+    const bytes = await fetch(`${app.origin}/passthrough`, {
+      method: 'POST',
+      body: Buffer.concat([
+        Buffer.from('channel_id='),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from('&unsubscribe=1'),
+      ]),
+    });
+    assert.equal(bytes.status, 400);
+    assert.equal(
+      await bytes.text(),
+      'Bad Request: the body could not be read as UTF-8 form data\n',
+    );
+    assert.deepEqual(app.seen, []);
+  });
+
   test('a body over maxBodyBytes: 413 and no signal', async () => {
     const app = await startApp((a) => appOptions.set(a, { maxBodyBytes: 64 }));
     const res = await app.post(`channel_id=${'x'.repeat(100)}&subscribe=1`);

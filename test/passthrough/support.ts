@@ -1,4 +1,5 @@
 import { EventEmitter, once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import express from 'express';
 import session from 'express-session';
@@ -26,11 +27,17 @@ export function recordSignals() {
   const seen: SeenSignal[] = [];
   /** `Date.now()` at each signal, same order as `seen`. */
   const times: number[] = [];
+  /** Resolves when the app has sent its answer to each notification, same order as `seen`. */
+  const answered: Array<Promise<void>> = [];
   const arrivals = new EventEmitter();
   const record =
     (event: SeenSignal['event']) => (payload: { req: express.Request; channelId: string }) => {
       seen.push({ event, channelId: payload.channelId, user: payload.req.session?.user });
       times.push(Date.now());
+      const res = payload.req.res;
+      answered.push(
+        res && !res.writableFinished ? once(res, 'finish').then(() => {}) : Promise.resolve(),
+      );
       arrivals.emit('signal');
     };
   const onSubscribe = record('subscribe');
@@ -40,6 +47,7 @@ export function recordSignals() {
   return {
     seen,
     times,
+    answered,
     /** Signals matching `filter`, once there are at least `count` of them. */
     async until(count: number, filter: (s: SeenSignal) => boolean = () => true) {
       for (;;) {
@@ -83,4 +91,33 @@ export async function listen(app: express.Express, port = 0) {
       await once(server, 'close');
     },
   };
+}
+
+/**
+ * The project's Nchan config with the unsubscribe hook fixed. Its form body uses a
+ * `map` over `$request_uri`, which points into the client connection's buffer; by
+ * the time Nchan sends the unsubscribe hook (client gone) that memory is reused and
+ * the app gets `channel_id=<garbage>`. Copying the id with `set` in the subscriber
+ * location keeps it in the request's own memory. The map's regex then runs before
+ * Nchan reads `$1` and replaces it (and `set $x $1` would re-escape `&`, `+`, `%`),
+ * so the location names its capture instead.
+ */
+export function nchanConfigWithStableId(): string {
+  const config = readFileSync(new URL('../support/nchan/nginx.conf', import.meta.url), 'utf8');
+  const subscriber =
+    /location ~ \^\/subscriber\/\(\.\+\)\$ \{\n(\s+nchan_subscriber [^\n]+\n)(\s+)nchan_channel_id \$1;\n/;
+  const fixed = config
+    .replace(
+      subscriber,
+      (_all, line: string, indent: string) =>
+        `location ~ ^/subscriber/(?<pushserver_id>.+)$ {\n${line}${indent}set $pushserver_channel $pushserver_raw_channel_id;\n${indent}nchan_channel_id $pushserver_id;\n`,
+    )
+    .replaceAll('channel_id=$pushserver_raw_channel_id', 'channel_id=$pushserver_channel');
+  if (
+    !fixed.includes('set $pushserver_channel ') ||
+    fixed.includes('=$pushserver_raw_channel_id&')
+  ) {
+    throw new Error('test/support/nchan/nginx.conf changed; update nchanConfigWithStableId()');
+  }
+  return fixed;
 }
