@@ -45,7 +45,7 @@ function plan(quick: boolean): Scenario[] {
         { s: 10000, k: 25 },
       ];
   const steady = quick
-    ? [{ s: 1000, c: 100, rate: 1000, ms: 3000 }]
+    ? [{ s: 1000, c: 100, rate: 1000, ms: 2000 }]
     : [
         { s: 2000, c: 200, rate: 1000, ms: 20_000 },
         // 4,000 msgs/s to 10 subscribers each would be 40,000 deliveries/s: more
@@ -67,9 +67,9 @@ function plan(quick: boolean): Scenario[] {
     {
       name: 'publish',
       kind: 'publish',
-      description: `publishes with no subscribers, 64 keep-alive connections, ${quick ? 2 : 10} s`,
+      description: `publishes with no subscribers, 64 keep-alive connections, ${quick ? 1.5 : 10} s`,
       run: (target, context) =>
-        publishThroughput(target, context, { connections: 64, durationMs: quick ? 2000 : 10_000 }),
+        publishThroughput(target, context, { connections: 64, durationMs: quick ? 1500 : 10_000 }),
     },
     ...steady.map(
       ({ s, c, rate, ms }): Scenario => ({
@@ -89,9 +89,9 @@ function plan(quick: boolean): Scenario[] {
     {
       name: 'sendupdate',
       kind: 'sendupdate',
-      description: `sendUpdate (createPublisher defaults, 64 in flight) vs a raw keep-alive client (64 connections), ${quick ? 1.5 : 5} s each`,
+      description: `sendUpdate (createPublisher defaults, 64 in flight) vs a raw keep-alive client (64 connections), ${quick ? 1 : 5} s each`,
       run: (target, context) =>
-        sendUpdateThroughput(target, context, { durationMs: quick ? 1500 : 5000 }),
+        sendUpdateThroughput(target, context, { durationMs: quick ? 1000 : 5000 }),
     },
   ];
 }
