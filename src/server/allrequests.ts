@@ -17,7 +17,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type PushServerSettings, type ResolvedSettings, resolveSettings } from '../settings.js';
+import type { PushServerSettings, ResolvedSettings } from '../settings.js';
 import { requestPath } from './http.js';
 import { createPushServer, type PushServer } from './index.js';
 import { createFailureLog, withoutHopByHop } from './passthrough.js';
@@ -153,52 +153,6 @@ export async function loadApp(file: string, cwd = process.cwd()): Promise<Reques
     );
   }
   return candidate as RequestListener;
-}
-
-/**
- * Start `runpushserver --allrequests` as the command line does: load the app
- * module (or take the upstream), default the port to 8000, listen, and print
- * where it listens.
- *
- * @param options settings (as read from the config file), the app file or upstream URL, forcehost
- * @returns the running server
- * @example await startAllRequests({ settings: {}, appFile: './app.js' });
- */
-export async function startAllRequests(options: {
-  settings: PushServerSettings;
-  appFile?: string;
-  upstream?: string;
-  forcehost?: string;
-  source?: string;
-  print?: (line: string) => void;
-}): Promise<AllRequestsServer> {
-  const print = options.print ?? ((line: string) => console.log(line));
-  if (!options.appFile && !options.upstream) {
-    throw new AllRequestsError(
-      '--allrequests needs the app: --app ./app.js (an Express app or (req, res) handler) or --upstream http://127.0.0.1:3000',
-    );
-  }
-  if (options.appFile && options.upstream) {
-    throw new AllRequestsError('give either --app or --upstream, not both');
-  }
-  // Browsers and the app reach everything on one port: 8000 unless told otherwise.
-  const settings = resolveSettings(
-    { ...options.settings, port: options.settings.port ?? ALLREQUESTS_PORT },
-    options.source ?? 'defaults',
-  );
-  const app = options.appFile ? await loadApp(options.appFile) : undefined;
-  const one = createAllRequestsServer({
-    settings,
-    app,
-    upstream: options.upstream,
-    forcehost: options.forcehost,
-  });
-  const { address, port } = await one.listen();
-  const target = app ? `the app from ${options.appFile}` : `the app at ${options.upstream}`;
-  print(
-    `pushserver: --allrequests on http://${address.includes(':') ? `[${address}]` : address}:${port}: push locations → the daemon, everything else → ${target}${options.forcehost ? `; other hosts are redirected to ${options.forcehost}` : ''}`,
-  );
-  return one;
 }
 
 function inProcess(app: RequestListener, servername: string): RequestListener {

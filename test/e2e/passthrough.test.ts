@@ -4,7 +4,12 @@ import { after as afterAll, afterEach, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core';
 import { type PresenceEvent, trackPresence } from '../../src/presence.ts';
 import { createAllRequestsServer } from '../../src/server/allrequests.ts';
-import { listen, recordSignals, sessionApp } from '../passthrough/support.ts';
+import {
+  listen,
+  nchanConfigWithStableId,
+  recordSignals,
+  sessionApp,
+} from '../passthrough/support.ts';
 import { launchChromium, openPage } from '../support/chromium.ts';
 import { startNchan } from '../support/nchan.ts';
 import { freePort } from '../support/ports.ts';
@@ -133,7 +138,11 @@ describe('passthrough from real Nchan (EventSource)', { skip: needs(CHROMIUM, NC
     cleanups.push(() => signals.stop());
     const appPort = await freePort();
     const appOrigin = `http://127.0.0.1:${appPort}`;
-    const nchan = await startNchan({ passthroughPort: appPort, allowOrigin: appOrigin });
+    const nchan = await startNchan({
+      passthroughPort: appPort,
+      allowOrigin: appOrigin,
+      config: nchanConfigWithStableId(),
+    });
     cleanups.push(() => nchan.stop());
     const subscriberUrl = `${nchan.origin}/subscriber/${encodeURIComponent(CHANNEL)}`;
     const app = await listen(
@@ -158,6 +167,8 @@ describe('passthrough from real Nchan (EventSource)', { skip: needs(CHROMIUM, NC
     const [subscribed] = await signals.until(1);
     // Cookies are per host, not per port: Chromium sent the app's session cookie to Nchan.
     assert.deepEqual(subscribed, { event: 'subscribe', channelId: CHANNEL, user: 'bob' });
+    // Nchan sends no unsubscribe for a client that leaves before the app answered the hook.
+    await signals.answered[0];
 
     const published = await fetch(`${nchan.origin}/publisher/${encodeURIComponent(CHANNEL)}`, {
       method: 'POST',

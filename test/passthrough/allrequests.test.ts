@@ -11,7 +11,6 @@ import {
   AllRequestsError,
   createAllRequestsServer,
   loadApp,
-  startAllRequests,
 } from '../../src/server/allrequests.ts';
 import { freePort } from '../support/ports.ts';
 
@@ -152,7 +151,7 @@ describe('--allrequests with an app in this process', () => {
   });
 });
 
-describe('loadApp and startAllRequests', () => {
+describe('loadApp', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pushserver-app-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -169,26 +168,6 @@ describe('loadApp and startAllRequests', () => {
       /--app wrong\.mjs must export an Express app or a \(req, res\) handler .* it exports port \(number\)/,
     );
     await assert.rejects(loadApp('absent.mjs', dir), /--app absent\.mjs: could not load/);
-  });
-
-  test('startAllRequests serves the app module and says where it listens', async () => {
-    writeFileSync(join(dir, 'app.mjs'), 'export default (req, res) => res.end("from file");\n');
-    const port = await freePort();
-    const lines: string[] = [];
-    const one = await startAllRequests({
-      settings: { port },
-      appFile: join(dir, 'app.mjs'),
-      print: (line) => lines.push(line),
-    });
-    cleanups.push(() => one.close());
-    assert.equal((await request(port, '/')).body.toString(), 'from file');
-    assert.equal(one.push.settings.subscriberHost.location, `127.0.0.1:${port}`);
-    assert.equal(lines.length, 1);
-    assert.match(lines[0], new RegExp(`--allrequests on http://127.0.0.1:${port}: push locations`));
-    await assert.rejects(
-      startAllRequests({ settings: {} }),
-      /--allrequests needs the app: --app \.\/app\.js/,
-    );
   });
 });
 
