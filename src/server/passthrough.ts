@@ -51,8 +51,13 @@ export interface PassthroughNotifier {
   stats(): PassthroughStats;
   /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void>;
-  /** Drop queued notifications, abort those in flight and free the sockets. */
-  close(): void;
+  /**
+   * Stop: later `subscribe` / `unsubscribe` calls are ignored; what was already asked
+   * for (the unsubscribes of a stopping daemon's polls) is still sent, for at most
+   * `timeoutMs`; then the rest is dropped and the sockets freed.
+   * @returns resolves once everything was sent or dropped
+   */
+  close(): Promise<void>;
 }
 
 type Action = 'subscribe' | 'unsubscribe';
@@ -121,6 +126,8 @@ export function createPassthroughNotifier(
   );
   let dropsInBurst = 0;
   let idleWaiters: Array<() => void> = [];
+  // Closing: no new notifications; closed: nothing more is sent.
+  let closing: Promise<void> | undefined;
   let closed = false;
 
   function enqueue(action: Action, channelId: string, headers: IncomingHttpHeaders): Promise<void> {
@@ -186,6 +193,11 @@ export function createPassthroughNotifier(
     settle();
   }
 
+  function idle(): Promise<void> {
+    if (isIdle()) return Promise.resolve();
+    return new Promise((resolve) => idleWaiters.push(resolve));
+  }
+
   function isIdle(): boolean {
     return inFlight.size === 0 && queue.length === 0 && chained === 0;
   }
@@ -216,9 +228,11 @@ export function createPassthroughNotifier(
 
   return {
     subscribe(channelId, headers) {
+      if (closing) return;
       pendingSubscribes.set(headers, enqueue('subscribe', channelId, headers));
     },
     unsubscribe(channelId, headers) {
+      if (closing) return;
       const pending = pendingSubscribes.get(headers);
       pendingSubscribes.delete(headers);
       if (!pending) return void enqueue('unsubscribe', channelId, headers);
@@ -232,15 +246,21 @@ export function createPassthroughNotifier(
     stats() {
       return { ...counts, inFlight: inFlight.size, queued: queue.length };
     },
-    idle() {
-      if (isIdle()) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
-    },
+    idle,
     close() {
-      closed = true;
-      for (const notification of queue.splice(0)) notification.done();
-      for (const request of inFlight) request.destroy();
-      agent.destroy();
+      closing ??= (async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, timeoutMs);
+        });
+        await Promise.race([idle(), late]);
+        clearTimeout(timer);
+        closed = true;
+        for (const notification of queue.splice(0)) notification.done();
+        for (const request of inFlight) request.destroy();
+        agent.destroy();
+      })();
+      return closing;
     },
   };
 }

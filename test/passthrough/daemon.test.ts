@@ -12,12 +12,12 @@ afterEach(async () => {
 });
 
 /** A daemon whose subscriber location notifies `passthrough`. */
-async function startDaemon(passthrough: string) {
+async function startDaemon(passthrough: string, subscriberTimeout = 0) {
   const push = createPushServer({
     port: 0,
     locations: [
       { type: 'publisher', prefix: '/publisher/' },
-      { type: 'subscriber', prefix: '/subscriber/', passthrough },
+      { type: 'subscriber', prefix: '/subscriber/', passthrough, subscriberTimeout },
     ],
   });
   const { port } = await push.listen(0, '127.0.0.1');
@@ -84,6 +84,43 @@ describe('passthrough from this daemon to an Express app', () => {
       { event: 'subscribe', channelId: 'room', user: 'alice' },
       { event: 'unsubscribe', channelId: 'room', user: 'alice' },
     ]);
+  });
+
+  test('a poll ends with unsubscribe on timeout (408), channel deletion (410) and daemon stop (503)', async () => {
+    const signals = recordSignals();
+    cleanups.push(() => signals.stop());
+    const app = await listen(sessionApp());
+    cleanups.push(() => app.stop());
+    const { push, origin } = await startDaemon(`http://127.0.0.1:${app.port}/passthrough`, 1);
+
+    const timedOut = longPoll(`${origin}/subscriber/slow`);
+    await signals.until(1);
+    assert.equal((await timedOut.answer).status, 408);
+    await signals.until(2);
+
+    const deleted = longPoll(`${origin}/subscriber/doomed`);
+    await signals.until(3);
+    await fetch(`${origin}/publisher/doomed`, { method: 'DELETE' });
+    assert.equal((await deleted.answer).status, 410);
+    await signals.until(4);
+
+    const stopped = longPoll(`${origin}/subscriber/last`);
+    await signals.until(5);
+    const closing = push.close();
+    assert.equal((await stopped.answer).status, 503);
+    await signals.until(6);
+    await closing;
+    assert.deepEqual(
+      signals.seen.map((s) => `${s.event} ${s.channelId}`),
+      [
+        'subscribe slow',
+        'unsubscribe slow',
+        'subscribe doomed',
+        'unsubscribe doomed',
+        'subscribe last',
+        'unsubscribe last',
+      ],
+    );
   });
 
   test('a poll answered at once from the buffer sends nothing', async () => {

@@ -248,6 +248,23 @@ describe('createPassthroughNotifier', () => {
     assert.match(lines[1], /caught up; 5 notifications were dropped/);
   });
 
+  test('close() still sends what was asked for, then ignores new notifications', async (t) => {
+    const app = await startReceiver();
+    t.after(() => app.stop());
+    const notifier = createPassthroughNotifier({ url: app.url });
+    const headers = { cookie: 'u=1' };
+    notifier.subscribe('room', headers);
+    notifier.unsubscribe('room', headers);
+    const closed = notifier.close();
+    notifier.subscribe('later', {});
+    await closed;
+    assert.deepEqual(
+      app.received.map((r) => r.body),
+      ['channel_id=room&subscribe=1', 'channel_id=room&unsubscribe=1'],
+    );
+    assert.equal(notifier.stats().delivered, 2);
+  });
+
   test('refuses a URL that is not http(s)', () => {
     assert.throws(
       () => createPassthroughNotifier({ url: 'ftp://x/passthrough' }),
