@@ -203,7 +203,7 @@ export function createPushServer(
       for (const room of rooms.values()) room.closeAll(servername);
       server?.closeIdleConnections();
       await closing;
-      for (const notifier of notifiers.values()) notifier.close();
+      await Promise.all([...notifiers.values()].map((notifier) => notifier.close()));
       await Promise.all(Object.values(stores).map((store) => store.close()));
     },
   };
