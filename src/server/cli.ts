@@ -1,13 +1,15 @@
 /**
- * `npx runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet]
+ * `npx runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet] [--workers N]
  * [--allrequests (--app FILE | --upstream URL) [--forcehost HOST]]`: the push
- * daemon's command line, in the style of Django's `runserver`.
+ * daemon's command line, in the style of Django's `runserver`. With `--workers N`
+ * this file also runs in each worker process (see `workers.ts`).
  *
  * @module
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { pathToFileURL } from 'node:url';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SettingsError } from '../errors.js';
 import {
   hostPort,
@@ -19,6 +21,7 @@ import {
 } from '../settings.js';
 import { ALLREQUESTS_PORT, createAllRequestsServer, loadApp } from './allrequests.js';
 import { createPushServer, logRequest, type PushServer, type RequestLogEntry } from './index.js';
+import { reportStartFailure, superviseWorkers, workerNumber } from './workers.js';
 
 /** A command line the daemon cannot run with; printed as one line, exit status 2. */
 export class CommandLineError extends Error {
@@ -46,9 +49,11 @@ export interface CommandLine {
   upstream: string | undefined;
   /** `--forcehost HOST`: other hosts are redirected to this one. */
   forcehost: string | undefined;
+  /** `--workers N` (`auto`: one per CPU): worker processes serving the port. @default 1 */
+  workers: number;
 }
 
-const USAGE = `usage: runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet]
+const USAGE = `usage: runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet] [--workers N]
                      [--allrequests (--app FILE | --upstream URL) [--forcehost HOST]]
 
 Run the push daemon (Nchan's protocol) on 127.0.0.1:8001, or on addrport:
@@ -58,6 +63,7 @@ a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001).
   --config FILE    settings file (default: PUSHSERVER_CONFIG, else pushserver.config.{js,mjs,cjs,json})
   -q, --quiet      no banner and no request log
   -h, --help       show this help
+  --workers N      N worker processes on the port (auto: one per CPU); needs a Redis store
   --allrequests    one port (default 8000) for the daemon and the app: push locations
                    go to the daemon, every other request to the app
   --app FILE       with --allrequests: the app module (an Express app or (req, res) handler)
@@ -65,22 +71,19 @@ a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001).
   --forcehost HOST with --allrequests: redirect requests for other hosts to HOST
 `;
 
-// Options of later features; named here so the message can say so.
-const NOT_YET: Record<string, string> = {
-  '--workers': 'several worker processes',
-};
-
-const WITH_VALUE: Record<string, 'config' | 'app' | 'upstream' | 'forcehost'> = {
+const WITH_VALUE: Record<string, 'config' | 'app' | 'upstream' | 'forcehost' | 'workers'> = {
   '--config': 'config',
   '--app': 'app',
   '--upstream': 'upstream',
   '--forcehost': 'forcehost',
+  '--workers': 'workers',
 };
 const EXAMPLE_VALUE = {
   config: 'pushserver.config.js',
   app: './app.js',
   upstream: 'http://127.0.0.1:3000',
   forcehost: 'www.example.com',
+  workers: '2',
 };
 
 /** Django's runserver address pattern: `port`, `ipv4:port`, `[ipv6]:port`, `name:port`. */
@@ -107,6 +110,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     app: undefined,
     upstream: undefined,
     forcehost: undefined,
+    workers: 1,
   };
   let addrport: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -124,9 +128,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       const value = inline ?? argv[++i];
       if (!value)
         throw new CommandLineError(`${name} needs a value: ${name} ${EXAMPLE_VALUE[key]}`);
-      line[key] = value;
-    } else if (name in NOT_YET) {
-      throw new CommandLineError(`${name} (${NOT_YET[name]}) is not available in this version`);
+      if (key === 'workers') line.workers = parseWorkers(value);
+      else line[key] = value;
     } else if (name.startsWith('-') && name !== '-') {
       throw new CommandLineError(`unknown option ${name}; see runpushserver --help`);
     } else if (addrport === undefined) {
@@ -153,7 +156,41 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   }
   if (line.address === undefined && line.ipv6) line.address = '::1';
   checkAllRequests(line);
+  if (line.allrequests && line.workers > 1) {
+    throw new CommandLineError(
+      '--workers does not combine with --allrequests (the app runs inside the daemon, for development); run the app on its own and the daemon with --workers behind nginx',
+    );
+  }
   return line;
+}
+
+/** A number of worker processes: a positive integer, or `auto` for one per CPU. */
+function parseWorkers(value: string): number {
+  if (value === 'auto') return availableParallelism();
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
+    throw new CommandLineError(
+      `--workers "${value}" is not a number of processes: --workers 2, or --workers auto for one per CPU`,
+    );
+  }
+  return Number(value);
+}
+
+/**
+ * With several workers every store a location uses must be a Redis store: a memory
+ * store would be one per worker, and a message published to one worker would never
+ * reach the subscribers waiting on another.
+ */
+function checkWorkerStores(settings: ResolvedSettings, workers: number): void {
+  if (workers < 2) return;
+  const used = new Set(settings.locations.map((location) => location.store));
+  for (const name of used) {
+    if (settings.stores[name].type === 'redis') continue;
+    const path =
+      Object.keys(settings.stores).length === 1 && name === 'default' ? 'store' : `store.${name}`;
+    throw new CommandLineError(
+      `--workers ${workers} needs store type redis: ${path} is ${settings.stores[name].type}, so each worker would keep its own channels; set ${path} to {type: 'redis', url: 'redis://127.0.0.1:6379'} (or run one process)`,
+    );
+  }
 }
 
 function checkAllRequests(line: CommandLine): void {
@@ -178,15 +215,17 @@ function checkAllRequests(line: CommandLine): void {
 }
 
 /**
- * Run `runpushserver`: parse `argv`, start the daemon, log requests, stop cleanly
- * on SIGINT / SIGTERM (exit 0). A bad command line, bad settings or a port that
- * cannot be bound print one line on stderr and exit with status 2.
+ * Run `runpushserver`: parse `argv`, start the daemon (or, with `--workers N`, N
+ * worker processes that each run this again), log requests, stop cleanly on SIGINT /
+ * SIGTERM (exit 0). A bad command line, bad settings or a port that cannot be bound
+ * print one line on stderr and exit with status 2.
  *
  * @param argv the arguments after the command name
  * @returns once the daemon listens (or failed to start)
  * @example main(['8002', '--quiet']);
  */
 export async function main(argv: readonly string[]): Promise<void> {
+  const worker = workerNumber();
   let settings: ResolvedSettings;
   let line: CommandLine;
   try {
@@ -196,24 +235,31 @@ export async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     settings = loadSettings(line);
+    checkWorkerStores(settings, line.workers);
   } catch (error) {
+    if (worker !== undefined) await reportStartFailure(describeFailure(error));
     return fail(error);
   }
+  if (line.workers > 1 && worker === undefined) return runWorkers(argv, line, settings);
   const out = (text: string) => {
     if (!line.quiet) process.stdout.write(`${text}\n`);
   };
-  const log = line.quiet ? undefined : (entry: RequestLogEntry) => out(logLine(entry));
+  const log = line.quiet ? undefined : (entry: RequestLogEntry) => out(logLine(entry, worker));
   const push = createPushServer(settings, { log: line.allrequests ? undefined : log });
   try {
     if (line.allrequests) await listenForAllRequests(line, push, log);
     else await push.listen(settings.port, settings.address);
   } catch (error) {
-    fail(error, settings);
     // An opened store (a Redis connection) would keep the process alive.
-    await push.close().catch(() => {});
+    const closed = push.close().catch(() => {});
+    // A worker's reason goes to the primary, which prints it once for all workers.
+    if (worker !== undefined) await reportStartFailure(describeFailure(error, settings));
+    fail(error, settings);
+    await closed;
     process.exit(2);
   }
-  out(banner(settings, line));
+  // The primary prints the banner once every worker listens.
+  if (worker === undefined) out(banner(settings, line));
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -227,6 +273,24 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** `--workers N`: this process supervises N workers; each runs {@link main} with the same `argv`. */
+async function runWorkers(
+  argv: readonly string[],
+  line: CommandLine,
+  settings: ResolvedSettings,
+): Promise<void> {
+  const end = await superviseWorkers({
+    workers: line.workers,
+    exec: fileURLToPath(import.meta.url),
+    args: argv,
+    onListening: (pids) => {
+      if (!line.quiet) process.stdout.write(`${banner(settings, line, pids)}\n`);
+    },
+  });
+  if (end.error) process.stderr.write(`Error: ${end.error}\n`);
+  process.exit(end.status);
 }
 
 /** `--allrequests`: the daemon's server routes push locations to it and the rest to the app. */
@@ -277,7 +341,7 @@ function describeFailure(error: unknown, settings?: ResolvedSettings): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function banner(settings: ResolvedSettings, line: CommandLine): string {
+function banner(settings: ResolvedSettings, line: CommandLine, pids: number[] = []): string {
   const { address, port } = settings;
   const listening = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
   const lines = [
@@ -293,6 +357,12 @@ function banner(settings: ResolvedSettings, line: CommandLine): string {
     const url = `${host.secure ? 'https' : 'http'}://${host.location}${displayPattern(location)}`;
     return [location.type, url];
   });
+  if (pids.length > 0) {
+    rows.push([
+      'workers',
+      `${pids.length} processes (pids ${pids.join(', ')}), channels shared through Redis`,
+    ]);
+  }
   if (line.allrequests) {
     rows.push([
       'everything else',
@@ -324,13 +394,18 @@ function version(): string {
 
 /**
  * One request as the daemon logs it, runserver-style:
- * `[28/Nov/2026 04:22:30] "GET /subscriber/a" 200 0.4 ms (waited 3.2 s)`.
+ * `[28/Nov/2026 04:22:30] "GET /subscriber/a" 200 0.4 ms (waited 3.2 s)`; with
+ * `--workers`, the worker that answered follows the date: `[...] w2 "GET ...`.
  *
+ * @param entry the answered request
+ * @param worker the worker's number, when there are several
+ * @returns the line, without a newline
  * @example logLine({ method: 'POST', url: '/publisher/a', status: 202, duration: 1.25, waited: undefined })
  */
-export function logLine(entry: RequestLogEntry): string {
+export function logLine(entry: RequestLogEntry, worker?: number): string {
   const waited = entry.waited === undefined ? '' : ` (waited ${formatDuration(entry.waited)})`;
-  return `[${currentLogDate()}] "${entry.method} ${entry.url}" ${entry.status || '-'} ${formatDuration(entry.duration)}${waited}`;
+  const who = worker === undefined ? '' : ` w${worker}`;
+  return `[${currentLogDate()}]${who} "${entry.method} ${entry.url}" ${entry.status || '-'} ${formatDuration(entry.duration)}${waited}`;
 }
 
 let logSecond = -1;

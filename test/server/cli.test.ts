@@ -186,9 +186,9 @@ describe('runpushserver', { concurrency: true }, () => {
       /^Error: "1\.2\.3\.4:notaport" is not a valid port number or address:port pair\n$/,
     ],
     [
-      'an option of a later version',
+      '--workers with a memory store',
       async () => ['--workers', '4'],
-      /^Error: --workers \(.+\) is not available in this version\n$/,
+      /^Error: --workers 4 needs store type redis: store is memory, .+\n$/,
     ],
     [
       '--app without --allrequests',

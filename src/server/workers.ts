@@ -1,0 +1,208 @@
+/**
+ * `runpushserver --workers N`: N worker processes serving one port through Node's
+ * cluster. The primary process only supervises: it forks the workers, hands out
+ * connections, restarts a worker that dies, and stops them all on SIGINT / SIGTERM.
+ * Each worker is a whole daemon; they share channels through a Redis store.
+ *
+ * @module
+ */
+import cluster, { type Worker } from 'node:cluster';
+
+/** The environment variable that carries a worker's number (1..N) into it. */
+const WORKER_ENV = 'PUSHSERVER_WORKER';
+
+/** The IPC message a worker sends when it cannot start (bad port, Redis unreachable). */
+interface StartFailure {
+  pushserver: 'failed';
+  message: string;
+}
+
+/**
+ * A crash loop ends the daemon: this many unexpected worker exits within `withinMs`.
+ * @default 5 within 60 s
+ */
+export const CRASH_LIMIT = { crashes: 5, withinMs: 60_000 };
+
+/** Pause before restarting a worker after the second crash in a row; doubles each time. */
+const RESTART_PAUSE_MS = 500;
+
+/** How long the workers get to close their connections and stores on SIGINT / SIGTERM. */
+const STOP_GRACE_MS = 2000;
+
+/**
+ * This process's number among the workers of `runpushserver --workers N` (1..N, kept
+ * by a worker that replaces a dead one), or undefined in a single-process daemon.
+ *
+ * @returns the worker number, or undefined
+ * @example const prefix = workerNumber() === undefined ? '' : `w${workerNumber()} `;
+ */
+export function workerNumber(): number | undefined {
+  if (!cluster.isWorker) return undefined;
+  const number = Number(process.env[WORKER_ENV]);
+  return Number.isInteger(number) && number > 0 ? number : undefined;
+}
+
+/**
+ * In a worker: tell the primary why this worker cannot start (it prints the message
+ * once for all workers), then exit with status 2.
+ *
+ * @param message one line naming the problem and the fix
+ * @returns never: the process exits
+ * @example await reportStartFailure('That port is already in use (127.0.0.1:8001).');
+ */
+export async function reportStartFailure(message: string): Promise<never> {
+  const failure: StartFailure = { pushserver: 'failed', message };
+  await new Promise<void>((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send(failure, undefined, {}, () => resolve());
+  });
+  process.exit(2);
+}
+
+/** Options of {@link superviseWorkers}. */
+export interface SupervisorOptions {
+  /** Number of worker processes, at least 1. */
+  workers: number;
+  /** The module each worker runs (the CLI's own file): it sees `workerNumber()` set. */
+  exec: string;
+  /** The command line the workers get (the same as the primary's). */
+  args: readonly string[];
+  /** Called once, when every worker listens: print the banner. */
+  onListening(pids: number[]): void;
+  /** Receives one line when a worker dies, is replaced, or the daemon gives up. @default stderr */
+  log?: (line: string) => void;
+}
+
+/** How {@link superviseWorkers} ended. */
+export interface SupervisorExit {
+  /** 0 after SIGINT / SIGTERM, 2 when a worker could not start, 1 after a crash loop. */
+  status: number;
+  /** Why it did not stop cleanly: one line for stderr, after `Error: `. */
+  error?: string;
+}
+
+/**
+ * Run the workers: fork `workers` processes of `exec`, wait until all listen, replace
+ * any that dies (up to {@link CRASH_LIMIT}), and stop them all on SIGINT / SIGTERM.
+ * Call it at most once per process, in the primary.
+ *
+ * @param options workers, the module and command line they run, the banner callback
+ * @returns once every worker has exited: the status the command should exit with
+ * @example
+ * const end = await superviseWorkers({ workers: 2, exec: cliFile, args: argv, onListening: printBanner });
+ * process.exit(end.status);
+ */
+export function superviseWorkers(options: SupervisorOptions): Promise<SupervisorExit> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Node 20 has no SO_REUSEPORT: either the primary accepts and hands each connection
+  // to the next worker (round robin), or all workers accept on one shared socket and
+  // the kernel picks. bench/workers.ts measured both; round robin spread long-poll
+  // connections evenly at no measurable CPU cost (connections are kept alive), the
+  // shared socket left one worker with most of them. NODE_CLUSTER_SCHED_POLICY=none
+  // still chooses the other.
+  if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_RR;
+  cluster.setupPrimary({ exec: options.exec, args: [...options.args], execArgv: workerExecArgv() });
+
+  const slots = new Map<Worker, number>();
+  const listening = new Set<Worker>();
+  const crashes: number[] = [];
+  let started = false;
+  let stopping = false;
+  let ending: SupervisorExit | undefined;
+  let finish: (exit: SupervisorExit) => void = () => {};
+  const done = new Promise<SupervisorExit>((resolve) => {
+    finish = resolve;
+  });
+
+  const fork = (slot: number) => {
+    const worker = cluster.fork({ [WORKER_ENV]: String(slot) });
+    slots.set(worker, slot);
+    return worker;
+  };
+
+  const stopAll = (exit: SupervisorExit) => {
+    if (stopping) return;
+    stopping = true;
+    ending = exit;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    // A terminal's Ctrl-C reaches the workers too; a second signal does no harm.
+    for (const worker of slots.keys()) worker.process.kill('SIGTERM');
+    // A worker stuck closing must not hold the exit.
+    setTimeout(() => {
+      for (const worker of slots.keys()) worker.process.kill('SIGKILL');
+    }, STOP_GRACE_MS).unref();
+    if (slots.size === 0) finish(exit);
+  };
+  const onSignal = () => stopAll({ status: 0 });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  cluster.on('message', (worker, message: StartFailure) => {
+    if (message?.pushserver !== 'failed') return;
+    // The same reason (port in use, Redis down) stops every worker: say it once.
+    if (!started) stopAll({ status: 2, error: message.message });
+    else log(`pushserver: worker ${slots.get(worker)} could not start: ${message.message}`);
+  });
+
+  cluster.on('listening', (worker) => {
+    listening.add(worker);
+    const slot = slots.get(worker);
+    if (started) {
+      log(`pushserver: worker ${slot} is back (pid ${worker.process.pid})`);
+    } else if (listening.size === options.workers) {
+      started = true;
+      options.onListening([...slots.keys()].map((w) => w.process.pid as number));
+    }
+  });
+
+  cluster.on('exit', (worker, code, signal) => {
+    const slot = slots.get(worker) as number;
+    slots.delete(worker);
+    listening.delete(worker);
+    if (stopping) {
+      if (slots.size === 0) finish(ending as SupervisorExit);
+      return;
+    }
+    const how = signal ? `signal ${signal}` : `status ${code}`;
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes[0] < now - CRASH_LIMIT.withinMs) crashes.shift();
+    if (crashes.length >= CRASH_LIMIT.crashes) {
+      stopAll({
+        status: 1,
+        error: `workers died ${crashes.length} times within ${CRASH_LIMIT.withinMs / 1000} s (the last: worker ${slot}, ${how}); stopping`,
+      });
+      return;
+    }
+    // At once the first time; then a growing pause, so a worker that cannot start
+    // (Redis down) does not spin before the limit ends it.
+    const pause = crashes.length === 1 ? 0 : RESTART_PAUSE_MS * 2 ** (crashes.length - 2);
+    log(
+      `pushserver: worker ${slot} (pid ${worker.process.pid}) died (${how}); starting a new one${pause ? ` in ${pause / 1000} s` : ''}`,
+    );
+    setTimeout(() => {
+      if (!stopping) fork(slot);
+    }, pause);
+  });
+
+  for (let slot = 1; slot <= options.workers; slot++) fork(slot);
+  return done;
+}
+
+/**
+ * The Node options the workers run with: the primary's (e.g. `--import tsx`,
+ * `--cpu-prof`), less those that name the code to run (`-e`, `--input-type`), since
+ * a worker runs the CLI's file.
+ */
+function workerExecArgv(): string[] {
+  const kept: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (['-e', '--eval', '-p', '--print'].includes(arg)) i++;
+    else if (/^--(eval|print)=/.test(arg) || arg.startsWith('--input-type')) continue;
+    else kept.push(arg);
+  }
+  return kept;
+}
