@@ -1,13 +1,15 @@
 import http from 'node:http';
 import https from 'node:https';
 import { PublishError } from './errors.js';
+import { ConnectionPool, TimeoutError, WireCall } from './publish-client.js';
+import type { PublishAnswer } from './publish-response.js';
 import {
   getSettings,
   type PushServerSettings,
   type ResolvedSettings,
   resolveSettings,
 } from './settings.js';
-import { emitRobust } from './signals.js';
+import { emitRobust, signals } from './signals.js';
 import { publisherUrl } from './urls.js';
 
 /** Options of one {@link sendUpdate} call. */
@@ -95,6 +97,10 @@ export interface Publisher {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** A Content-Type the own client writes as is; anything else goes through node:http. */
+const PLAIN_HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+/** Channels whose URL and request head a publisher remembers, per daemon. */
+const CHANNEL_CACHE_SIZE = 4096;
 
 /**
  * A publisher bound to one daemon's settings, with its own keep-alive connections.
@@ -111,16 +117,18 @@ export function createPublisher(settings?: PushServerSettings | ResolvedSettings
       : isResolved(settings)
         ? settings
         : resolveSettings(settings, 'createPublisher()');
-  const agents = {
-    http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+  const connections: Connections = {
+    pools: new Map(),
+    http: undefined,
+    https: undefined,
   };
   return {
     sendUpdate: (channelId, data, options = {}) =>
-      publish(fixed ?? getSettings(), agents, channelId, data, options),
+      publish(fixed ?? getSettings(), connections, channelId, data, options),
     close() {
-      agents.http.destroy();
-      agents.https.destroy();
+      for (const pool of connections.pools.values()) pool.close();
+      connections.http?.destroy();
+      connections.https?.destroy();
     },
   };
 }
@@ -129,89 +137,332 @@ function isResolved(settings: PushServerSettings | ResolvedSettings): settings i
   return 'stores' in settings && 'source' in settings;
 }
 
-async function publish(
+/** A publisher's connections: its own pools for http, node's agents for the rest. */
+interface Connections {
+  /** By `host:port`. */
+  pools: Map<string, ConnectionPool>;
+  http: http.Agent | undefined;
+  https: https.Agent | undefined;
+}
+
+/** Where a publish goes, worked out once per settings object. */
+interface Daemon {
+  secure: boolean;
+  /** For `net.connect`: no brackets around an IPv6 address. */
+  host: string;
+  port: number;
+  /** `host:port` */
+  key: string;
+  /** Channel id → its URL and request head, most recent {@link CHANNEL_CACHE_SIZE}. */
+  channels: Map<string, Channel>;
+}
+
+interface Channel {
+  url: string;
+  /** Request line, Host and Accept, CRLF-terminated: the rest of the head follows per call. */
+  head: string;
+}
+
+const daemons = new WeakMap<ResolvedSettings, Daemon>();
+
+function daemonFor(settings: ResolvedSettings): Daemon {
+  let daemon = daemons.get(settings);
+  if (!daemon) {
+    const { location, secure } = settings.publisherHost;
+    const parsed = new URL(`${secure ? 'https' : 'http'}://${location}/`);
+    const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = Number(parsed.port || (secure ? 443 : 80));
+    daemon = { secure, host, port, key: `${host}:${port}`, channels: new Map() };
+    daemons.set(settings, daemon);
+  }
+  return daemon;
+}
+
+function channelFor(daemon: Daemon, channelId: string, settings: ResolvedSettings): Channel {
+  let channel = daemon.channels.get(channelId);
+  if (!channel) {
+    // Throws ChannelIdError for an id the location refuses; only good ids are kept.
+    const url = publisherUrl(channelId, settings);
+    // As node:http sends it: the URL parser percent-encodes what the location left raw.
+    const parsed = new URL(url);
+    channel = {
+      url,
+      head: `POST ${parsed.pathname}${parsed.search} HTTP/1.1\r\nHost: ${parsed.host}\r\nAccept: application/json\r\n`,
+    };
+    if (daemon.channels.size >= CHANNEL_CACHE_SIZE) daemon.channels.clear();
+    daemon.channels.set(channelId, channel);
+  }
+  return channel;
+}
+
+/** What one call is about, for its result and signals. */
+interface Publish {
+  channelId: string;
+  data: unknown;
+  alreadySerialized: boolean;
+  url: string;
+  ignoreErrors: boolean;
+  /** Set when anyone listens to the signals. */
+  event: PreSendUpdateEvent | undefined;
+}
+
+/** A publish through the own client: the call, its wire request and its promise in one object. */
+class PublishCall extends WireCall implements Publish {
+  event: PreSendUpdateEvent | undefined = undefined;
+
+  constructor(
+    readonly channelId: string,
+    readonly data: unknown,
+    readonly alreadySerialized: boolean,
+    readonly url: string,
+    readonly ignoreErrors: boolean,
+    readonly resolve: (result: SendUpdateResult) => void,
+    readonly reject: (error: unknown) => void,
+  ) {
+    super();
+  }
+
+  answered(error: Error | undefined, answer: PublishAnswer | undefined): void {
+    settle(
+      this,
+      answer && { status: answer.status, head: answer.head, body: answer.body.toString('utf8') },
+      error,
+      this.resolve,
+      this.reject,
+    );
+  }
+}
+
+function publish(
   settings: ResolvedSettings,
-  agents: { http: http.Agent; https: https.Agent },
+  connections: Connections,
   channelId: string,
   data: unknown,
   options: SendUpdateOptions,
 ): Promise<SendUpdateResult> {
   const alreadySerialized = options.alreadySerialized ?? false;
-  const ignoreErrors = options.ignoreErrors ?? settings.ignoreErrors;
-  const url = publisherUrl(channelId, settings);
-  const body = serialize(data, alreadySerialized);
-  const request: PublishRequest = {
-    method: 'POST',
-    url,
-    headers: {
-      'Content-Type': options.contentType ?? JSON_TYPE,
-      'Content-Length': String(body.length),
-      Accept: 'application/json',
-    },
-    body,
-  };
-  const event: PreSendUpdateEvent = { channelId, data, alreadySerialized, request };
-  emitRobust('preSendUpdate', event);
-
-  let response: PublishResponse | undefined;
-  let error: PublishError | undefined;
+  const contentType = options.contentType ?? JSON_TYPE;
+  let daemon: Daemon;
+  let channel: Channel;
+  let body: string | Buffer;
   try {
-    response = await post(request, url.startsWith('https:') ? agents.https : agents.http, {
-      timeout: options.timeout ?? settings.publishTimeout,
-      signal: options.signal,
-    });
-    if (response.status !== 201 && response.status !== 202) {
-      const firstLine = response.body.split(/\r?\n/, 1)[0].slice(0, 200);
-      error = new PublishError(
-        `pushserver: publishing to ${url} failed: the daemon answered ${response.status}${firstLine ? `: ${firstLine}` : ''}`,
-        { url, status: response.status, body: response.body },
-      );
-    }
-  } catch (cause) {
+    daemon = daemonFor(settings);
+    channel = channelFor(daemon, channelId, settings);
+    body = serialize(data, alreadySerialized);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const ignoreErrors = options.ignoreErrors ?? settings.ignoreErrors;
+  const length = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+  // The request and event objects cost as much as the rest of a publish; only
+  // listeners get them.
+  let event: PreSendUpdateEvent | undefined;
+  if (signals.listenerCount('preSendUpdate') > 0 || signals.listenerCount('postSendUpdate') > 0) {
+    if (typeof body === 'string') body = Buffer.from(body, 'utf8');
+    const request: PublishRequest = {
+      method: 'POST',
+      url: channel.url,
+      headers: {
+        'Content-Type': contentType,
+        'Content-Length': String(length),
+        Accept: 'application/json',
+      },
+      body,
+    };
+    event = { channelId, data, alreadySerialized, request };
+    emitRobust('preSendUpdate', event);
+  }
+  const timeout = options.timeout ?? settings.publishTimeout;
+  if (daemon.secure || (contentType !== JSON_TYPE && !PLAIN_HEADER_VALUE.test(contentType))) {
+    const call: Publish = {
+      channelId,
+      data,
+      alreadySerialized,
+      url: channel.url,
+      ignoreErrors,
+      event,
+    };
+    return publishWithNodeHttp(call, daemon, connections, body, contentType, timeout, options);
+  }
+  let pool = connections.pools.get(daemon.key);
+  if (!pool) {
+    pool = new ConnectionPool(daemon.host, daemon.port);
+    connections.pools.set(daemon.key, pool);
+  }
+  const sending = pool;
+  const head = `${channel.head}Content-Type: ${contentType}\r\nContent-Length: ${length}\r\n\r\n`;
+  const wire = body;
+  return new Promise((resolve, reject) => {
+    const call = new PublishCall(
+      channelId,
+      data,
+      alreadySerialized,
+      channel.url,
+      ignoreErrors,
+      resolve,
+      reject,
+    );
+    call.event = event;
+    call.head = head;
+    call.body = wire;
+    call.timeout = timeout;
+    call.signal = options.signal;
+    sending.send(call);
+  });
+}
+
+/** https, or a request head our own client does not write: node:http(s) and its agent. */
+function publishWithNodeHttp(
+  call: Publish,
+  daemon: Daemon,
+  connections: Connections,
+  body: string | Buffer,
+  contentType: string,
+  timeout: number,
+  options: SendUpdateOptions,
+): Promise<SendUpdateResult> {
+  let agent: http.Agent;
+  if (daemon.secure) {
+    connections.https ??= new https.Agent({ keepAlive: true, maxSockets: 64 });
+    agent = connections.https;
+  } else {
+    connections.http ??= new http.Agent({ keepAlive: true, maxSockets: 64 });
+    agent = connections.http;
+  }
+  const headers = {
+    'Content-Type': contentType,
+    'Content-Length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
+    Accept: 'application/json',
+  };
+  return new Promise((resolve, reject) => {
+    post(call.url, headers, body, agent, { timeout, signal: options.signal }).then(
+      (response) => settle(call, response, undefined, resolve, reject),
+      (cause) => settle(call, undefined, cause, resolve, reject),
+    );
+  });
+}
+
+/** The daemon's answer as {@link settle} needs it: node:http's `headers`, or the raw `head`. */
+interface Answer {
+  status: number;
+  headers?: http.IncomingHttpHeaders;
+  head?: string;
+  body: string;
+}
+
+function settle(
+  call: Publish,
+  answer: Answer | undefined,
+  cause: unknown,
+  resolve: (result: SendUpdateResult) => void,
+  reject: (error: unknown) => void,
+): void {
+  const { url } = call;
+  let error: PublishError | undefined;
+  if (answer === undefined) {
     error = new PublishError(`pushserver: publishing to ${url} failed: ${describeFailure(cause)}`, {
       url,
       cause,
     });
+  } else if (answer.status !== 201 && answer.status !== 202) {
+    const firstLine = answer.body.split(/\r?\n/, 1)[0].slice(0, 200);
+    error = new PublishError(
+      `pushserver: publishing to ${url} failed: the daemon answered ${answer.status}${firstLine ? `: ${firstLine}` : ''}`,
+      { url, status: answer.status, body: answer.body },
+    );
   }
+  const status = answer?.status;
   const result: SendUpdateResult = {
     ok: error === undefined,
-    delivered: error === undefined && response?.status === 201,
-    queued: error === undefined && response?.status === 202,
-    status: response?.status,
-    channel: response ? parseChannelInfo(response.body) : undefined,
+    delivered: error === undefined && status === 201,
+    queued: error === undefined && status === 202,
+    status,
+    channel: answer ? parseChannelInfo(answer.body) : undefined,
     url,
     error,
   };
-  emitRobust('postSendUpdate', { ...event, response, error, result } satisfies PostSendUpdateEvent);
-  if (error && !ignoreErrors) throw error;
-  return result;
+  if (call.event) {
+    const response: PublishResponse | undefined = answer && {
+      status: answer.status,
+      headers: answer.headers ?? headersOf(answer.head ?? ''),
+      body: answer.body,
+    };
+    emitRobust('postSendUpdate', {
+      ...call.event,
+      response,
+      error,
+      result,
+    } satisfies PostSendUpdateEvent);
+  }
+  if (error && !call.ignoreErrors) reject(error);
+  else resolve(result);
 }
 
-function serialize(data: unknown, alreadySerialized: boolean): Buffer {
+function serialize(data: unknown, alreadySerialized: boolean): string | Buffer {
   if (!alreadySerialized) {
     const json = JSON.stringify(data);
     if (json === undefined)
       throw new TypeError(`sendUpdate: ${typeof data} cannot be serialized to JSON`);
-    return Buffer.from(json, 'utf8');
+    return json;
   }
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (typeof data === 'string') return data;
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof Uint8Array) return Buffer.from(data);
   throw new TypeError('sendUpdate: with alreadySerialized, data must be a string or a Buffer');
 }
 
+/** Headers a repeat of which node:http drops rather than joins. */
+const SINGLE_HEADERS = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/** A raw response head's headers as node:http's `IncomingMessage.headers` has them. */
+function headersOf(head: string): http.IncomingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  const lines = head.split('\r\n');
+  for (let i = 1; i < lines.length; i++) {
+    const colon = lines[i].indexOf(':');
+    const name = lines[i].slice(0, colon).toLowerCase();
+    const value = lines[i].slice(colon + 1).trim();
+    const previous = headers[name];
+    if (name === 'set-cookie') headers[name] = [...((previous as string[]) ?? []), value];
+    else if (previous === undefined) headers[name] = value;
+    else if (!SINGLE_HEADERS.has(name)) headers[name] = `${previous}, ${value}`;
+  }
+  return headers;
+}
+
 function post(
-  request: PublishRequest,
+  url: string,
+  headers: Record<string, string>,
+  body: string | Buffer,
   agent: http.Agent,
   limits: { timeout: number; signal?: AbortSignal },
-): Promise<PublishResponse> {
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     if (limits.signal?.aborted) {
       reject(new Error('aborted before it was sent', { cause: limits.signal.reason }));
       return;
     }
-    const transport = request.url.startsWith('https:') ? https : http;
-    const req = transport.request(request.url, { method: 'POST', headers: request.headers, agent });
+    const transport = url.startsWith('https:') ? https : http;
+    const req = transport.request(url, { method: 'POST', headers, agent });
     const timer = setTimeout(() => req.destroy(new TimeoutError(limits.timeout)), limits.timeout);
     const onAbort = () => req.destroy(new Error('aborted', { cause: limits.signal?.reason }));
     limits.signal?.addEventListener('abort', onAbort, { once: true });
@@ -239,24 +490,22 @@ function post(
         });
       });
     });
-    req.end(request.body);
+    req.end(body);
   });
-}
-
-class TimeoutError extends Error {
-  constructor(readonly ms: number) {
-    super(`no answer within ${ms} ms`);
-  }
 }
 
 function describeFailure(cause: unknown): string {
   if (cause instanceof TimeoutError) return cause.message;
   const error = cause as NodeJS.ErrnoException;
-  if (error?.code === 'ECONNREFUSED') {
+  if (error?.code === 'ECONNREFUSED' && error.message.startsWith('connect ECONNREFUSED')) {
     return `connection refused (${error.message.replace(/^connect ECONNREFUSED /, '')}); is the push daemon running? Start one with: npx runpushserver`;
   }
   return error?.message ?? String(cause);
 }
+
+/** The JSON body the daemon and Nchan send to `Accept: application/json`, byte for byte: read without JSON.parse. */
+const CHANNEL_INFO_JSON =
+  /^\{"messages": (\d{1,15}), "requested": (-?\d{1,15}), "subscribers": (\d{1,15}), "last_message_id": "(\d{1,15}:\d{1,15})" \}\s*$/;
 
 /**
  * Parse the channel info a daemon sends after a publish: Nchan's text body
@@ -265,6 +514,15 @@ function describeFailure(cause: unknown): string {
  * @returns the info, or undefined for an empty or unrecognised body (py-hbpush sends none)
  */
 export function parseChannelInfo(body: string): ChannelInfo | undefined {
+  const exact = CHANNEL_INFO_JSON.exec(body);
+  if (exact) {
+    return {
+      messages: Number(exact[1]),
+      requested: Number(exact[2]),
+      subscribers: Number(exact[3]),
+      lastMessageId: exact[4],
+    };
+  }
   const text = body.trim();
   if (text.startsWith('{')) {
     try {

@@ -1,0 +1,358 @@
+// The publisher's HTTP/1.1 response reader: what a daemon answers to a publish, read
+// from a kept-alive connection. As strict as node:http about framing (no bare CR or LF,
+// no obs-fold, one Content-Length, never both Content-Length and Transfer-Encoding),
+// so a confused or hostile peer cannot make two answers out of one.
+
+/** One complete answer of the daemon. */
+export interface PublishAnswer {
+  status: number;
+  /** Status line and header lines, latin1, joined by CRLF, without the blank line. */
+  head: string;
+  body: Buffer;
+  /** The connection may carry the next request. */
+  keepAlive: boolean;
+  /** What `Keep-Alive: timeout=N` announced, in ms; undefined when not announced. */
+  keepAliveMs: number | undefined;
+}
+
+/** The daemon's answer cannot be read as HTTP/1.1; the connection is not reused. */
+export class MalformedResponseError extends Error {
+  constructor(reason: string) {
+    super(`the daemon sent a malformed response (${reason})`);
+    this.name = 'MalformedResponseError';
+  }
+}
+
+/** Longest status line plus headers accepted (node:http allows 16 KB). */
+const MAX_HEAD = 64 * 1024;
+/** Longest chunk-size or trailer line accepted. */
+const MAX_LINE = 4 * 1024;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+const DIGITS = /^\d{1,15}$/;
+const HEX = /^[0-9a-fA-F]{1,12}$/;
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
+
+enum State {
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailer,
+  UntilClose,
+  Done,
+}
+
+interface Framing {
+  status: number;
+  keepAlive: boolean;
+  keepAliveMs: number | undefined;
+  /** Body bytes by Content-Length; -1 chunked; -2 until the connection closes. */
+  length: number;
+}
+
+/**
+ * Reads one response at a time from the bytes of one connection. Feed it what the
+ * socket reads; it returns the answer once complete. Throws
+ * {@link MalformedResponseError} on anything node:http would refuse.
+ *
+ * @example const reader = new ResponseReader(); const answer = reader.push(chunk);
+ */
+export class ResponseReader {
+  private state = State.Head;
+  /** Bytes of an unfinished line or head. */
+  private pending: Buffer = EMPTY;
+  private framing: Framing | undefined;
+  private head = '';
+  private parts: Buffer[] = [];
+  private remaining = 0;
+  private trailerBytes = 0;
+  /** Bytes read since {@link reset}. */
+  received = 0;
+  /** Bytes came after the end of the answer (pipelining was never asked for). */
+  extra = false;
+
+  /** Get ready for the next answer on the same connection. */
+  reset(): void {
+    this.state = State.Head;
+    this.pending = EMPTY;
+    this.framing = undefined;
+    this.head = '';
+    this.parts.length = 0;
+    this.remaining = 0;
+    this.trailerBytes = 0;
+    this.received = 0;
+    this.extra = false;
+  }
+
+  /**
+   * Feed bytes read from the connection.
+   *
+   * @param chunk what the socket's `data` event gave
+   * @returns the answer when these bytes completed it
+   * @throws MalformedResponseError
+   */
+  push(chunk: Buffer): PublishAnswer | undefined {
+    this.received += chunk.length;
+    if (this.state === State.Done) {
+      this.extra = true;
+      return undefined;
+    }
+    // The usual case: a whole answer with Content-Length in one read, parsed in place.
+    if (this.state === State.Head && this.pending.length === 0) {
+      const end = chunk.indexOf(CRLF_CRLF);
+      if (end >= 0 && end <= MAX_HEAD) {
+        this.startBody(chunk.toString('latin1', 0, end));
+        return this.consume(chunk, end + 4);
+      }
+    }
+    return this.consume(chunk, 0);
+  }
+
+  /**
+   * The connection ended (EOF). Completes an answer whose body runs until close.
+   *
+   * @returns the answer, or undefined when the connection ended before its end
+   */
+  end(): PublishAnswer | undefined {
+    if (this.state !== State.UntilClose) return undefined;
+    this.state = State.Done;
+    return this.answer();
+  }
+
+  private consume(chunk: Buffer, offset: number): PublishAnswer | undefined {
+    for (;;) {
+      if (this.state === State.Done) {
+        const answer = this.answer();
+        // 1xx answers (100 Continue, 103 Early Hints) come before the real one.
+        if (answer.status < 200) {
+          this.state = State.Head;
+          this.parts.length = 0;
+          continue;
+        }
+        if (offset < chunk.length) this.extra = true;
+        return answer;
+      }
+      if (offset >= chunk.length) return undefined;
+      switch (this.state) {
+        case State.Head: {
+          const line = this.takeUntil(chunk, offset, CRLF_CRLF, MAX_HEAD, 'head over 64 KB');
+          if (line === undefined) return undefined;
+          offset = line.next;
+          this.startBody(line.text);
+          break;
+        }
+        case State.Length:
+        case State.UntilClose: {
+          const take =
+            this.state === State.Length
+              ? Math.min(this.remaining, chunk.length - offset)
+              : chunk.length - offset;
+          this.parts.push(chunk.subarray(offset, offset + take));
+          offset += take;
+          if (this.state === State.Length) {
+            this.remaining -= take;
+            if (this.remaining === 0) this.state = State.Done;
+          }
+          break;
+        }
+        case State.ChunkSize: {
+          const line = this.takeLine(chunk, offset);
+          if (line === undefined) return undefined;
+          offset = line.next;
+          const semicolon = line.text.indexOf(';');
+          const size = (semicolon < 0 ? line.text : line.text.slice(0, semicolon)).trimEnd();
+          if (!HEX.test(size)) throw new MalformedResponseError(`bad chunk size "${size}"`);
+          this.remaining = Number.parseInt(size, 16);
+          this.state = this.remaining === 0 ? State.Trailer : State.ChunkData;
+          break;
+        }
+        case State.ChunkData: {
+          const take = Math.min(this.remaining, chunk.length - offset);
+          this.parts.push(chunk.subarray(offset, offset + take));
+          offset += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.state = State.ChunkDataEnd;
+          break;
+        }
+        case State.ChunkDataEnd: {
+          const line = this.takeLine(chunk, offset);
+          if (line === undefined) return undefined;
+          offset = line.next;
+          if (line.text !== '') throw new MalformedResponseError('chunk data longer than its size');
+          this.state = State.ChunkSize;
+          break;
+        }
+        case State.Trailer: {
+          const line = this.takeLine(chunk, offset);
+          if (line === undefined) return undefined;
+          offset = line.next;
+          this.trailerBytes += line.text.length + 2;
+          if (this.trailerBytes > MAX_HEAD) throw new MalformedResponseError('trailers over 64 KB');
+          if (line.text === '') this.state = State.Done;
+          else if (!validHeaderLine(line.text)) {
+            throw new MalformedResponseError(`bad trailer line ${JSON.stringify(line.text)}`);
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  /** Parse the head and set the state for its body. */
+  private startBody(head: string): void {
+    const framing = parseHead(head);
+    this.head = head;
+    this.framing = framing;
+    if (framing.length === -1) this.state = State.ChunkSize;
+    else if (framing.length === -2) this.state = State.UntilClose;
+    else if (framing.length === 0) this.state = State.Done;
+    else {
+      this.state = State.Length;
+      this.remaining = framing.length;
+    }
+  }
+
+  private answer(): PublishAnswer {
+    const framing = this.framing as Framing;
+    const parts = this.parts;
+    return {
+      status: framing.status,
+      head: this.head,
+      body: parts.length === 1 ? parts[0] : parts.length === 0 ? EMPTY : Buffer.concat(parts),
+      keepAlive: framing.keepAlive,
+      keepAliveMs: framing.keepAliveMs,
+    };
+  }
+
+  /** A CRLF-terminated line (chunk size, trailer), joining reads. */
+  private takeLine(chunk: Buffer, offset: number): { text: string; next: number } | undefined {
+    return this.takeUntil(chunk, offset, CRLF, MAX_LINE, 'line over 4 KB');
+  }
+
+  private takeUntil(
+    chunk: Buffer,
+    offset: number,
+    delimiter: Buffer,
+    limit: number,
+    tooLong: string,
+  ): { text: string; next: number } | undefined {
+    const joined = this.pending.length > 0;
+    const buffer = joined ? Buffer.concat([this.pending, chunk.subarray(offset)]) : chunk;
+    const start = joined ? 0 : offset;
+    const end = buffer.indexOf(delimiter, start);
+    if (end < 0) {
+      if (buffer.length - start > limit + delimiter.length)
+        throw new MalformedResponseError(tooLong);
+      // Copy: the socket's chunk is not ours to hold.
+      this.pending = Buffer.from(buffer.subarray(start));
+      return undefined;
+    }
+    if (end - start > limit) throw new MalformedResponseError(tooLong);
+    const text = buffer.toString('latin1', start, end);
+    const next = end + delimiter.length;
+    this.pending = EMPTY;
+    // Offsets are in `chunk`; the pending bytes came before it.
+    return {
+      text,
+      next: joined ? offset + next - (buffer.length - (chunk.length - offset)) : next,
+    };
+  }
+}
+
+const CRLF = Buffer.from('\r\n');
+
+/** Bytes allowed in a header name (RFC 9110 token). */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN_CHAR[c.charCodeAt(0)] = 1;
+}
+
+function isToken(text: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 127 || TOKEN_CHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/** A CR not before LF, an LF not after CR, or a NUL: what lets one head pass for two. */
+const BARE_CR_LF = /\r(?!\n)|(?<!\r)\n|\0/;
+
+function validHeaderLine(line: string): boolean {
+  return isToken(line, 0, line.indexOf(':')) && !/[\r\n\0]/.test(line);
+}
+
+/**
+ * The status and framing of a response head, refusing what node:http refuses.
+ *
+ * @param head status line and headers, without the final blank line
+ * @throws MalformedResponseError
+ */
+function parseHead(head: string): Framing {
+  if (BARE_CR_LF.test(head)) throw new MalformedResponseError('bare CR, LF or NUL in the head');
+  let eol = head.indexOf('\r\n');
+  if (eol < 0) eol = head.length;
+  const statusLine = STATUS_LINE.exec(eol === head.length ? head : head.slice(0, eol));
+  if (!statusLine) {
+    throw new MalformedResponseError(
+      `bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 80)))}`,
+    );
+  }
+  const minor = statusLine[1];
+  const status = Number(statusLine[2]);
+  if (status === 101) throw new MalformedResponseError('101 Switching Protocols to a publish');
+  let length = -2;
+  let chunked = false;
+  let transferEncoding = false;
+  let close = minor === '0';
+  let keepAliveMs: number | undefined;
+  for (let start = eol + 2; start < head.length; start = eol + 2) {
+    eol = head.indexOf('\r\n', start);
+    if (eol < 0) eol = head.length;
+    const colon = head.indexOf(':', start);
+    if (colon < 0 || colon > eol || !isToken(head, start, colon)) {
+      const first = head.charCodeAt(start);
+      throw new MalformedResponseError(
+        first === 32 || first === 9
+          ? 'obsolete line folding'
+          : `bad header line ${JSON.stringify(head.slice(start, Math.min(eol, start + 80)))}`,
+      );
+    }
+    // Only framing headers matter here; the others are read when a listener asks.
+    const nameLength = colon - start;
+    if (nameLength !== 10 && nameLength !== 14 && nameLength !== 17) continue;
+    const name = head.slice(start, colon).toLowerCase();
+    const value = head.slice(colon + 1, eol).trim();
+    if (name === 'connection') {
+      const tokens = value.toLowerCase();
+      if (/(?:^|,)\s*close\s*(?:,|$)/.test(tokens)) close = true;
+      else if (minor === '0' && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(tokens)) close = false;
+    } else if (name === 'keep-alive') {
+      const timeout = /(?:^|[,\s])timeout=(\d{1,9})/i.exec(value);
+      if (timeout) keepAliveMs = Number(timeout[1]) * 1000;
+    } else if (name === 'content-length') {
+      if (!DIGITS.test(value)) throw new MalformedResponseError(`bad Content-Length "${value}"`);
+      const n = Number(value);
+      if (length >= 0 && length !== n) {
+        throw new MalformedResponseError('two different Content-Length headers');
+      }
+      length = n;
+    } else if (name === 'transfer-encoding') {
+      transferEncoding = true;
+      // Only the last coding decides; `chunked` must be it.
+      chunked = /(?:^|,)\s*chunked$/i.test(value);
+      if (!chunked) throw new MalformedResponseError(`unsupported Transfer-Encoding "${value}"`);
+    }
+  }
+  if (transferEncoding && length >= 0) {
+    throw new MalformedResponseError('both Content-Length and Transfer-Encoding');
+  }
+  // No body for 1xx, 204 and 304, whatever the headers say.
+  if (status < 200 || status === 204 || status === 304) length = 0;
+  else if (chunked) length = -1;
+  else if (length === -2) close = true;
+  return { status, keepAlive: !close, keepAliveMs, length };
+}
