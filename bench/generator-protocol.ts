@@ -1,6 +1,13 @@
 /** Messages between the scenario runner and a load-generator process (IPC). */
 export type GeneratorCommand =
-  | { op: 'subscribe'; port: number; paths: string[]; channels: number[] }
+  | {
+      op: 'subscribe';
+      port: number;
+      paths: string[];
+      channels: number[];
+      /** Connections opened at once. @default 128 */
+      concurrency?: number;
+    }
   | { op: 'stats'; expected: number[] }
   | { op: 'resetLatency' }
   | { op: 'cpu' }
@@ -12,6 +19,8 @@ export type GeneratorCommand =
       connections: number;
       durationMs: number;
       accept: string;
+      /** A new connection for every publish (`Connection: close`): connection set-up cost. */
+      fresh?: boolean;
     }
   | {
       op: 'rate';

@@ -150,10 +150,11 @@ async function subscribe(
   port: number,
   paths: string[],
   channels: number[],
+  concurrency = 128,
 ): Promise<{ connected: number }> {
   const created = paths.map((path, i) => new Subscriber(port, path, channels[i]));
   subscribers.push(...created);
-  await inBatches(created, 128, (subscriber) => subscriber.connect());
+  await inBatches(created, concurrency, (subscriber) => subscriber.connect());
   return { connected: created.length };
 }
 
@@ -207,6 +208,8 @@ class PublishConnection {
   constructor(
     private readonly port: number,
     private readonly accept: string,
+    /** Ask the server to close after each answer, so every publish opens a connection. */
+    private readonly fresh = false,
   ) {}
 
   async post(path: string, body: string): Promise<RawResponse> {
@@ -216,7 +219,10 @@ class PublishConnection {
       socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
       socket.on('error', () => {});
       socket.on('close', () => {
-        if (this.socket === socket) this.socket = undefined;
+        // A socket the server closed after its answer (Connection: close) is done with;
+        // the pending request, if any, is on the next socket.
+        if (this.socket !== socket) return;
+        this.socket = undefined;
         const resolve = this.resolveResponse;
         this.resolveResponse = undefined;
         resolve?.({ status: 0, head: '', body: Buffer.alloc(0), close: true });
@@ -227,7 +233,7 @@ class PublishConnection {
     return new Promise((resolve) => {
       this.resolveResponse = resolve;
       socket.write(
-        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nAccept: ${this.accept}\r\n\r\n${body}`,
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nAccept: ${this.accept}\r\n${this.fresh ? 'Connection: close\r\n' : ''}\r\n${body}`,
         'latin1',
       );
     });
@@ -291,9 +297,13 @@ async function flood(
   connections: number,
   durationMs: number,
   accept: string,
+  fresh = false,
 ): Promise<PublishStats> {
   const result = publishStats(paths);
-  const pool = Array.from({ length: connections }, () => new PublishConnection(port, accept));
+  const pool = Array.from(
+    { length: connections },
+    () => new PublishConnection(port, accept, fresh),
+  );
   const started = performance.now();
   const deadline = started + durationMs;
   const seqs = paths.map(() => 0);
@@ -489,7 +499,7 @@ function cpuMicros(): number {
 async function run(command: GeneratorCommand): Promise<unknown> {
   switch (command.op) {
     case 'subscribe':
-      return subscribe(command.port, command.paths, command.channels);
+      return subscribe(command.port, command.paths, command.channels, command.concurrency);
     case 'stats':
       return stats(command.expected);
     case 'resetLatency':
@@ -506,6 +516,7 @@ async function run(command: GeneratorCommand): Promise<unknown> {
         command.connections,
         command.durationMs,
         command.accept,
+        command.fresh,
       );
     case 'rate':
       return atRate(

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 // USER_HZ: Linux reports utime/stime in 1/100 s on every architecture Node runs on.
 const TICKS_PER_SECOND = 100;
@@ -74,6 +74,29 @@ export function pssKb(pids: number[]): number {
     }
   }
   return total;
+}
+
+/**
+ * Sockets a process holds (connections, listening sockets, IPC), from /proc/<pid>/fd.
+ *
+ * @param pid the process
+ * @returns how many of its file descriptors are sockets; 0 when it is gone
+ * @example socketCount(workerPid)
+ */
+export function socketCount(pid: number): number {
+  let count = 0;
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) count++;
+      } catch {
+        // closed between listing and reading
+      }
+    }
+  } catch {
+    // the process exited
+  }
+  return count;
 }
 
 /** The CPU model from /proc/cpuinfo and the number of cores, for the report. */

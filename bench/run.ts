@@ -1,10 +1,16 @@
 // `npm run bench [-- --quick] [--only fanout,publish,steady,idle,sendupdate] [--servers pushserver,nchan]
-//   [--target NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID] [--profile]`
+//   [--target NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID] [--profile] [--workers N]`
 //
 // Starts pushserver and Nchan itself (or measures a server you started, through URL
 // templates with `{channel}`), alternates them scenario by scenario on fresh servers,
 // prints a table with the ratio of the first server to the second, and writes the
 // figures to bench/results/<timestamp>.json.
+//
+// `--workers N` (opt-in, about 3 min; with --quick about 40 s) measures both cores instead:
+// `runpushserver --workers N` with a Redis store (a redis-server started for each run,
+// its CPU and memory counted as the server's) against nginx with N worker processes
+// (Nchan's channels are in shared memory). `--servers pushserver,pushserver-none`
+// compares the cluster's two connection scheduling policies instead.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,6 +19,7 @@ import { machine } from './proc.js';
 import { topFunctions } from './profile-top.js';
 import { markdown, ratios, type ScenarioReport, table } from './report.js';
 import {
+  connectionSpread,
   fanOut,
   idleMemory,
   publishThroughput,
@@ -31,7 +38,7 @@ import {
 
 interface Scenario {
   name: string;
-  kind: 'fanout' | 'publish' | 'steady' | 'idle' | 'sendupdate';
+  kind: 'fanout' | 'publish' | 'connect' | 'spread' | 'steady' | 'idle' | 'sendupdate';
   description: string;
   run: (target: Target, context: RunContext) => Promise<ScenarioResult>;
 }
@@ -96,6 +103,68 @@ function plan(quick: boolean): Scenario[] {
   ];
 }
 
+/** `--workers`: the scenarios where several processes matter, smaller than the main run. */
+function workersPlan(quick: boolean): Scenario[] {
+  const fanouts = quick
+    ? [{ s: 1000, k: 10 }]
+    : [
+        { s: 1000, k: 50 },
+        { s: 5000, k: 20 },
+      ];
+  const seconds = quick ? 1.5 : 8;
+  const scenarios: Scenario[] = [
+    ...fanouts.map(
+      ({ s, k }): Scenario => ({
+        name: `fanout-${s}`,
+        kind: 'fanout',
+        description: `${s} long-poll subscribers on ${s / 100} channels, ${k} messages per channel, each published once all have re-polled`,
+        run: (target, context) =>
+          fanOut(target, context, { subscribers: s, channels: s / 100, messages: k }),
+      }),
+    ),
+    {
+      name: 'publish',
+      kind: 'publish',
+      description: `publishes with no subscribers, 64 keep-alive connections, ${seconds} s`,
+      run: (target, context) =>
+        publishThroughput(target, context, { connections: 64, durationMs: seconds * 1000 }),
+    },
+    {
+      name: 'connect',
+      kind: 'connect',
+      description: `publishes on a new connection each (Connection: close), 16 at a time, ${seconds} s: what handing out connections costs`,
+      run: (target, context) =>
+        publishThroughput(target, context, {
+          connections: 16,
+          durationMs: seconds * 1000,
+          fresh: true,
+        }),
+    },
+  ];
+  scenarios.push({
+    name: 'spread',
+    kind: 'spread',
+    description: `${quick ? 500 : 2000} long-polls connecting one after another (browsers reconnecting after a restart): how evenly they land on the workers`,
+    run: (target, context) =>
+      connectionSpread(target, context, { subscribers: quick ? 500 : 2000 }),
+  });
+  if (!quick) {
+    scenarios.push({
+      name: 'steady-4000',
+      kind: 'steady',
+      description: '4000 msgs/s round-robin over 1000 channels to 2000 subscribers for 15 s',
+      run: (target, context) =>
+        steadyState(target, context, {
+          subscribers: 2000,
+          channels: 1000,
+          rate: 4000,
+          durationMs: 15_000,
+        }),
+    });
+  }
+  return scenarios;
+}
+
 type Starter = {
   name: string;
   start: (cpuProfileDir?: string) => Promise<Target>;
@@ -103,20 +172,29 @@ type Starter = {
   external?: boolean;
 };
 
-function starters(names: string[], external: string[], cli: string | undefined): Starter[] {
+function starters(
+  names: string[],
+  external: string[],
+  cli: string | undefined,
+  workers: number,
+): Starter[] {
   const list: Starter[] = [];
   for (const name of names) {
-    if (name === 'pushserver' && cli) {
+    if ((name === 'pushserver' || name === 'pushserver-none') && cli) {
       const frozen = cli;
+      const schedulingPolicy = name === 'pushserver-none' ? 'none' : 'rr';
+      if (schedulingPolicy === 'none' && workers < 2)
+        throw new Error('--servers pushserver-none: give --workers 2 (a cluster policy)');
       list.push({
         name,
-        start: (cpuProfileDir) => startPushserverTarget({ cli: frozen, cpuProfileDir }),
+        start: (cpuProfileDir) =>
+          startPushserverTarget({ cli: frozen, cpuProfileDir, workers, schedulingPolicy, name }),
       });
     } else if (name === 'nchan') {
-      list.push({ name, start: () => startNchanTarget() });
+      list.push({ name, start: () => startNchanTarget(workers) });
     } else {
       throw new Error(
-        `--servers: unknown server "${name}"; use pushserver, nchan, or --target for another one`,
+        `--servers: unknown server "${name}"; use pushserver, nchan, pushserver-none (with --workers), or --target for another one`,
       );
     }
   }
@@ -151,25 +229,29 @@ async function main(): Promise<void> {
       servers: { type: 'string', default: 'pushserver,nchan' },
       target: { type: 'string', multiple: true, default: [] },
       profile: { type: 'boolean', default: false },
+      workers: { type: 'string', default: '1' },
     },
   });
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new Error(`--workers "${values.workers}": give a number of processes, e.g. --workers 2`);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const resultsDir = new URL('./results/', import.meta.url).pathname;
   const profileRoot = values.profile ? join(resultsDir, 'profiles', stamp) : undefined;
   const only = values.only?.split(',');
-  const scenarios = plan(values.quick).filter(
+  const scenarios = (workers > 1 ? workersPlan(values.quick) : plan(values.quick)).filter(
     (s) => !only || only.includes(s.kind) || only.includes(s.name),
   );
   const serverNames = values.servers ? values.servers.split(',').filter(Boolean) : [];
   // One frozen build for the whole run (others may edit src/ meanwhile).
   const cli = serverNames.includes('pushserver') ? snapshotDaemon() : undefined;
   const library = cli && join(dirname(cli), '../publish.js');
-  const servers = starters(serverNames, values.target, cli);
+  const servers = starters(serverNames, values.target, cli, workers);
   const names = servers.map((s) => s.name);
   const host = machine();
   const started = Date.now();
   console.log(
-    `pushserver bench${values.quick ? ' (quick)' : ''}: ${names.join(' vs ')} on ${host.cpu}, ${host.cores} cores, Node ${process.version}`,
+    `pushserver bench${values.quick ? ' (quick)' : ''}${workers > 1 ? `, ${workers} workers each` : ''}: ${names.join(' vs ')} on ${host.cpu}, ${host.cores} cores, Node ${process.version}`,
   );
   const load = loadavg()[0];
   if (load > 0.5) {
@@ -204,6 +286,7 @@ async function main(): Promise<void> {
             'not restarted for this scenario: earlier scenarios may have grown its heap; measure with --only idle',
           );
         }
+        if (target.note) result.notes.push(target.note);
         report.results[server.name] = { ...result, seconds: (Date.now() - t0) / 1000 };
       } catch (error) {
         report.results[server.name] = { error: (error as Error).stack ?? String(error) };
@@ -230,6 +313,7 @@ async function main(): Promise<void> {
       {
         date: new Date(started).toISOString(),
         quick: values.quick,
+        workers,
         machine: {
           ...host,
           node: process.version,

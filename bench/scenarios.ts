@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PublishStats, SubscriberStats } from './generator-protocol.js';
 import { Histogram } from './histogram.js';
 import { GeneratorProcess } from './pool.js';
-import { cpuMicros, pssKb } from './proc.js';
+import { cpuMicros, pssKb, socketCount } from './proc.js';
 import { channelPath, type Target } from './servers.js';
 
 /** Figures of one scenario on one server; keys carry their unit. */
@@ -77,6 +77,7 @@ async function startSubscribers(
   generators: GeneratorProcess[],
   channels: string[],
   count: number,
+  concurrency?: number,
 ): Promise<void> {
   const shares = generators.map(() => ({ paths: [] as string[], channels: [] as number[] }));
   for (let i = 0; i < count; i++) {
@@ -92,6 +93,7 @@ async function startSubscribers(
         port: target.port,
         paths: shares[i].paths,
         channels: shares[i].channels,
+        concurrency,
       }),
     ),
   );
@@ -202,6 +204,55 @@ function cpuVerdict(
   return { metrics, notes };
 }
 
+/** CPU so far of each process of a multi-process server, by role (see `Target.roles`). */
+function roleCpu(target: Target): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [role, pids] of Object.entries(target.roles?.() ?? {})) {
+    if (role === 'workers') for (const pid of pids) out.set(`worker ${pid}`, cpuMicros([pid]));
+    else out.set(role, cpuMicros(pids));
+  }
+  return out;
+}
+
+/**
+ * What the roles of a multi-process server used between two {@link roleCpu} readings:
+ * CPU per operation of each non-worker role (redis-server, the cluster's primary, nginx's
+ * master) and how evenly the workers shared the work (50% each is even for two).
+ */
+function roleMetrics(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  operations: number,
+  unit: string,
+): Metrics {
+  const metrics: Metrics = {};
+  const workers: number[] = [];
+  for (const [key, value] of after) {
+    const used = value - (before.get(key) ?? value);
+    if (key.startsWith('worker ')) workers.push(used);
+    else metrics[`of which ${key} CPU µs/${unit}`] = used / operations;
+  }
+  const total = workers.reduce((a, b) => a + b, 0);
+  if (workers.length > 1 && total > 0)
+    metrics['busiest worker share of worker CPU %'] = (Math.max(...workers) / total) * 100;
+  return metrics;
+}
+
+/** Sockets each worker of the server holds now, by pid. */
+function workerSockets(target: Target): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const pid of target.roles?.().workers ?? []) counts.set(pid, socketCount(pid));
+  return counts;
+}
+
+/** The busiest worker's share of the connections opened since `before` (50% is even for two). */
+function connectionBalance(target: Target, before: Map<number, number>): Metrics {
+  const opened = [...workerSockets(target)].map(([pid, n]) => n - (before.get(pid) ?? 0));
+  const total = opened.reduce((a, b) => a + b, 0);
+  if (opened.length < 2 || total <= 0) return {};
+  return { 'busiest worker share of connections %': (Math.max(...opened) / total) * 100 };
+}
+
 function generatorCpu(generators: GeneratorProcess[]): number[] {
   return generators.map((g) => cpuMicros([g.pid]));
 }
@@ -232,9 +283,12 @@ export async function fanOut(
   const generatorCount = Math.ceil(options.subscribers / SUBSCRIBERS_PER_GENERATOR);
   return withGenerators(generatorCount + 1, async (all) => {
     const [publisher, ...subscribers] = all;
+    const sockets0 = workerSockets(target);
     await startSubscribers(target, subscribers, channels, options.subscribers);
     await waitQuiet(target);
+    const balance = connectionBalance(target, sockets0);
     const paths = channels.map((id) => channelPath(target.publisherPath, id));
+    const roles0 = roleCpu(target);
     const server0 = cpuMicros(target.pids());
     const generators0 = generatorCpu(all);
     let busyMs = 0;
@@ -265,6 +319,7 @@ export async function fanOut(
       await sleep(5);
     }
     const serverMicros = cpuMicros(target.pids()) - server0;
+    const roles = roleCpu(target);
     const generatorMicros = generatorCpu(all).map((v, i) => v - generators0[i]);
     const deliveries = await collect(
       subscribers,
@@ -277,6 +332,8 @@ export async function fanOut(
         'deliveries/s': deliveries.received / (busyMs / 1000),
         ...deliveryMetrics(deliveries),
         ...cpu.metrics,
+        ...roleMetrics(roles0, roles, count, 'delivery'),
+        ...balance,
         'armed at publish %': (armed / (options.subscribers * Math.max(1, completed))) * 100,
       },
       notes: [...notes, ...cpu.notes, ...deliveryNotes(deliveries)],
@@ -297,13 +354,14 @@ export async function fanOut(
 export async function publishThroughput(
   target: Target,
   context: RunContext,
-  options: { connections: number; durationMs: number },
+  options: { connections: number; durationMs: number; fresh?: boolean },
 ): Promise<ScenarioResult> {
-  const paths = channelIds(context, 'pub', options.connections).map((id) =>
-    channelPath(target.publisherPath, id),
+  const paths = channelIds(context, options.fresh ? 'connect' : 'pub', options.connections).map(
+    (id) => channelPath(target.publisherPath, id),
   );
   return withGenerators(1, async ([publisher]) => {
     await waitQuiet(target);
+    const roles0 = roleCpu(target);
     const server0 = cpuMicros(target.pids());
     const generator0 = cpuMicros([publisher.pid]);
     const result = await publisher.call<PublishStats>({
@@ -313,8 +371,10 @@ export async function publishThroughput(
       connections: options.connections,
       durationMs: options.durationMs,
       accept: 'text/plain',
+      fresh: options.fresh,
     });
     const serverMicros = cpuMicros(target.pids()) - server0;
+    const roles = roleCpu(target);
     const cpu = cpuVerdict(
       serverMicros,
       [cpuMicros([publisher.pid]) - generator0],
@@ -325,7 +385,11 @@ export async function publishThroughput(
     const notes = [...cpu.notes];
     if (result.errors > 0) notes.push(`publish answers: ${JSON.stringify(result.statuses)}`);
     return {
-      metrics: { 'publishes/s': result.count / (result.elapsedMs / 1000), ...cpu.metrics },
+      metrics: {
+        'publishes/s': result.count / (result.elapsedMs / 1000),
+        ...cpu.metrics,
+        ...roleMetrics(roles0, roles, Math.max(1, result.count), 'publish'),
+      },
       notes,
     };
   });
@@ -362,6 +426,7 @@ export async function steadyState(
     await startSubscribers(target, subscribers, channels, options.subscribers);
     await waitQuiet(target);
     await Promise.all(subscribers.map((g) => g.call({ op: 'resetLatency' })));
+    const roles0 = roleCpu(target);
     const server0 = cpuMicros(target.pids());
     const generators0 = generatorCpu(all);
     let peakPss = pssKb(target.pids());
@@ -406,6 +471,7 @@ export async function steadyState(
     const endPss = pssKb(target.pids());
     const elapsedMs = published.elapsedMs;
     const serverMicros = cpuMicros(target.pids()) - server0;
+    const roles = roleCpu(target);
     const generatorMicros = generatorCpu(all).map((v, i) => v - generators0[i]);
     const cpu = cpuVerdict(
       serverMicros,
@@ -428,6 +494,7 @@ export async function steadyState(
         'server PSS MB (end)': endPss / 1024,
         'server PSS MB (peak)': Math.max(peakPss, endPss) / 1024,
         ...cpu.metrics,
+        ...roleMetrics(roles0, roles, Math.max(1, deliveries.received), 'delivery'),
       },
       notes,
     };
@@ -559,6 +626,40 @@ export async function sendUpdateThroughput(
         'node:http CPU µs/publish': (cpu3 - cpu2) / bare.count,
       },
       notes,
+    };
+  });
+}
+
+/**
+ * How evenly a server of several processes spreads long-poll connections that arrive
+ * one after another (as browsers reconnecting after a restart): S polls, each opened
+ * once the previous one is connected, then the busiest worker's share of them.
+ *
+ * @param target server under test (with `roles().workers`)
+ * @param context run tag
+ * @param options S
+ * @returns the busiest worker's share of the connections (50% is even for two workers)
+ * @example await connectionSpread(target, context, { subscribers: 1000 })
+ */
+export async function connectionSpread(
+  target: Target,
+  context: RunContext,
+  options: { subscribers: number },
+): Promise<ScenarioResult> {
+  const channels = channelIds(context, 'spread', Math.max(1, options.subscribers / 10));
+  return withGenerators(1, async ([generator]) => {
+    await waitQuiet(target);
+    const sockets0 = workerSockets(target);
+    const started = performance.now();
+    await startSubscribers(target, [generator], channels, options.subscribers, 1);
+    const elapsedMs = performance.now() - started;
+    await waitQuiet(target);
+    return {
+      metrics: {
+        'connections/s (one at a time)': options.subscribers / (elapsedMs / 1000),
+        ...connectionBalance(target, sockets0),
+      },
+      notes: [],
     };
   });
 }

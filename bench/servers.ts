@@ -30,6 +30,14 @@ export interface Target {
   subscriberPath: string;
   /** The processes whose CPU and memory count as the server's. */
   pids(): number[];
+  /**
+   * The server's processes by role, for servers of several processes: `workers`
+   * (the processes that serve connections; their balance is reported), and e.g.
+   * `redis` or `primary`, whose share of the CPU is reported apart.
+   */
+  roles?(): Record<string, number[]>;
+  /** Said under every result of this server (what its figures include). */
+  note?: string;
   stop(): Promise<void>;
 }
 
@@ -51,23 +59,35 @@ export function channelPath(template: string, channel: string): string {
 }
 
 /**
- * Start Nchan (nginx, one worker) with bench/nginx.conf in a private prefix.
+ * Start Nchan (nginx, one worker or `workers`) with bench/nginx.conf in a private
+ * prefix. Its workers share channels through nginx's shared memory.
  *
+ * @param workers nginx `worker_processes` @default 1
  * @returns the running target; `stop()` ends nginx and removes its prefix
  * @example const nchan = await startNchanTarget(); await nchan.stop();
  */
-export async function startNchanTarget(): Promise<Target> {
+export async function startNchanTarget(workers = 1): Promise<Target> {
   const config = readFileSync(new URL('./nginx.conf', import.meta.url), 'utf8')
+    .replace(/^worker_processes 1;$/m, `worker_processes ${workers};`)
     .replaceAll('__BUFFER__', String(BUFFER.messages))
     .replaceAll('__TIMEOUT__', String(BUFFER.timeoutSeconds));
   const nchan = await startNchan({ config });
   const master = await readPidFile(join(nchan.prefix, 'nginx.pid'));
+  // nginx forks its workers after it opens the port.
+  const deadline = Date.now() + 5000;
+  while (processTree(master).length < 1 + workers && Date.now() < deadline) await sleep(20);
   return {
     name: 'nchan',
     port: nchan.port,
     publisherPath: '/publisher/{channel}',
     subscriberPath: '/subscriber/{channel}',
     pids: () => processTree(master),
+    roles:
+      workers > 1 ? () => ({ master: [master], workers: processTree(master).slice(1) }) : undefined,
+    note:
+      workers > 1
+        ? `nginx with ${workers} worker processes sharing channels in shared memory`
+        : undefined,
     stop: () => nchan.stop(),
   };
 }
@@ -78,6 +98,12 @@ export interface DaemonOptions {
   cli: string;
   /** Write a V8 CPU profile (`node --cpu-prof`) into this directory when it exits. */
   cpuProfileDir?: string;
+  /** `--workers N`: N cluster workers sharing a Redis store (a redis-server started here). @default 1 */
+  workers?: number;
+  /** The cluster's connection scheduling (`NODE_CLUSTER_SCHED_POLICY`). @default 'rr' */
+  schedulingPolicy?: 'rr' | 'none';
+  /** Name in the report. @default 'pushserver' */
+  name?: string;
 }
 
 /**
@@ -89,9 +115,12 @@ export interface DaemonOptions {
  * @example const cli = snapshotDaemon(); await startPushserverTarget({ cli });
  */
 export function snapshotDaemon(): string {
-  // Under node_modules so the snapshot resolves the project's dependencies, and ignored by git.
-  const dir = join(ROOT, 'node_modules/.cache/pushserver-bench/dist');
-  rmSync(dir, { recursive: true, force: true });
+  // Under node_modules so the snapshot resolves the project's dependencies, and ignored by
+  // git; one per run, so that two runs at once (two checkouts' users) do not share it.
+  const runDir = join(ROOT, `node_modules/.cache/pushserver-bench/${process.pid}`);
+  const dir = join(runDir, 'dist');
+  rmSync(runDir, { recursive: true, force: true });
+  process.once('exit', () => rmSync(runDir, { recursive: true, force: true }));
   const dist = join(ROOT, 'dist');
   const cli = join(dist, 'server/cli.js');
   if (existsSync(cli) && statSync(cli).mtimeMs >= newestMtime(join(ROOT, 'src'))) {
@@ -148,32 +177,34 @@ export function snapshotDaemon(): string {
  */
 export async function startPushserverTarget(options: DaemonOptions): Promise<Target> {
   const port = await freePort();
+  const workers = options.workers ?? 1;
   const dir = mkdtempSync(join(tmpdir(), 'pushserver-bench-'));
   const configPath = join(dir, 'pushserver.config.json');
+  const redis = workers > 1 ? await startBenchRedis(dir) : undefined;
+  const buffer = { maxMessages: BUFFER.messages, messageTimeout: BUFFER.timeoutSeconds };
   writeFileSync(
     configPath,
     JSON.stringify({
       address: '127.0.0.1',
       port,
-      store: {
-        type: 'memory',
-        maxMessages: BUFFER.messages,
-        messageTimeout: BUFFER.timeoutSeconds,
-      },
+      store: redis
+        ? { type: 'redis', url: `redis://127.0.0.1:${redis.port}`, ...buffer }
+        : { type: 'memory', ...buffer },
     }),
   );
   const nodeArgs = options.cpuProfileDir
     ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir]
     : [];
+  const argv = [`127.0.0.1:${port}`, '--config', configPath, '--quiet'];
+  if (workers > 1) argv.push('--workers', String(workers));
   const child: ChildProcess = spawn(
     process.execPath,
-    [
-      ...nodeArgs,
-      '--input-type=module',
-      '-e',
-      launcher(options.cli, [`127.0.0.1:${port}`, '--config', configPath, '--quiet']),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir },
+    [...nodeArgs, '--input-type=module', '-e', launcher(options.cli, argv)],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      cwd: dir,
+      env: { ...process.env, NODE_CLUSTER_SCHED_POLICY: options.schedulingPolicy ?? 'rr' },
+    },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
@@ -182,23 +213,34 @@ export async function startPushserverTarget(options: DaemonOptions): Promise<Tar
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await Promise.race([
-      waitForPort(port),
+      (async () => {
+        await waitForPort(port);
+        // Every worker opens its store (two Redis connections) just before it listens.
+        if (redis) await redis.waitForClients(2 * workers);
+      })(),
       exited.then(() => {
         throw new Error(`runpushserver exited at start: ${stderr.trim()}`);
       }),
     ]);
   } catch (error) {
     child.kill('SIGKILL');
+    await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
   const pid = child.pid as number;
   return {
-    name: 'pushserver',
+    name: options.name ?? 'pushserver',
     port,
     publisherPath: '/publisher/{channel}',
     subscriberPath: '/subscriber/{channel}',
-    pids: () => processTree(pid),
+    pids: () => [...processTree(pid), ...(redis ? [redis.pid] : [])],
+    roles: redis
+      ? () => ({ primary: [pid], workers: processTree(pid).slice(1), redis: [redis.pid] })
+      : undefined,
+    note: redis
+      ? `--workers ${workers} (cluster, ${options.schedulingPolicy === 'none' ? 'shared listening socket' : 'round robin'}) with a Redis store: server CPU and memory include redis-server's`
+      : undefined,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -206,7 +248,59 @@ export async function startPushserverTarget(options: DaemonOptions): Promise<Tar
         await exited;
         clearTimeout(timer);
       }
+      await redis?.stop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A redis-server for one bench target: no persistence, on a free port, in `dir`. */
+async function startBenchRedis(dir: string) {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('error', () => {});
+  await Promise.race([
+    waitForPort(port),
+    exited.then(() => {
+      throw new Error('redis-server did not start (apt-get install -y redis-server)');
+    }),
+  ]);
+  return {
+    port,
+    pid: child.pid as number,
+    /** Resolve once `count` clients besides the probe are connected. */
+    async waitForClients(count: number) {
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        const info = spawnSync('redis-cli', ['-p', String(port), 'info', 'clients'], {
+          encoding: 'utf8',
+        }).stdout;
+        if (Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? 0) >= count + 1) return;
+        await sleep(50);
+      }
+      throw new Error(`the workers did not all connect to Redis within 30 s`);
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
     },
   };
 }
