@@ -95,11 +95,15 @@ export interface SupervisorExit {
 export function superviseWorkers(options: SupervisorOptions): Promise<SupervisorExit> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // Node 20 has no SO_REUSEPORT: either the primary accepts and hands each connection
-  // to the next worker (round robin), or all workers accept on one shared socket and
-  // the kernel picks. bench/workers.ts measured both; round robin spread long-poll
-  // connections evenly at no measurable CPU cost (connections are kept alive), the
-  // shared socket left one worker with most of them. NODE_CLUSTER_SCHED_POLICY=none
-  // still chooses the other.
+  // to a free worker (round robin), or all workers accept on one shared socket and the
+  // kernel picks (SCHED_NONE). Measured on 2 cores (`npm run bench -- --workers 2
+  // --servers pushserver,pushserver-none`): on keep-alive connections both cost the same
+  // (the primary: under 1 µs per delivery); a new connection costs the primary about
+  // 70 µs in round robin (a connection per publish: 2,000/s vs 4,000/s). But long-polls
+  // stay on the worker they land on, and round robin spreads them more evenly: 32
+  // connections at once (an nginx upstream pool), six fresh daemons each, put on average
+  // 55% on the busier worker with round robin (at most 59%) and 63% with the shared
+  // socket (at most 75%). NODE_CLUSTER_SCHED_POLICY=none still chooses the other.
   if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_RR;
   cluster.setupPrimary({ exec: options.exec, args: [...options.args], execArgv: workerExecArgv() });
 

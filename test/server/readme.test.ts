@@ -67,6 +67,7 @@ test('every option in the options table is one the command knows', () => {
     '--quiet',
     '-h',
     '--help',
+    '--workers N',
     '--allrequests',
     '--app FILE',
     '--upstream URL',
