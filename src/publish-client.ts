@@ -49,6 +49,8 @@ export abstract class WireCall {
   head = '';
   /** The body: a string is sent as UTF-8. */
   body: string | Buffer = '';
+  /** `latin1` when a string body is plain ASCII: the cheaper encoder, the same bytes. */
+  encoding: 'utf8' | 'latin1' = 'utf8';
   /** Milliseconds for the whole call: a connection, the request, the answer. */
   timeout = 0;
   signal: AbortSignal | undefined = undefined;
@@ -266,7 +268,7 @@ export class Connection {
     if (this.reused) socket.ref();
     const { head, body } = call;
     if (typeof body === 'string') {
-      socket.write(head + body, 'utf8');
+      socket.write(head + body, call.encoding);
     } else if (body.length <= COPY_LIMIT) {
       const wire = Buffer.allocUnsafe(head.length + body.length);
       wire.write(head, 0, 'latin1');

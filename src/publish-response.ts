@@ -27,7 +27,6 @@ export class MalformedResponseError extends Error {
 const MAX_HEAD = 64 * 1024;
 /** Longest chunk-size or trailer line accepted. */
 const MAX_LINE = 4 * 1024;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 const DIGITS = /^\d{1,15}$/;
 const HEX = /^[0-9a-fA-F]{1,12}$/;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
@@ -44,12 +43,13 @@ enum State {
   Done,
 }
 
+/** What a head says about its body and connection; shared between equal heads, so never changed. */
 interface Framing {
-  status: number;
-  keepAlive: boolean;
-  keepAliveMs: number | undefined;
+  readonly status: number;
+  readonly keepAlive: boolean;
+  readonly keepAliveMs: number | undefined;
   /** Body bytes by Content-Length; -1 chunked; -2 until the connection closes. */
-  length: number;
+  readonly length: number;
 }
 
 /**
@@ -263,26 +263,21 @@ export class ResponseReader {
 
 const CRLF = Buffer.from('\r\n');
 
-/** Bytes allowed in a header name (RFC 9110 token). */
-const TOKEN_CHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
-  TOKEN_CHAR[c.charCodeAt(0)] = 1;
-}
-
-function isToken(text: string, start: number, end: number): boolean {
-  if (end <= start) return false;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 127 || TOKEN_CHAR[c] === 0) return false;
-  }
-  return true;
-}
-
-/** A CR not before LF, an LF not after CR, or a NUL: what lets one head pass for two. */
-const BARE_CR_LF = /\r(?!\n)|(?<!\r)\n|\0/;
+/**
+ * A whole valid head in one expression (compiled to native code, one pass): status
+ * line, then header lines of a token, a colon and a value free of control characters
+ * but HTAB. So no bare CR or LF, no NUL, no obs-fold, no space before the colon.
+ */
+const VALID_HEAD =
+  /^HTTP\/1\.[01] [1-9]\d\d(?: [^\x00-\x08\x0a-\x1f\x7f]*)?(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*)*$/;
+const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+const HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*$/;
+/** The headers that frame the body or decide about the connection: name, value. */
+const FRAMING_HEADER =
+  /\r\n(content-length|transfer-encoding|connection|keep-alive):[ \t]*([^\r]*)/gi;
 
 function validHeaderLine(line: string): boolean {
-  return isToken(line, 0, line.indexOf(':')) && !/[\r\n\0]/.test(line);
+  return HEADER_LINE.test(line);
 }
 
 /**
@@ -292,59 +287,59 @@ function validHeaderLine(line: string): boolean {
  * @throws MalformedResponseError
  */
 function parseHead(head: string): Framing {
-  if (BARE_CR_LF.test(head)) throw new MalformedResponseError('bare CR, LF or NUL in the head');
-  let eol = head.indexOf('\r\n');
-  if (eol < 0) eol = head.length;
-  const statusLine = STATUS_LINE.exec(eol === head.length ? head : head.slice(0, eol));
-  if (!statusLine) {
-    throw new MalformedResponseError(
-      `bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 80)))}`,
-    );
-  }
-  const minor = statusLine[1];
-  const status = Number(statusLine[2]);
+  // A daemon answers publish after publish with the same head (the Date changes once a
+  // second, the length now and then): the same text frames the same way.
+  if (head === lastHead) return lastFraming as Framing;
+  const framing = parseNewHead(head);
+  lastHead = head;
+  lastFraming = framing;
+  return framing;
+}
+
+let lastHead = '';
+let lastFraming: Framing | undefined;
+
+function parseNewHead(head: string): Framing {
+  if (!VALID_HEAD.test(head)) throw whyInvalid(head);
+  const minor = head.charCodeAt(7) - 48;
+  const status =
+    (head.charCodeAt(9) - 48) * 100 + (head.charCodeAt(10) - 48) * 10 + head.charCodeAt(11) - 48;
   if (status === 101) throw new MalformedResponseError('101 Switching Protocols to a publish');
   let length = -2;
   let chunked = false;
   let transferEncoding = false;
-  let close = minor === '0';
+  let close = minor === 0;
   let keepAliveMs: number | undefined;
-  for (let start = eol + 2; start < head.length; start = eol + 2) {
-    eol = head.indexOf('\r\n', start);
-    if (eol < 0) eol = head.length;
-    const colon = head.indexOf(':', start);
-    if (colon < 0 || colon > eol || !isToken(head, start, colon)) {
-      const first = head.charCodeAt(start);
-      throw new MalformedResponseError(
-        first === 32 || first === 9
-          ? 'obsolete line folding'
-          : `bad header line ${JSON.stringify(head.slice(start, Math.min(eol, start + 80)))}`,
-      );
-    }
-    // Only framing headers matter here; the others are read when a listener asks.
-    const nameLength = colon - start;
-    if (nameLength !== 10 && nameLength !== 14 && nameLength !== 17) continue;
-    const name = head.slice(start, colon).toLowerCase();
-    const value = head.slice(colon + 1, eol).trim();
-    if (name === 'connection') {
-      const tokens = value.toLowerCase();
-      if (/(?:^|,)\s*close\s*(?:,|$)/.test(tokens)) close = true;
-      else if (minor === '0' && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(tokens)) close = false;
-    } else if (name === 'keep-alive') {
-      const timeout = /(?:^|[,\s])timeout=(\d{1,9})/i.exec(value);
-      if (timeout) keepAliveMs = Number(timeout[1]) * 1000;
-    } else if (name === 'content-length') {
-      if (!DIGITS.test(value)) throw new MalformedResponseError(`bad Content-Length "${value}"`);
-      const n = Number(value);
-      if (length >= 0 && length !== n) {
-        throw new MalformedResponseError('two different Content-Length headers');
+  FRAMING_HEADER.lastIndex = 0;
+  for (let header = FRAMING_HEADER.exec(head); header; header = FRAMING_HEADER.exec(head)) {
+    const value = trimOws(header[2]);
+    switch (header[1].length) {
+      case 14: {
+        if (!DIGITS.test(value)) throw new MalformedResponseError(`bad Content-Length "${value}"`);
+        const n = Number(value);
+        if (length >= 0 && length !== n) {
+          throw new MalformedResponseError('two different Content-Length headers');
+        }
+        length = n;
+        break;
       }
-      length = n;
-    } else if (name === 'transfer-encoding') {
-      transferEncoding = true;
-      // Only the last coding decides; `chunked` must be it.
-      chunked = /(?:^|,)\s*chunked$/i.test(value);
-      if (!chunked) throw new MalformedResponseError(`unsupported Transfer-Encoding "${value}"`);
+      case 17:
+        transferEncoding = true;
+        // Only the last coding decides; `chunked` must be it.
+        chunked = /(?:^|,)\s*chunked$/i.test(value);
+        if (!chunked) throw new MalformedResponseError(`unsupported Transfer-Encoding "${value}"`);
+        break;
+      default:
+        if (header[1].charCodeAt(0) === 107 || header[1].charCodeAt(0) === 75) {
+          const timeout = /(?:^|[,\s])timeout=(\d{1,9})/i.exec(value);
+          if (timeout) keepAliveMs = Number(timeout[1]) * 1000;
+        } else if (value === 'keep-alive') {
+          if (minor === 0) close = false;
+        } else if (/(?:^|,)\s*close\s*(?:,|$)/i.test(value)) {
+          close = true;
+        } else if (minor === 0 && /(?:^|,)\s*keep-alive\s*(?:,|$)/i.test(value)) {
+          close = false;
+        }
     }
   }
   if (transferEncoding && length >= 0) {
@@ -355,4 +350,28 @@ function parseHead(head: string): Framing {
   else if (chunked) length = -1;
   else if (length === -2) close = true;
   return { status, keepAlive: !close, keepAliveMs, length };
+}
+
+/** What exactly is wrong with a head {@link VALID_HEAD} refused. */
+function whyInvalid(head: string): MalformedResponseError {
+  if (head.includes('\0')) return new MalformedResponseError('NUL in the head');
+  const lines = head.split('\r\n');
+  if (lines.some((line) => /[\r\n]/.test(line))) {
+    return new MalformedResponseError('bare CR or LF in the head');
+  }
+  if (!STATUS_LINE.test(lines[0])) {
+    return new MalformedResponseError(`bad status line ${JSON.stringify(lines[0].slice(0, 80))}`);
+  }
+  const line = lines.find((candidate, i) => i > 0 && !HEADER_LINE.test(candidate)) ?? '';
+  if (line.startsWith(' ') || line.startsWith('\t')) {
+    return new MalformedResponseError('obsolete line folding');
+  }
+  return new MalformedResponseError(`bad header line ${JSON.stringify(line.slice(0, 80))}`);
+}
+
+/** Without trailing spaces and tabs (the only whitespace HTTP allows around a value). */
+function trimOws(value: string): string {
+  let end = value.length;
+  while (end > 0 && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
+  return end === value.length ? value : value.slice(0, end);
 }

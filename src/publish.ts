@@ -305,6 +305,7 @@ function publish(
     call.event = event;
     call.head = head;
     call.body = wire;
+    if (typeof wire === 'string' && length === wire.length) call.encoding = 'latin1';
     call.timeout = timeout;
     call.signal = options.signal;
     sending.send(call);

@@ -105,8 +105,11 @@ describe('ResponseReader', () => {
 
   const malformed: Array<[string, string, RegExp]> = [
     ['no status line', 'HTTP/2 200 OK\r\n\r\n', /bad status line/],
-    ['a bare LF', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', /bare CR, LF or NUL/],
-    ['a bare CR', 'HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n', /bare CR, LF or NUL/],
+    ['a bare LF', 'HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n', /bare CR or LF/],
+    ['a bare CR', 'HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/],
+    ['a NUL', 'HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 0\r\n\r\n', /NUL in the head/],
+    ['a short status', 'HTTP/1.1 20\r\n\r\n', /bad status line/],
+    ['a control character in the reason', 'HTTP/1.1 200 O\x01K\r\n\r\n', /bad status line/],
     [
       'obs-fold',
       'HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n',
