@@ -7,8 +7,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PublishError } from '../src/errors.ts';
-import { createPublisher, type Publisher } from '../src/publish.ts';
+import { createPublisher, type PostSendUpdateEvent, type Publisher } from '../src/publish.ts';
 import type { PushServerSettings } from '../src/settings.ts';
+import { signals } from '../src/signals.ts';
 import { type DaemonProcess, startDaemonProcess } from './support/daemon-process.ts';
 import { type Nchan, startNchan } from './support/nchan.ts';
 import { NCHAN, needs } from './support/system.ts';
@@ -366,6 +367,54 @@ describe('keep-alive connections', () => {
     // node:http's own spelling: Host after the given headers, then Connection.
     assert.match(daemon.received[0].head, /\r\nHost: [^\r]+\r\nConnection: keep-alive$/);
     assert.doesNotMatch(daemon.received[1].head, /Connection/);
+  });
+
+  test('close() drops idle connections; the publisher still works after it', async () => {
+    daemon = await new FakeDaemon().start();
+    publisher = publisherFor(daemon.port);
+    await publisher.sendUpdate('c', 1);
+    const closed = new Promise((resolve) => daemon.sockets[0].once('close', resolve));
+    publisher.close();
+    await closed;
+    assert.equal((await publisher.sendUpdate('c', 2)).status, 202);
+    assert.equal(daemon.sockets.length, 2);
+  });
+
+  test('signals: one pre and one post for a publish sent twice, headers as node:http has them', async (t) => {
+    daemon = await new FakeDaemon(
+      (_, socket) =>
+        socket.write(
+          ANSWER_202.replace(
+            '\r\n\r\n',
+            '\r\nX-Seen: a\r\nx-seen: b\r\nSet-Cookie: s=1\r\nSet-Cookie: t=2\r\n\r\n',
+          ),
+        ),
+      (connection, index) => connection === 0 && index === 1,
+    ).start();
+    publisher = publisherFor(daemon.port);
+    await publisher.sendUpdate('c', 1);
+    const seen: string[] = [];
+    let post: PostSendUpdateEvent | undefined;
+    const onPre = () => seen.push('pre');
+    const onPost = (event: PostSendUpdateEvent) => {
+      seen.push('post');
+      post = event;
+    };
+    signals.on('preSendUpdate', onPre);
+    signals.on('postSendUpdate', onPost);
+    t.after(() => {
+      signals.off('preSendUpdate', onPre);
+      signals.off('postSendUpdate', onPost);
+    });
+    assert.equal((await publisher.sendUpdate('c', 2)).status, 202);
+    assert.deepEqual(seen, ['pre', 'post']);
+    assert.equal(daemon.received.length, 2);
+    assert.deepEqual(post?.response?.headers, {
+      'content-type': 'text/json',
+      'content-length': '86',
+      'x-seen': 'a, b',
+      'set-cookie': ['s=1', 't=2'],
+    });
   });
 
   test('idle connections do not keep the process alive', async () => {
