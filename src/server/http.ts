@@ -152,29 +152,93 @@ export function currentHttpDate(): string {
   return dateText;
 }
 
+/**
+ * Where one request's answer goes: a node:http response ({@link NodeReply}) or a
+ * connection of the raw socket path (`raw-server.ts`). Locations answer through it
+ * and never touch the transport.
+ */
+export interface Reply {
+  /**
+   * Answer with `status`: the `Server` header first, then `headers`, then
+   * `Content-Length` and `body` (empty by default).
+   */
+  send(status: number, headers: HeaderList, body?: string | Buffer): void;
+  /**
+   * Answer 200 with a complete prebuilt keep-alive response (status line, headers with
+   * `Date`, body), written as is.
+   *
+   * @param head the status line and headers at the start of `bytes`
+   * @param bytes the whole response
+   * @returns false when this exchange cannot take it (the caller then uses `send`)
+   */
+  sendPrebuilt(head: string, bytes: Buffer): boolean;
+  /** The poll is parked from now on (the request log's `waited`). */
+  parked(): void;
+  /** Whether the answer has begun. */
+  readonly headersSent: boolean;
+  /** Drop the connection (an answer that began cannot be finished). */
+  destroy(): void;
+}
+
 /** The private fields of `ServerResponse` that say the header is already written. */
 interface HeaderState {
   _header: string | null;
   _headerSent: boolean;
 }
 
-/**
- * Send a complete prebuilt 200 response (status line, headers, body) through `res`
- * in one write. The response goes through `res.end`, so Node still orders pipelined
- * answers, keeps the connection alive and emits `finish`; only its header rendering
- * is skipped, by marking the header as sent (the fields `compression` and `on-headers`
- * rely on too). Only for a keep-alive response whose header was not written yet.
- *
- * @param res the response
- * @param head the status line and headers in `bytes`, kept as `res._header`
- * @param bytes the whole response
- */
-export function writePrebuilt(res: ServerResponse, head: string, bytes: Buffer): void {
-  const state = res as unknown as HeaderState;
-  res.statusCode = 200;
-  state._header = head;
-  state._headerSent = true;
-  res.end(bytes);
+/** When a node:http response's poll was parked (ms, `performance.now()`), for the request log. */
+export const PARKED_AT = Symbol('parkedAt');
+
+/** A node:http response as a {@link Reply}. */
+export class NodeReply implements Reply {
+  /**
+   * @param res the response
+   * @param server the `Server` header value
+   */
+  constructor(
+    readonly res: ServerResponse,
+    private readonly server: string,
+  ) {}
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  send(status: number, headers: HeaderList, body: string | Buffer = ''): void {
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    this.res.writeHead(status, [
+      'Server',
+      this.server,
+      ...headers,
+      'Content-Length',
+      String(length),
+    ]);
+    this.res.end(body);
+  }
+
+  /**
+   * The response goes through `res.end`, so Node still orders pipelined answers, keeps
+   * the connection alive and emits `finish`; only its header rendering is skipped, by
+   * marking the header as sent (the fields `compression` and `on-headers` rely on too).
+   */
+  sendPrebuilt(head: string, bytes: Buffer): boolean {
+    const res = this.res;
+    if (!res.shouldKeepAlive || res.headersSent) return false;
+    const state = res as unknown as HeaderState;
+    res.statusCode = 200;
+    state._header = head;
+    state._headerSent = true;
+    res.end(bytes);
+    return true;
+  }
+
+  parked(): void {
+    (this.res as ServerResponse & { [PARKED_AT]?: number })[PARKED_AT] = performance.now();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
 }
 
 /** CORS decision for one request: no headers, refuse (403), or allow with these headers. */
@@ -265,36 +329,14 @@ function infoFormat(accept: string | undefined): InfoFormat {
   return best;
 }
 
-/**
- * Answer with `status`, the `Server` header first, then `headers`, then `body`.
- *
- * @param res the response
- * @param server the `Server` header value
- * @param status HTTP status
- * @param headers more headers (without Content-Length, which this sets)
- * @param body the body; empty by default
- */
-export function send(
-  res: ServerResponse,
-  server: string,
-  status: number,
-  headers: HeaderList,
-  body: string | Buffer = '',
-): void {
-  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-  res.writeHead(status, ['Server', server, ...headers, 'Content-Length', String(length)]);
-  res.end(body);
-}
-
 /** Answer a client's mistake with a one-line plain-text body. */
 export function sendText(
-  res: ServerResponse,
-  server: string,
+  reply: Reply,
   status: number,
   text: string,
   headers: HeaderList = [],
 ): void {
-  send(res, server, status, ['Content-Type', 'text/plain', ...headers], text);
+  reply.send(status, ['Content-Type', 'text/plain', ...headers], text);
 }
 
 /**
@@ -313,14 +355,13 @@ export function isTooLong(channel: string): boolean {
  * A bug of ours: log it with its stack and answer 500 (or drop the connection when
  * the answer had begun). Costs one request, never the daemon.
  *
- * @param res the response of the failed request
- * @param server the `Server` header value
+ * @param reply the answer of the failed request
  * @param error what was thrown
  */
-export function internalError(res: ServerResponse, server: string, error: unknown): void {
+export function internalError(reply: Reply, error: unknown): void {
   console.error(`pushserver: internal error: ${(error as Error)?.stack ?? error}`);
-  if (!res.headersSent) sendText(res, server, 500, 'Internal Server Error');
-  else res.destroy();
+  if (!reply.headersSent) sendText(reply, 500, 'Internal Server Error');
+  else reply.destroy();
 }
 
 /** The path of a request without its query string. */

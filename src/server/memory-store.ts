@@ -27,8 +27,10 @@ interface Entry {
 }
 
 interface Channel {
-  /** Oldest first. */
+  /** Oldest first, from `first` on: dropping the oldest moves `first` (no shifting per publish). */
   entries: Entry[];
+  /** Index of the oldest live entry; the array is compacted once half of it is dropped. */
+  first: number;
   subscribers: number;
   /** When a subscriber last asked (ms), or -1. */
   lastRequested: number;
@@ -63,10 +65,19 @@ export function createMemoryStore(
   /** Drop what is beyond the buffer limits; forget the channel when nothing is left. */
   function prune(id: string, channel: Channel, time: number): void {
     const { entries } = channel;
-    let drop = Math.max(0, entries.length - maxMessages);
-    while (drop < entries.length - minMessages && entries[drop].expires <= time) drop++;
-    if (drop > 0) entries.splice(0, drop);
-    if (entries.length === 0 && channel.subscribers === 0) channels.delete(id);
+    let first = Math.max(channel.first, entries.length - maxMessages);
+    while (first < entries.length - minMessages && entries[first].expires <= time) first++;
+    // Dropped entries must not keep their bodies alive until the next compaction.
+    for (let i = channel.first; i < first; i++) entries[i] = DROPPED;
+    if (first === entries.length) {
+      entries.length = 0;
+      first = 0;
+    } else if (first > 32 && first * 2 > entries.length) {
+      channel.entries = entries.slice(first);
+      first = 0;
+    }
+    channel.first = first;
+    if (channel.entries.length === 0 && channel.subscribers === 0) channels.delete(id);
   }
 
   /** The channel, pruned, or undefined when it does not exist (any more). */
@@ -78,7 +89,7 @@ export function createMemoryStore(
 
   function infoOf(channel: Channel, time: number): ChannelInfo {
     return {
-      messages: channel.entries.length,
+      messages: channel.entries.length - channel.first,
       requested: channel.lastRequested < 0 ? -1 : Math.floor((time - channel.lastRequested) / 1000),
       subscribers: channel.subscribers,
       lastMessageId: channel.lastId,
@@ -97,6 +108,35 @@ export function createMemoryStore(
     for (const [id, channel] of channels) prune(id, channel, time);
   }
 
+  function publishNow(id: string, input: NewMessage, create: boolean): PublishResult | undefined {
+    const time = now();
+    let channel = live(id, time);
+    if (!channel) {
+      if (!create) return undefined;
+      channel = { entries: [], first: 0, subscribers: 0, lastRequested: -1, lastId: null };
+      channels.set(id, channel);
+    }
+    const message: Message = {
+      id: nextId(channel.lastId, time),
+      contentType: input.contentType,
+      body: input.body,
+    };
+    channel.lastId = message.id;
+    channel.entries.push({ message, expires: time + timeoutMs });
+    prune(id, channel, time);
+    const info = infoOf(channel, time);
+    emit({ type: 'message', channel: id, message });
+    return { message, info };
+  }
+
+  function nextNow(id: string, cursor: MessageId | null): NextResult {
+    const time = now();
+    const channel = live(id, time);
+    if (!channel) return { message: undefined, exists: false };
+    channel.lastRequested = time;
+    return { message: firstAfter(channel.entries, channel.first, cursor), exists: true };
+  }
+
   const store: Store = {
     async open() {
       if (sweeper) return;
@@ -105,33 +145,18 @@ export function createMemoryStore(
     },
 
     async publish(id: string, input: NewMessage, { create }): Promise<PublishResult | undefined> {
-      const time = now();
-      let channel = live(id, time);
-      if (!channel) {
-        if (!create) return undefined;
-        channel = { entries: [], subscribers: 0, lastRequested: -1, lastId: null };
-        channels.set(id, channel);
-      }
-      const message: Message = {
-        id: nextId(channel.lastId, time),
-        contentType: input.contentType,
-        body: input.body,
-      };
-      channel.lastId = message.id;
-      channel.entries.push({ message, expires: time + timeoutMs });
-      prune(id, channel, time);
-      const info = infoOf(channel, time);
-      emit({ type: 'message', channel: id, message });
-      return { message, info };
+      return publishNow(id, input, create);
+    },
+
+    publishNow(id: string, input: NewMessage, { create }) {
+      return publishNow(id, input, create);
     },
 
     async next(id: string, cursor: MessageId | null): Promise<NextResult> {
-      const time = now();
-      const channel = live(id, time);
-      if (!channel) return { message: undefined, exists: false };
-      channel.lastRequested = time;
-      return { message: firstAfter(channel.entries, cursor), exists: true };
+      return nextNow(id, cursor);
     },
+
+    nextNow,
 
     async info(id: string) {
       const time = now();
@@ -152,7 +177,7 @@ export function createMemoryStore(
     subscriberStarted(id: string) {
       let channel = channels.get(id);
       if (!channel) {
-        channel = { entries: [], subscribers: 0, lastRequested: now(), lastId: null };
+        channel = { entries: [], first: 0, subscribers: 0, lastRequested: now(), lastId: null };
         channels.set(id, channel);
       }
       channel.subscribers++;
@@ -162,7 +187,8 @@ export function createMemoryStore(
       const channel = channels.get(id);
       if (!channel || channel.subscribers === 0) return;
       channel.subscribers--;
-      if (channel.subscribers === 0 && channel.entries.length === 0) channels.delete(id);
+      if (channel.subscribers === 0 && channel.entries.length === channel.first)
+        channels.delete(id);
     },
 
     onEvent(listener: StoreListener) {
@@ -179,11 +205,21 @@ export function createMemoryStore(
   return store;
 }
 
-/** The first entry's message with an id strictly after `cursor` (binary search; entries are in id order). */
-function firstAfter(entries: Entry[], cursor: MessageId | null): Message | undefined {
-  if (entries.length === 0) return undefined;
-  if (cursor === null) return entries[0].message;
-  let low = 0;
+/** What a dropped entry's slot holds until the array is compacted. */
+const DROPPED: Entry = {
+  message: { id: { time: 0, tag: 0 }, contentType: null, body: Buffer.alloc(0) },
+  expires: 0,
+};
+
+/** The first message from `entries[first]` on with an id strictly after `cursor` (binary search; entries are in id order). */
+function firstAfter(
+  entries: Entry[],
+  first: number,
+  cursor: MessageId | null,
+): Message | undefined {
+  if (first >= entries.length) return undefined;
+  if (cursor === null) return entries[first].message;
+  let low = first;
   let high = entries.length;
   while (low < high) {
     const middle = (low + high) >>> 1;

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ResolvedLocation } from '../settings.js';
 import {
   corsFor,
@@ -12,12 +13,14 @@ import {
   infoBody,
   internalError,
   isTooLong,
-  send,
+  NodeReply,
+  type Reply,
   sendText,
 } from './http.js';
-import type { ChannelInfo, Store } from './store.js';
+import type { ChannelInfo, PublishResult, Store } from './store.js';
 
 const METHODS = 'GET, POST, PUT, DELETE';
+const EMPTY = Buffer.alloc(0);
 
 /** What a publisher location needs from the daemon. */
 export interface PublisherContext {
@@ -25,6 +28,25 @@ export interface PublisherContext {
   store: Store;
   /** Whether a client address may publish (`publisherAllow`). */
   mayPublish: (address: string | undefined) => boolean;
+}
+
+const MAY_PUBLISH = Symbol('mayPublish');
+
+/**
+ * Whether the client of `socket` may publish, asked once per connection (the address
+ * of a connection does not change, and the range check is not free).
+ */
+export function mayPublishFrom(
+  socket: Socket,
+  mayPublish: (address: string | undefined) => boolean,
+): boolean {
+  const cached = socket as Socket & { [MAY_PUBLISH]?: boolean };
+  let allowed = cached[MAY_PUBLISH];
+  if (allowed === undefined) {
+    allowed = mayPublish(socket.remoteAddress);
+    cached[MAY_PUBLISH] = allowed;
+  }
+  return allowed;
 }
 
 /** One publisher location of the settings, bound to its store. */
@@ -35,62 +57,27 @@ export class PublisherLocation {
   ) {}
 
   /**
-   * Handle one request for `channel` (already decoded and length-checked).
+   * Handle one node:http request for `channel` (already decoded and NUL-free): read
+   * the body of a publish, then answer as {@link serve}.
    *
    * @param req the request
    * @param res its response
    * @param channel decoded channel id
    */
   handle(req: IncomingMessage, res: ServerResponse, channel: string) {
-    const { servername, mayPublish } = this.context;
-    if (!mayPublish(req.socket.remoteAddress)) {
-      return sendText(
-        res,
-        servername,
-        403,
-        `publishing is not allowed from ${req.socket.remoteAddress}; add it to the publisherAllow setting`,
-      );
+    const reply = new NodeReply(res, this.context.servername);
+    const method = req.method ?? '';
+    const allowed = mayPublishFrom(req.socket, this.context.mayPublish);
+    const publishing = method === 'POST' || method === 'PUT';
+    if (!publishing || !this.accepts(allowed, req.headers, channel)) {
+      return this.serve(method, req.headers, req.socket, reply, channel, EMPTY);
     }
-    const cors = corsFor(req.headers.origin, this.location);
-    if (cors.refuse || isTooLong(channel)) return send(res, servername, 403, cors.headers);
-    switch (req.method) {
-      case 'POST':
-      case 'PUT':
-        return this.publish(req, res, channel, cors.headers);
-      case 'GET':
-        return this.answerInfo(req, res, this.context.store.info(channel), cors.headers);
-      case 'DELETE':
-        return this.answerInfo(req, res, this.context.store.delete(channel), cors.headers);
-      case 'OPTIONS': {
-        const preflight =
-          req.headers.origin === undefined
-            ? []
-            : [
-                'Access-Control-Allow-Headers',
-                'Content-Type',
-                'Access-Control-Allow-Methods',
-                METHODS,
-              ];
-        return send(res, servername, 200, ['Allow', METHODS, ...preflight, ...cors.headers]);
-      }
-      default:
-        // Nchan never answers HEAD or PATCH here; we say what is allowed instead.
-        sendText(res, servername, 405, 'Method Not Allowed', [
-          'Allow',
-          `${METHODS}, OPTIONS`,
-          ...cors.headers,
-        ]);
-    }
-  }
-
-  private publish(req: IncomingMessage, res: ServerResponse, channel: string, cors: HeaderList) {
-    const { servername, store } = this.context;
     const limit = this.location.maxBodySize;
     const tooLarge = () =>
-      sendText(res, servername, 413, `message body is larger than maxBodySize (${limit} bytes)`, [
+      sendText(reply, 413, `message body is larger than maxBodySize (${limit} bytes)`, [
         'Connection',
         'close',
-        ...cors,
+        ...corsFor(req.headers.origin, this.location).headers,
       ]);
     if (Number(req.headers['content-length']) > limit) return tooLarge();
     const chunks: Buffer[] = [];
@@ -106,51 +93,139 @@ export class PublisherLocation {
     req.on('end', () => {
       if (size > limit) return;
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      const contentType = req.headers['content-type'] ?? null;
-      store
-        .publish(channel, { contentType, body }, { create: this.location.createOnPost })
-        .then(
-          (result) => {
-            if (!result) return send(res, servername, 404, cors);
-            const status = result.info.subscribers > 0 ? 201 : 202;
-            this.sendInfo(req, res, status, result.info, cors);
-          },
-          (error: Error) => this.storeFailed(res, error),
-        )
-        .catch((error) => internalError(res, servername, error));
+      this.serve(method, req.headers, req.socket, reply, channel, body);
     });
   }
 
+  /**
+   * Whether a publish from a client (`allowed`: its address may publish) would reach the
+   * store, i.e. is worth reading its body.
+   */
+  accepts(allowed: boolean, headers: IncomingHttpHeaders, channel: string): boolean {
+    return allowed && !corsFor(headers.origin, this.location).refuse && !isTooLong(channel);
+  }
+
+  /**
+   * Answer one request for `channel`, whatever its transport, its body already read.
+   *
+   * @param method the request method
+   * @param headers the request headers (lower-case names)
+   * @param socket the client's connection (who may publish)
+   * @param reply where the answer goes
+   * @param channel decoded channel id
+   * @param body the request body (a publish's message)
+   */
+  serve(
+    method: string,
+    headers: IncomingHttpHeaders,
+    socket: Socket,
+    reply: Reply,
+    channel: string,
+    body: Buffer,
+  ) {
+    if (!mayPublishFrom(socket, this.context.mayPublish)) {
+      return sendText(
+        reply,
+        403,
+        `publishing is not allowed from ${socket.remoteAddress}; add it to the publisherAllow setting`,
+      );
+    }
+    const cors = corsFor(headers.origin, this.location);
+    if (cors.refuse || isTooLong(channel)) return reply.send(403, cors.headers);
+    const store = this.context.store;
+    switch (method) {
+      case 'POST':
+      case 'PUT':
+        return this.publish(headers, reply, channel, cors.headers, body);
+      case 'GET':
+        return this.answerInfo(headers, reply, store.info(channel), cors.headers);
+      case 'DELETE':
+        return this.answerInfo(headers, reply, store.delete(channel), cors.headers);
+      case 'OPTIONS': {
+        const preflight =
+          headers.origin === undefined
+            ? []
+            : [
+                'Access-Control-Allow-Headers',
+                'Content-Type',
+                'Access-Control-Allow-Methods',
+                METHODS,
+              ];
+        return reply.send(200, ['Allow', METHODS, ...preflight, ...cors.headers]);
+      }
+      default:
+        // Nchan never answers HEAD or PATCH here; we say what is allowed instead.
+        sendText(reply, 405, 'Method Not Allowed', [
+          'Allow',
+          `${METHODS}, OPTIONS`,
+          ...cors.headers,
+        ]);
+    }
+  }
+
+  private publish(
+    headers: IncomingHttpHeaders,
+    reply: Reply,
+    channel: string,
+    cors: HeaderList,
+    body: Buffer,
+  ) {
+    const store = this.context.store;
+    const message = { contentType: headers['content-type'] ?? null, body };
+    const options = { create: this.location.createOnPost };
+    // A store that needs no I/O answers at once: no promise per publish.
+    if (store.publishNow)
+      return this.published(headers, reply, cors, store.publishNow(channel, message, options));
+    store.publish(channel, message, options).then(
+      (result) => this.published(headers, reply, cors, result),
+      (error: Error) => this.storeFailed(reply, error),
+    );
+  }
+
+  private published(
+    headers: IncomingHttpHeaders,
+    reply: Reply,
+    cors: HeaderList,
+    result: PublishResult | undefined,
+  ) {
+    try {
+      if (!result) return reply.send(404, cors);
+      const status = result.info.subscribers > 0 ? 201 : 202;
+      this.sendInfo(headers, reply, status, result.info, cors);
+    } catch (error) {
+      internalError(reply, error);
+    }
+  }
+
   private answerInfo(
-    req: IncomingMessage,
-    res: ServerResponse,
+    headers: IncomingHttpHeaders,
+    reply: Reply,
     pending: Promise<ChannelInfo | undefined>,
     cors: HeaderList,
   ) {
     pending
       .then(
         (info) => {
-          if (!info) return send(res, this.context.servername, 404, cors);
-          this.sendInfo(req, res, 200, info, cors);
+          if (!info) return reply.send(404, cors);
+          this.sendInfo(headers, reply, 200, info, cors);
         },
-        (error: Error) => this.storeFailed(res, error),
+        (error: Error) => this.storeFailed(reply, error),
       )
-      .catch((error) => internalError(res, this.context.servername, error));
+      .catch((error) => internalError(reply, error));
   }
 
   private sendInfo(
-    req: IncomingMessage,
-    res: ServerResponse,
+    headers: IncomingHttpHeaders,
+    reply: Reply,
     status: number,
     info: ChannelInfo,
     cors: HeaderList,
   ): void {
-    const { type, body } = infoBody(info, req.headers.accept);
-    send(res, this.context.servername, status, ['Content-Type', type, ...cors], body);
+    const { type, body } = infoBody(info, headers.accept);
+    reply.send(status, ['Content-Type', type, ...cors], body);
   }
 
-  private storeFailed(res: ServerResponse, error: Error): void {
-    if (!res.headersSent)
-      sendText(res, this.context.servername, 503, `store unavailable: ${error.message}`);
+  private storeFailed(reply: Reply, error: Error): void {
+    if (!reply.headersSent) sendText(reply, 503, `store unavailable: ${error.message}`);
   }
 }

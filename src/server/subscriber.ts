@@ -7,17 +7,18 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { ResolvedLocation } from '../settings.js';
 import {
+  type Cors,
   corsFor,
   currentHttpDate,
   type HeaderList,
   httpDate,
   internalError,
   isTooLong,
+  NodeReply,
   parseCursor,
-  send,
+  type Reply,
   sendText,
   VARY,
-  writePrebuilt,
 } from './http.js';
 import type { PassthroughNotifier } from './passthrough.js';
 import {
@@ -32,9 +33,9 @@ import {
 const EXPOSE = 'Last-Modified, Etag, Content-Type, Cache-Control';
 const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control';
 
-/** One parked poll. */
-interface Waiter {
-  res: ServerResponse;
+/** One poll, from its arrival until it is answered. */
+export interface Waiter {
+  reply: Reply;
   /** The request's headers, forwarded with passthrough notifications. */
   headers: IncomingHttpHeaders;
   channel: string;
@@ -54,14 +55,19 @@ interface Waiter {
 const WAITER = Symbol('waiter');
 type WaitingResponse = ServerResponse & { [WAITER]?: Waiter };
 
-/** One listener for every poll (no closure per request): the client went away. */
+/** One listener for every node:http poll (no closure per request): the client went away. */
 function onResponseClose(this: WaitingResponse): void {
   const waiter = this[WAITER];
-  if (waiter && waiter.state !== 'done') waiter.location.room.remove(waiter);
+  if (waiter) stopWaiter(waiter);
 }
 
-/** When each parked poll started waiting (ms), for the request log. */
-export const waitStarted = new WeakMap<ServerResponse, number>();
+/**
+ * The client of `waiter` went away: forget the poll (and tell the store and the
+ * passthrough app, when it was parked). Nothing when it was already answered.
+ */
+export function stopWaiter(waiter: Waiter): void {
+  if (waiter.state !== 'done') waiter.location.room.remove(waiter);
+}
 
 /**
  * The parked polls of one store, by channel. It listens to the store's events and
@@ -107,11 +113,11 @@ export class WaitingRoom {
   }
 
   /** Answer every parked poll with 503 and `Connection: close` (the daemon is stopping). */
-  closeAll(server: string): void {
+  closeAll(): void {
     for (const waiters of [...this.channels.values()]) {
       for (const waiter of [...waiters]) {
         this.remove(waiter);
-        sendText(waiter.res, server, 503, 'push server shutting down', ['Connection', 'close']);
+        sendText(waiter.reply, 503, 'push server shutting down', ['Connection', 'close']);
       }
     }
     this.unlisten();
@@ -144,8 +150,16 @@ export interface SubscriberContext {
 
 /** One subscriber location of the settings, bound to its store's waiting room. */
 export class SubscriberLocation {
-  /** The 200 answer per message, per CORS variant: built once, shared by every subscriber. */
-  private readonly answerCache = new WeakMap<Message, Map<string, Answer>>();
+  /**
+   * The 200 answer of the message delivered last, for one CORS variant: built once and
+   * written to every subscriber woken by that message, then dropped with the next one
+   * (no per-message cache that lives as long as the buffer).
+   */
+  private cached: { message: Message | undefined; corsKey: string; answer: Answer | undefined } = {
+    message: undefined,
+    corsKey: '',
+    answer: undefined,
+  };
   private readonly timeoutMs: number;
   readonly passthrough: PassthroughNotifier | undefined;
 
@@ -163,53 +177,89 @@ export class SubscriberLocation {
   }
 
   /**
-   * Handle one request for `channel` (already decoded and length-checked).
+   * Handle one node:http request for `channel` (already decoded and NUL-free).
    *
    * @param req the request
    * @param res its response
    * @param channel decoded channel id
    */
-  handle(req: IncomingMessage, res: ServerResponse, channel: string) {
-    const { servername } = this.context;
-    const origin = req.headers.origin;
+  handle(req: IncomingMessage, res: ServerResponse, channel: string): void {
+    const waiter = this.serve(
+      req.method ?? '',
+      req.headers,
+      new NodeReply(res, this.context.servername),
+      channel,
+    );
+    if (waiter && waiter.state !== 'done') {
+      (res as WaitingResponse)[WAITER] = waiter;
+      res.on('close', onResponseClose);
+    }
+  }
+
+  /**
+   * Answer one request for `channel`, whatever its transport.
+   *
+   * @param method the request method
+   * @param headers the request headers (lower-case names)
+   * @param reply where the answer goes
+   * @param channel decoded channel id
+   * @returns the poll when the request is a GET that got as far as the store (it may
+   *   already be answered); the caller calls {@link stopWaiter} when its client goes away
+   */
+  serve(
+    method: string,
+    headers: IncomingHttpHeaders,
+    reply: Reply,
+    channel: string,
+  ): Waiter | undefined {
+    const origin = headers.origin;
     const cors = corsFor(origin, this.location);
-    if (cors.refuse || isTooLong(channel)) return send(res, servername, 403, cors.headers);
-    const method = req.method;
-    if (method === 'GET') return this.get(req, res, channel, cors.headers, origin ?? '');
+    if (method === 'GET' && !cors.refuse && !isTooLong(channel)) {
+      return this.get(headers, reply, channel, cors.headers, origin ?? '');
+    }
+    this.refuse(method, origin, reply, channel, cors);
+    return undefined;
+  }
+
+  /** Answer what is not a poll: refusals, OPTIONS, other methods. */
+  private refuse(
+    method: string,
+    origin: string | undefined,
+    reply: Reply,
+    channel: string,
+    cors: Cors,
+  ) {
+    if (cors.refuse || isTooLong(channel)) return reply.send(403, cors.headers);
     if (method === 'OPTIONS') {
       const preflight =
         origin === undefined
           ? []
           : ['Access-Control-Allow-Headers', ALLOW_HEADERS, 'Access-Control-Allow-Methods', 'GET'];
-      return send(res, servername, 200, ['Allow', 'GET', ...preflight, ...cors.headers]);
+      return reply.send(200, ['Allow', 'GET', ...preflight, ...cors.headers]);
     }
     // Nchan answers 403 to a publish on a subscriber location.
-    if (method === 'POST') return send(res, servername, 403, cors.headers);
+    if (method === 'POST') return reply.send(403, cors.headers);
     // Nchan never answers HEAD; we say what is allowed instead.
-    sendText(res, servername, 405, 'Method Not Allowed', [
-      'Allow',
-      'GET, OPTIONS',
-      ...cors.headers,
-    ]);
+    sendText(reply, 405, 'Method Not Allowed', ['Allow', 'GET, OPTIONS', ...cors.headers]);
   }
 
   private get(
-    req: IncomingMessage,
-    res: ServerResponse,
+    headers: IncomingHttpHeaders,
+    reply: Reply,
     channel: string,
     cors: HeaderList,
     corsKey: string,
-  ) {
-    const headers = req.headers;
+  ): Waiter | undefined {
     const cursor = parseCursor(
       headers['if-modified-since'],
       headers['if-none-match'] as string | undefined,
     );
     if (cursor === 'invalid') {
-      return sendText(res, this.context.servername, 400, 'Message ID invalid', cors);
+      sendText(reply, 400, 'Message ID invalid', cors);
+      return undefined;
     }
     const waiter: Waiter = {
-      res,
+      reply,
       headers,
       channel,
       cursor,
@@ -222,20 +272,25 @@ export class SubscriberLocation {
       location: this,
     };
     this.context.room.add(waiter);
-    (res as WaitingResponse)[WAITER] = waiter;
-    res.on('close', onResponseClose);
     this.check(waiter);
+    return waiter;
   }
 
   /** Ask the store for the first message after the cursor; answer, or park the poll. */
   private check(waiter: Waiter): void {
     waiter.dirty = false;
-    this.context.room.store.next(waiter.channel, waiter.cursor).then(
+    const store = this.context.room.store;
+    // A store that needs no I/O answers at once: no promise per poll.
+    if (store.nextNow) {
+      this.checked(waiter, store.nextNow(waiter.channel, waiter.cursor));
+      return;
+    }
+    store.next(waiter.channel, waiter.cursor).then(
       (result) => this.checked(waiter, result),
       (error: Error) => {
         if (waiter.state === 'done') return;
         this.context.room.remove(waiter);
-        sendText(waiter.res, this.context.servername, 503, `store unavailable: ${error.message}`);
+        sendText(waiter.reply, 503, `store unavailable: ${error.message}`);
       },
     );
   }
@@ -251,13 +306,13 @@ export class SubscriberLocation {
       this.park(waiter);
     } catch (error) {
       this.context.room.remove(waiter);
-      internalError(waiter.res, this.context.servername, error);
+      internalError(waiter.reply, error);
     }
   }
 
   private park(waiter: Waiter): void {
     waiter.state = 'waiting';
-    waitStarted.set(waiter.res, performance.now());
+    waiter.reply.parked();
     this.context.room.store.subscriberStarted(waiter.channel)?.catch(ignore);
     // As py-hbpush: subscribe when a poll has to wait, unsubscribe when it stops waiting.
     this.passthrough?.subscribe(waiter.channel, waiter.headers);
@@ -270,15 +325,13 @@ export class SubscriberLocation {
   deliver(waiter: Waiter, message: Message): void {
     this.context.room.remove(waiter);
     const answer = this.answerFor(message, waiter);
-    const res = waiter.res;
-    if (answer.bytes !== undefined && res.shouldKeepAlive) {
+    const reply = waiter.reply;
+    if (answer.bytes !== undefined) {
       const date = currentHttpDate();
       if (answer.date !== date) rebuild(answer, message, date);
-      writePrebuilt(res, answer.head, answer.bytes as Buffer);
-    } else {
-      res.writeHead(200, answer.headers);
-      res.end(message.body);
+      if (reply.sendPrebuilt(answer.head, answer.bytes as Buffer)) return;
     }
+    reply.send(200, answer.headers, message.body);
   }
 
   /** Answer `waiter` with 410: its channel was deleted. */
@@ -296,12 +349,7 @@ export class SubscriberLocation {
 
   private finish(waiter: Waiter, status: number, headers: HeaderList): void {
     this.context.room.remove(waiter);
-    send(waiter.res, this.context.servername, status, [
-      ...headers,
-      'Vary',
-      VARY,
-      ...this.exposed(waiter),
-    ]);
+    waiter.reply.send(status, [...headers, 'Vary', VARY, ...this.exposed(waiter)]);
   }
 
   private exposed(waiter: Waiter): HeaderList {
@@ -311,34 +359,37 @@ export class SubscriberLocation {
   }
 
   private answerFor(message: Message, waiter: Waiter): Answer {
-    let variants = this.answerCache.get(message);
-    if (!variants) {
-      variants = new Map();
-      this.answerCache.set(message, variants);
+    const cached = this.cached;
+    if (cached.message === message && cached.corsKey === waiter.corsKey && cached.answer) {
+      return cached.answer;
     }
-    let answer = variants.get(waiter.corsKey);
-    if (!answer) {
-      const tag = String(message.id.tag);
-      const headers = ['Server', this.context.servername];
-      if (message.contentType !== null) headers.push('Content-Type', message.contentType);
-      headers.push(
-        'Content-Length',
-        String(message.body.length),
-        'Last-Modified',
-        httpDate(message.id.time),
-        'Etag',
-        tag,
-        'Vary',
-        VARY,
-        // py-hbpush's header, read by old clients when Etag is not exposed to them.
-        'Cache-Control',
-        `etag=${tag}`,
-        ...this.exposed(waiter),
-      );
-      answer = { headers, date: '', head: '', bytes: undefined };
-      if (message.body.length <= PREBUILT_BODY_LIMIT) rebuild(answer, message, currentHttpDate());
-      variants.set(waiter.corsKey, answer);
-    }
+    const tag = String(message.id.tag);
+    // `send` adds Server and Content-Length around these.
+    const headers: HeaderList = [];
+    if (message.contentType !== null) headers.push('Content-Type', message.contentType);
+    headers.push(
+      'Last-Modified',
+      httpDate(message.id.time),
+      'Etag',
+      tag,
+      'Vary',
+      VARY,
+      // py-hbpush's header, read by old clients when Etag is not exposed to them.
+      'Cache-Control',
+      `etag=${tag}`,
+      ...this.exposed(waiter),
+    );
+    const answer: Answer = {
+      headers,
+      server: this.context.servername,
+      date: '',
+      head: '',
+      bytes: undefined,
+    };
+    if (message.body.length <= PREBUILT_BODY_LIMIT) rebuild(answer, message, currentHttpDate());
+    cached.message = message;
+    cached.corsKey = waiter.corsKey;
+    cached.answer = answer;
     return answer;
   }
 }
@@ -350,7 +401,9 @@ export class SubscriberLocation {
  * it (`bytes` stays undefined and the headers are written the usual way).
  */
 interface Answer {
+  /** The headers between `Server` and `Content-Length`. */
   headers: HeaderList;
+  server: string;
   date: string;
   head: string;
   bytes: Buffer | undefined;
@@ -360,12 +413,16 @@ const PREBUILT_BODY_LIMIT = 64 * 1024;
 
 function rebuild(answer: Answer, message: Message, date: string): void {
   const { headers } = answer;
-  let head = 'HTTP/1.1 200 OK\r\n';
+  let head = `HTTP/1.1 200 OK\r\nServer: ${answer.server}\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  head += `Date: ${date}\r\nConnection: keep-alive\r\n\r\n`;
+  head += `Content-Length: ${message.body.length}\r\nDate: ${date}\r\nConnection: keep-alive\r\n\r\n`;
+  const length = Buffer.byteLength(head, 'latin1');
+  const bytes = Buffer.allocUnsafeSlow(length + message.body.length);
+  bytes.write(head, 0, 'latin1');
+  message.body.copy(bytes, length);
   answer.date = date;
   answer.head = head;
-  answer.bytes = Buffer.concat([Buffer.from(head, 'latin1'), message.body]);
+  answer.bytes = bytes;
 }
 
 function ignore(): void {}

@@ -1,0 +1,375 @@
+/**
+ * The raw socket path: the daemon's own HTTP/1.1 reader on the sockets of its
+ * node:http server, for the requests that make up its load: subscriber polls (GET) and
+ * publishes (POST with `Content-Length`). A parked poll then costs a socket, one small
+ * connection object and its waiter, instead of node:http's parser, request, response
+ * and their listeners; a delivery is one write of the message's shared answer.
+ *
+ * Everything else is handed to node:http on the same socket, bytes included
+ * (`socket.unshift` + node:http's own connection listener), from the first request or
+ * in the middle of a keep-alive connection: heads outside the strict subset of
+ * `raw-http.ts` (incomplete, malformed, too large, chunked, `Expect`, ...), HTTP/1.0,
+ * publisher GET / DELETE / OPTIONS, bodies over `maxBodySize` or not yet received,
+ * paths no location answers, and all requests once someone else listens to the
+ * server's `request` event (`--allrequests` routes them itself). Once node:http has a
+ * socket it keeps it.
+ *
+ * @module
+ */
+import { type Server, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { currentHttpDate, type HeaderList, internalError, type Reply } from './http.js';
+import type { PublisherLocation } from './publisher.js';
+import { parseHead } from './raw-http.js';
+import { type SubscriberLocation, stopWaiter, type Waiter } from './subscriber.js';
+
+/** A location and the decoded channel id a path names. */
+export interface RawRoute {
+  location: PublisherLocation | SubscriberLocation;
+  /** Whether `location` is a publisher location. */
+  publisher: boolean;
+  channel: string;
+}
+
+/** What the raw path needs from the daemon. */
+export interface RawDaemon {
+  /** The `Server` header. */
+  servername: string;
+  /** Milliseconds an idle keep-alive connection stays open. */
+  keepAliveTimeout: number;
+  /**
+   * The location for a request path, or undefined when node:http must answer it (no
+   * location, a bad percent-encoding, a NUL, stores not open yet).
+   */
+  route(path: string): RawRoute | undefined;
+  /** Whether requests may skip the server's `request` event (nobody else listens to it). */
+  mayBypass(): boolean;
+  /** Called once per answered request (the daemon's request log). */
+  log:
+    | ((entry: {
+        method: string;
+        url: string;
+        status: number;
+        duration: number;
+        waited: number | undefined;
+      }) => void)
+    | undefined;
+}
+
+/** Received bytes a busy connection holds (pipelined requests) before it stops reading. */
+const MAX_PENDING = 64 * 1024;
+
+type RawSocket = Socket & { [CONNECTION]?: RawConnection };
+const CONNECTION = Symbol('rawConnection');
+
+/**
+ * The raw path of one node:http server: it takes the server's connections and hands
+ * node:http those it does not serve.
+ */
+export class RawServer {
+  /** Connections served raw right now. */
+  readonly connections = new Set<RawConnection>();
+  /** The daemon is stopping: answers close their connection, idle ones are closed. */
+  closing = false;
+  private readonly nodeConnection: (socket: Socket) => void;
+  private readonly sweeper: NodeJS.Timeout;
+
+  /**
+   * Take over the `connection` event of `server` (node:http's own listener is kept
+   * for the connections handed to it).
+   *
+   * @param server a node:http server, before it accepts connections
+   * @param daemon routes, log, servername
+   */
+  constructor(
+    readonly server: Server,
+    readonly daemon: RawDaemon,
+  ) {
+    const [nodeConnection] = server.rawListeners('connection') as Array<(socket: Socket) => void>;
+    this.nodeConnection = nodeConnection;
+    server.removeListener('connection', nodeConnection);
+    server.on('connection', (socket: Socket) => this.accept(socket));
+    // One timer for every idle connection instead of one per socket.
+    this.sweeper = setInterval(() => this.closeIdle(Date.now() - daemon.keepAliveTimeout), 1000);
+    this.sweeper.unref();
+  }
+
+  /** Serve a new connection raw until it sends something the raw path does not serve. */
+  accept(socket: Socket): void {
+    const connection = new RawConnection(socket as RawSocket, this);
+    this.connections.add(connection);
+    socket.on('data', onRawData);
+    socket.on('end', onRawEnd);
+    socket.on('close', onRawClose);
+    socket.on('error', onRawError);
+    socket.on('finish', onRawFinish);
+  }
+
+  /** Give `socket` to node:http, with `bytes` it has received and not processed. */
+  handOff(connection: RawConnection, bytes: Buffer | undefined): void {
+    const socket = connection.socket;
+    this.connections.delete(connection);
+    socket[CONNECTION] = undefined;
+    socket.removeListener('data', onRawData);
+    socket.removeListener('end', onRawEnd);
+    socket.removeListener('close', onRawClose);
+    socket.removeListener('error', onRawError);
+    socket.removeListener('finish', onRawFinish);
+    if (bytes !== undefined) socket.unshift(bytes);
+    // node:http's data listener resumes a flowing socket, not a paused one.
+    if (socket.isPaused()) socket.resume();
+    this.nodeConnection.call(this.server, socket);
+  }
+
+  /** Stop: close idle connections now, the others once answered. */
+  close(): void {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    this.closeIdle(Number.POSITIVE_INFINITY);
+  }
+
+  /** Close the connections idle since before `before` (ms). */
+  private closeIdle(before: number): void {
+    for (const connection of this.connections) {
+      if (!connection.busy && connection.idleSince < before) connection.socket.destroy();
+    }
+  }
+}
+
+function onRawData(this: RawSocket, chunk: Buffer): void {
+  this[CONNECTION]?.received(chunk);
+}
+
+function onRawEnd(this: RawSocket): void {
+  this[CONNECTION]?.ended();
+}
+
+function onRawClose(this: RawSocket): void {
+  this[CONNECTION]?.closed();
+}
+
+/** The `close` event follows; there is nothing to answer on a broken connection. */
+function onRawError(): void {}
+
+/** We ended our side: nothing more to write, and a half-open peer must not hold the socket. */
+function onRawFinish(this: RawSocket): void {
+  this.destroy();
+}
+
+function processLater(connection: RawConnection): void {
+  connection.process();
+}
+
+/** One connection on the raw path; it answers its requests one at a time, in order. */
+export class RawConnection implements Reply {
+  /** Received bytes not processed yet (a partial or pipelined request). */
+  private pending: Buffer | undefined;
+  /** A request is being answered (checking, parked, or publishing). */
+  busy = false;
+  /** When the last answer was written (ms), for the keep-alive timeout. */
+  idleSince = Date.now();
+  headersSent = false;
+  private processing = false;
+  private keepAlive = true;
+  private waiter: Waiter | undefined;
+  private method = '';
+  private url = '';
+  private startedAt = 0;
+  private parkedAt = -1;
+
+  constructor(
+    readonly socket: RawSocket,
+    private readonly server: RawServer,
+  ) {
+    socket[CONNECTION] = this;
+  }
+
+  /** Bytes arrived. */
+  received(chunk: Buffer): void {
+    this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
+    if (!this.busy) this.process();
+    // Pipelined behind a poll: read on once it is answered.
+    else if (this.pending.length > MAX_PENDING) this.socket.pause();
+  }
+
+  /** Serve the requests in `pending`, until one waits or must go to node:http. */
+  process(): void {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (!this.busy && this.pending !== undefined && !this.socket.destroyed) {
+        if (!this.serveOne(this.pending)) {
+          const bytes = this.pending;
+          this.pending = undefined;
+          this.server.handOff(this, bytes);
+          return;
+        }
+      }
+      if (!this.busy && this.socket.isPaused()) this.socket.resume();
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  /** Serve the request at the start of `buffer`; false when node:http must. */
+  private serveOne(buffer: Buffer): boolean {
+    const { daemon } = this.server;
+    if (!daemon.mayBypass()) return false;
+    const head = parseHead(buffer, 0);
+    if (head === undefined) return false;
+    const query = head.url.indexOf('?');
+    const route = daemon.route(query < 0 ? head.url : head.url.slice(0, query));
+    if (route === undefined) return false;
+    const bodyEnd = head.end + head.contentLength;
+    if (route.publisher) {
+      // Publishes whose body is here and not over the limit; node:http answers the rest.
+      const location = route.location as PublisherLocation;
+      if (
+        head.method !== 'POST' ||
+        bodyEnd > buffer.length ||
+        head.contentLength > location.location.maxBodySize
+      ) {
+        return false;
+      }
+    } else if (head.method !== 'GET') {
+      return false;
+    }
+    this.pending = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
+    this.busy = true;
+    this.headersSent = false;
+    this.keepAlive = head.keepAlive;
+    if (daemon.log) {
+      this.method = head.method;
+      this.url = head.url;
+      this.startedAt = performance.now();
+      this.parkedAt = -1;
+    }
+    try {
+      if (route.publisher) {
+        // A copy: the message may stay in the store long after this read buffer.
+        const body = Buffer.from(buffer.subarray(head.end, bodyEnd));
+        (route.location as PublisherLocation).serve(
+          'POST',
+          head.headers,
+          this.socket,
+          this,
+          route.channel,
+          body,
+        );
+      } else {
+        const waiter = (route.location as SubscriberLocation).serve(
+          'GET',
+          head.headers,
+          this,
+          route.channel,
+        );
+        if (waiter !== undefined && waiter.state !== 'done') this.waiter = waiter;
+      }
+    } catch (error) {
+      // A bug of ours costs one request, never the daemon.
+      if (this.waiter) stopWaiter(this.waiter);
+      internalError(this, error);
+    }
+    return true;
+  }
+
+  send(status: number, headers: HeaderList, body: string | Buffer = ''): void {
+    if (this.headersSent) return;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nServer: ${this.server.daemon.servername}\r\n`;
+    let closing = !this.keepAlive || this.server.closing;
+    let connection = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+      if (headers[i].toLowerCase() === 'connection') {
+        connection = true;
+        if (headers[i + 1].toLowerCase() === 'close') closing = true;
+      }
+    }
+    const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    head += `Content-Length: ${bodyLength}\r\nDate: ${currentHttpDate()}\r\n`;
+    if (!connection) {
+      head += closing
+        ? 'Connection: close\r\n'
+        : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.server.daemon.keepAliveTimeout / 1000)}\r\n`;
+    }
+    head += '\r\n';
+    const headLength = Buffer.byteLength(head, 'latin1');
+    const bytes = Buffer.allocUnsafe(headLength + bodyLength);
+    bytes.write(head, 0, 'latin1');
+    if (typeof body === 'string') bytes.write(body, headLength, 'utf8');
+    else body.copy(bytes, headLength);
+    if (closing) this.keepAlive = false;
+    this.write(bytes, status);
+  }
+
+  sendPrebuilt(_head: string, bytes: Buffer): boolean {
+    if (this.headersSent || !this.keepAlive || this.server.closing) return false;
+    this.write(bytes, 200);
+    return true;
+  }
+
+  parked(): void {
+    if (this.server.daemon.log) this.parkedAt = performance.now();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private write(bytes: Buffer, status: number): void {
+    this.headersSent = true;
+    this.waiter = undefined;
+    this.busy = false;
+    this.idleSince = Date.now();
+    const socket = this.socket;
+    if (socket.writable) socket.write(bytes);
+    this.logAnswer(status);
+    if (!this.keepAlive) {
+      this.pending = undefined;
+      socket.end();
+    } else if (this.pending !== undefined && !this.processing) {
+      // Pipelined requests: after this call returns (it may be inside a store event).
+      process.nextTick(processLater, this);
+    } else if (socket.isPaused()) {
+      socket.resume();
+    }
+  }
+
+  /** The client ended its side: as node:http, stop its poll and close. */
+  ended(): void {
+    this.abandon();
+    this.socket.end();
+  }
+
+  /** The socket is gone. */
+  closed(): void {
+    this.abandon();
+    this.server.connections.delete(this);
+    this.socket[CONNECTION] = undefined;
+  }
+
+  /** Forget the request in progress, if any: its client went away. */
+  private abandon(): void {
+    this.pending = undefined;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) stopWaiter(waiter);
+    if (this.busy && !this.headersSent) {
+      this.headersSent = true;
+      this.logAnswer(0);
+    }
+  }
+
+  private logAnswer(status: number): void {
+    const log = this.server.daemon.log;
+    if (!log) return;
+    const end = performance.now();
+    log({
+      method: this.method,
+      url: this.url,
+      status,
+      duration: end - this.startedAt,
+      waited: this.parkedAt < 0 ? undefined : end - this.parkedAt,
+    });
+  }
+}
