@@ -65,7 +65,9 @@ export class ResponseReader {
   private pending: Buffer = EMPTY;
   private framing: Framing | undefined;
   private head = '';
-  private parts: Buffer[] = [];
+  /** The body read so far: usually one piece, more only when it came in several reads. */
+  private body: Buffer = EMPTY;
+  private moreBody: Buffer[] | undefined = undefined;
   private remaining = 0;
   private trailerBytes = 0;
   /** Bytes read since {@link reset}. */
@@ -79,7 +81,8 @@ export class ResponseReader {
     this.pending = EMPTY;
     this.framing = undefined;
     this.head = '';
-    this.parts.length = 0;
+    this.body = EMPTY;
+    this.moreBody = undefined;
     this.remaining = 0;
     this.trailerBytes = 0;
     this.received = 0;
@@ -128,7 +131,8 @@ export class ResponseReader {
         // 1xx answers (100 Continue, 103 Early Hints) come before the real one.
         if (answer.status < 200) {
           this.state = State.Head;
-          this.parts.length = 0;
+          this.body = EMPTY;
+          this.moreBody = undefined;
           continue;
         }
         if (offset < chunk.length) this.extra = true;
@@ -149,7 +153,7 @@ export class ResponseReader {
             this.state === State.Length
               ? Math.min(this.remaining, chunk.length - offset)
               : chunk.length - offset;
-          this.parts.push(chunk.subarray(offset, offset + take));
+          this.addBody(chunk.subarray(offset, offset + take));
           offset += take;
           if (this.state === State.Length) {
             this.remaining -= take;
@@ -170,7 +174,7 @@ export class ResponseReader {
         }
         case State.ChunkData: {
           const take = Math.min(this.remaining, chunk.length - offset);
-          this.parts.push(chunk.subarray(offset, offset + take));
+          this.addBody(chunk.subarray(offset, offset + take));
           offset += take;
           this.remaining -= take;
           if (this.remaining === 0) this.state = State.ChunkDataEnd;
@@ -214,13 +218,18 @@ export class ResponseReader {
     }
   }
 
+  private addBody(piece: Buffer): void {
+    if (this.body.length === 0) this.body = piece;
+    else if (this.moreBody) this.moreBody.push(piece);
+    else this.moreBody = [piece];
+  }
+
   private answer(): PublishAnswer {
     const framing = this.framing as Framing;
-    const parts = this.parts;
     return {
       status: framing.status,
       head: this.head,
-      body: parts.length === 1 ? parts[0] : parts.length === 0 ? EMPTY : Buffer.concat(parts),
+      body: this.moreBody ? Buffer.concat([this.body, ...this.moreBody]) : this.body,
       keepAlive: framing.keepAlive,
       keepAliveMs: framing.keepAliveMs,
     };

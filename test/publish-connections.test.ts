@@ -417,6 +417,31 @@ describe('keep-alive connections', () => {
     });
   });
 
+  test('https goes through node:https (a TLS handshake opens the connection)', async () => {
+    const firstBytes: Buffer[] = [];
+    const server = createServer((socket) =>
+      socket.once('data', (chunk: Buffer) => {
+        firstBytes.push(chunk);
+        socket.destroy();
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    publisher = createPublisher({ publisherHost: { location: `127.0.0.1:${port}`, secure: true } });
+    try {
+      await assert.rejects(publisher.sendUpdate('c', 1), {
+        name: 'PublishError',
+        message: new RegExp(
+          `^pushserver: publishing to https://127\\.0\\.0\\.1:${port}/publisher/c failed: `,
+        ),
+      });
+      // 0x16: a TLS handshake record, the ClientHello.
+      assert.equal(firstBytes[0]?.[0], 0x16);
+    } finally {
+      server.close();
+    }
+  });
+
   test('idle connections do not keep the process alive', async () => {
     daemon = await new FakeDaemon().start();
     const publish = new URL('../src/publish.ts', import.meta.url).href;
