@@ -148,19 +148,12 @@ export class ResponseReader {
           break;
         }
         case State.Length:
-        case State.UntilClose: {
-          const take =
-            this.state === State.Length
-              ? Math.min(this.remaining, chunk.length - offset)
-              : chunk.length - offset;
-          this.addBody(chunk.subarray(offset, offset + take));
-          offset += take;
-          if (this.state === State.Length) {
-            this.remaining -= take;
-            if (this.remaining === 0) this.state = State.Done;
-          }
+          offset = this.takeCounted(chunk, offset, State.Done);
           break;
-        }
+        case State.UntilClose:
+          this.addBody(chunk.subarray(offset));
+          offset = chunk.length;
+          break;
         case State.ChunkSize: {
           const line = this.takeLine(chunk, offset);
           if (line === undefined) return undefined;
@@ -172,14 +165,9 @@ export class ResponseReader {
           this.state = this.remaining === 0 ? State.Trailer : State.ChunkData;
           break;
         }
-        case State.ChunkData: {
-          const take = Math.min(this.remaining, chunk.length - offset);
-          this.addBody(chunk.subarray(offset, offset + take));
-          offset += take;
-          this.remaining -= take;
-          if (this.remaining === 0) this.state = State.ChunkDataEnd;
+        case State.ChunkData:
+          offset = this.takeCounted(chunk, offset, State.ChunkDataEnd);
           break;
-        }
         case State.ChunkDataEnd: {
           const line = this.takeLine(chunk, offset);
           if (line === undefined) return undefined;
@@ -216,6 +204,15 @@ export class ResponseReader {
       this.state = State.Length;
       this.remaining = framing.length;
     }
+  }
+
+  /** Body bytes up to `remaining` (a length or a chunk's size), then `next`; returns the offset after them. */
+  private takeCounted(chunk: Buffer, offset: number, next: State): number {
+    const take = Math.min(this.remaining, chunk.length - offset);
+    this.addBody(chunk.subarray(offset, offset + take));
+    this.remaining -= take;
+    if (this.remaining === 0) this.state = next;
+    return offset + take;
   }
 
   private addBody(piece: Buffer): void {
