@@ -159,7 +159,7 @@ interface Daemon {
 
 interface Channel {
   url: string;
-  /** Request line, Host and Accept, CRLF-terminated: the rest of the head follows per call. */
+  /** Request line and Host, CRLF-terminated: the other headers follow per call. */
   head: string;
 }
 
@@ -187,7 +187,7 @@ function channelFor(daemon: Daemon, channelId: string, settings: ResolvedSetting
     const parsed = new URL(url);
     channel = {
       url,
-      head: `POST ${parsed.pathname}${parsed.search} HTTP/1.1\r\nHost: ${parsed.host}\r\nAccept: application/json\r\n`,
+      head: `POST ${parsed.pathname}${parsed.search} HTTP/1.1\r\nHost: ${parsed.host}\r\n`,
     };
     if (daemon.channels.size >= CHANNEL_CACHE_SIZE) daemon.channels.clear();
     daemon.channels.set(channelId, channel);
@@ -202,20 +202,19 @@ interface Publish {
   alreadySerialized: boolean;
   url: string;
   ignoreErrors: boolean;
+  timeout: number;
+  signal: AbortSignal | undefined;
   /** Set when anyone listens to the signals. */
   event: PreSendUpdateEvent | undefined;
 }
 
-/** A publish through the own client: the call, its wire request and its promise in one object. */
-class PublishCall extends WireCall implements Publish {
-  event: PreSendUpdateEvent | undefined = undefined;
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/** A publish on the own client: its wire request, bookkeeping and promise in one object. */
+class PublishCall extends WireCall {
   constructor(
-    readonly channelId: string,
-    readonly data: unknown,
-    readonly alreadySerialized: boolean,
-    readonly url: string,
-    readonly ignoreErrors: boolean,
+    readonly call: Publish,
     readonly resolve: (result: SendUpdateResult) => void,
     readonly reject: (error: unknown) => void,
   ) {
@@ -224,7 +223,7 @@ class PublishCall extends WireCall implements Publish {
 
   answered(error: Error | undefined, answer: PublishAnswer | undefined): void {
     settle(
-      this,
+      this.call,
       answer && { status: answer.status, head: answer.head, body: answer.body.toString('utf8') },
       error,
       this.resolve,
@@ -252,75 +251,106 @@ function publish(
   } catch (error) {
     return Promise.reject(error);
   }
-  const ignoreErrors = options.ignoreErrors ?? settings.ignoreErrors;
   const length = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+  const call: Publish = {
+    channelId,
+    data,
+    alreadySerialized,
+    url: channel.url,
+    ignoreErrors: options.ignoreErrors ?? settings.ignoreErrors,
+    timeout: options.timeout ?? settings.publishTimeout,
+    signal: options.signal,
+    event: undefined,
+  };
   // The request and event objects cost as much as the rest of a publish; only
   // listeners get them.
-  let event: PreSendUpdateEvent | undefined;
   if (signals.listenerCount('preSendUpdate') > 0 || signals.listenerCount('postSendUpdate') > 0) {
-    if (typeof body === 'string') body = Buffer.from(body, 'utf8');
     const request: PublishRequest = {
       method: 'POST',
       url: channel.url,
-      headers: {
-        'Content-Type': contentType,
-        'Content-Length': String(length),
-        Accept: 'application/json',
-      },
-      body,
+      headers: requestHeaders(contentType, length),
+      body: typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
     };
-    event = { channelId, data, alreadySerialized, request };
-    emitRobust('preSendUpdate', event);
+    call.event = { channelId, data, alreadySerialized, request };
+    emitRobust('preSendUpdate', call.event);
+    // What a listener changed in the request goes out, as it did through node:http.
+    const head =
+      daemon.secure || request.url !== channel.url ? undefined : headWith(channel, request.headers);
+    return head === undefined
+      ? sendWithNodeHttp(call, daemon, connections, request.url, request.headers, request.body)
+      : sendWithPool(call, poolFor(connections, daemon), head, request.body, 'utf8');
   }
-  const timeout = options.timeout ?? settings.publishTimeout;
   if (daemon.secure || (contentType !== JSON_TYPE && !PLAIN_HEADER_VALUE.test(contentType))) {
-    const call: Publish = {
-      channelId,
-      data,
-      alreadySerialized,
-      url: channel.url,
-      ignoreErrors,
-      event,
-    };
-    return publishWithNodeHttp(call, daemon, connections, body, contentType, timeout, options);
+    const headers = requestHeaders(contentType, length);
+    return sendWithNodeHttp(call, daemon, connections, channel.url, headers, body);
   }
+  const head = `${channel.head}Accept: application/json\r\nContent-Type: ${contentType}\r\nContent-Length: ${length}\r\n\r\n`;
+  // Plain ASCII (as many bytes as characters): the cheaper encoder writes the same bytes.
+  const encoding = typeof body === 'string' && length === body.length ? 'latin1' : 'utf8';
+  return sendWithPool(call, poolFor(connections, daemon), head, body, encoding);
+}
+
+/** The headers of a publish, as the signals report them. */
+function requestHeaders(contentType: string, length: number): Record<string, string> {
+  return {
+    'Content-Type': contentType,
+    'Content-Length': String(length),
+    Accept: 'application/json',
+  };
+}
+
+/**
+ * The request head for `headers` on the own client, or undefined when node:http must
+ * write it (a Host of the listener's own, a name or value that is not plain ASCII).
+ */
+function headWith(channel: Channel, headers: Record<string, string>): string | undefined {
+  let head = channel.head;
+  for (const name of Object.keys(headers)) {
+    const value = String(headers[name]);
+    if (!HEADER_NAME.test(name) || !PLAIN_HEADER_VALUE.test(value) || /^host$/i.test(name)) {
+      return undefined;
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+function poolFor(connections: Connections, daemon: Daemon): ConnectionPool {
   let pool = connections.pools.get(daemon.key);
   if (!pool) {
     pool = new ConnectionPool(daemon.host, daemon.port);
     connections.pools.set(daemon.key, pool);
   }
-  const sending = pool;
-  const head = `${channel.head}Content-Type: ${contentType}\r\nContent-Length: ${length}\r\n\r\n`;
-  const wire = body;
+  return pool;
+}
+
+/** Through the own keep-alive client. */
+function sendWithPool(
+  call: Publish,
+  pool: ConnectionPool,
+  head: string,
+  body: string | Buffer,
+  encoding: 'utf8' | 'latin1',
+): Promise<SendUpdateResult> {
   return new Promise((resolve, reject) => {
-    const call = new PublishCall(
-      channelId,
-      data,
-      alreadySerialized,
-      channel.url,
-      ignoreErrors,
-      resolve,
-      reject,
-    );
-    call.event = event;
-    call.head = head;
-    call.body = wire;
-    if (typeof wire === 'string' && length === wire.length) call.encoding = 'latin1';
-    call.timeout = timeout;
-    call.signal = options.signal;
-    sending.send(call);
+    const wire = new PublishCall(call, resolve, reject);
+    wire.head = head;
+    wire.body = body;
+    wire.encoding = encoding;
+    wire.timeout = call.timeout;
+    wire.signal = call.signal;
+    pool.send(wire);
   });
 }
 
-/** https, or a request head our own client does not write: node:http(s) and its agent. */
-function publishWithNodeHttp(
+/** https, or a request head the own client does not write: node:http(s) and its agent. */
+function sendWithNodeHttp(
   call: Publish,
   daemon: Daemon,
   connections: Connections,
+  url: string,
+  headers: Record<string, string>,
   body: string | Buffer,
-  contentType: string,
-  timeout: number,
-  options: SendUpdateOptions,
 ): Promise<SendUpdateResult> {
   let agent: http.Agent;
   if (daemon.secure) {
@@ -330,13 +360,8 @@ function publishWithNodeHttp(
     connections.http ??= new http.Agent({ keepAlive: true, maxSockets: 64 });
     agent = connections.http;
   }
-  const headers = {
-    'Content-Type': contentType,
-    'Content-Length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
-    Accept: 'application/json',
-  };
   return new Promise((resolve, reject) => {
-    post(call.url, headers, body, agent, { timeout, signal: options.signal }).then(
+    post(url, headers, body, agent, call).then(
       (response) => settle(call, response, undefined, resolve, reject),
       (cause) => settle(call, undefined, cause, resolve, reject),
     );

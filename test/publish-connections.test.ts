@@ -7,7 +7,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PublishError } from '../src/errors.ts';
-import { createPublisher, type PostSendUpdateEvent, type Publisher } from '../src/publish.ts';
+import {
+  createPublisher,
+  type PostSendUpdateEvent,
+  type PreSendUpdateEvent,
+  type Publisher,
+} from '../src/publish.ts';
 import type { PushServerSettings } from '../src/settings.ts';
 import { signals } from '../src/signals.ts';
 import { type DaemonProcess, startDaemonProcess } from './support/daemon-process.ts';
@@ -440,6 +445,23 @@ describe('keep-alive connections', () => {
     } finally {
       server.close();
     }
+  });
+
+  test('a preSendUpdate listener that adds a header: it goes out, still on the own client', async (t) => {
+    daemon = await new FakeDaemon().start();
+    publisher = publisherFor(daemon.port);
+    const addAuth = (event: PreSendUpdateEvent) => {
+      event.request.headers.Authorization = 'Bearer s3cret';
+    };
+    signals.on('preSendUpdate', addAuth);
+    t.after(() => signals.off('preSendUpdate', addAuth));
+    await publisher.sendUpdate('c', 1);
+    await publisher.sendUpdate('c', 2);
+    const [first, second] = daemon.received;
+    assert.match(first.head, /\r\nAuthorization: Bearer s3cret(\r\n|$)/);
+    assert.match(second.head, /\r\nAuthorization: Bearer s3cret(\r\n|$)/);
+    assert.doesNotMatch(first.head, /Connection: keep-alive/);
+    assert.equal(daemon.sockets.length, 1);
   });
 
   test('idle connections do not keep the process alive', async () => {
