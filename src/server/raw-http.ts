@@ -47,6 +47,48 @@ const VALUE = byteTable((c) => c === HTAB || (c >= 0x20 && c <= 0x7e));
 const TARGET = byteTable((c) => c >= 0x21 && c <= 0x7e);
 const VERSION = Buffer.from(' HTTP/1.1\r\n', 'latin1');
 
+/**
+ * Header names every poll and publish sends, by length: read without allocating a
+ * string (a head has a handful of headers and the daemon reads thousands a second).
+ */
+const KNOWN_NAMES: string[][] = [];
+for (const name of [
+  'host',
+  'accept',
+  'origin',
+  'cookie',
+  'connection',
+  'user-agent',
+  'content-type',
+  'content-length',
+  'if-none-match',
+  'if-modified-since',
+  'accept-encoding',
+  'accept-language',
+  'cache-control',
+  'referer',
+  'pragma',
+]) {
+  (KNOWN_NAMES[name.length] ??= []).push(name);
+}
+
+/**
+ * The lower-case name of the token at `buffer[start, end)`. Token bytes only: `| 0x20`
+ * lowers letters, and a known name holds nothing but letters and `-`, which no other
+ * token byte turns into.
+ */
+function headerName(buffer: Buffer, start: number, end: number): string {
+  const candidates = KNOWN_NAMES[end - start];
+  if (candidates !== undefined) {
+    for (const name of candidates) {
+      let i = 0;
+      while (i < name.length && (buffer[start + i] | 0x20) === name.charCodeAt(i)) i++;
+      if (i === name.length) return name;
+    }
+  }
+  return buffer.toString('latin1', start, end).toLowerCase();
+}
+
 function byteTable(test: (byte: number) => boolean): Uint8Array {
   const table = new Uint8Array(256);
   for (let c = 0; c < 256; c++) table[c] = test(c) ? 1 : 0;
@@ -117,7 +159,7 @@ export function parseHead(buffer: Buffer, start: number): RawHead | undefined {
       valueEnd--;
     i += 2;
     if (++count > MAX_RAW_HEADERS) return undefined;
-    const name = buffer.toString('latin1', nameStart, nameEnd).toLowerCase();
+    const name = headerName(buffer, nameStart, nameEnd);
     // Twice the same name (or a name of Object.prototype): node:http's rules decide.
     if (headers[name] !== undefined) return undefined;
     headers[name] = buffer.toString('latin1', valueStart, valueEnd);

@@ -42,7 +42,10 @@ export interface RawDaemon {
    * location, a bad percent-encoding, a NUL, stores not open yet).
    */
   route(path: string): RawRoute | undefined;
-  /** Whether requests may skip the server's `request` event (nobody else listens to it). */
+  /**
+   * Whether requests may skip the server's `request` event (nobody else listens to
+   * it); asked again whenever a `request` listener is added or removed.
+   */
   mayBypass(): boolean;
   /** Called once per answered request (the daemon's request log). */
   log:
@@ -71,6 +74,8 @@ export class RawServer {
   readonly connections = new Set<RawConnection>();
   /** The daemon is stopping: answers close their connection, idle ones are closed. */
   closing = false;
+  /** {@link RawDaemon.mayBypass}, as of the last change of the `request` listeners. */
+  bypass = false;
   private readonly nodeConnection: (socket: Socket) => void;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -89,9 +94,20 @@ export class RawServer {
     this.nodeConnection = nodeConnection;
     server.removeListener('connection', nodeConnection);
     server.on('connection', (socket: Socket) => this.accept(socket));
+    const listenersChanged = (event: string | symbol) => {
+      // Emitted before the change is made: look once it is.
+      if (event === 'request') process.nextTick(() => this.checkBypass());
+    };
+    server.on('newListener', listenersChanged);
+    server.on('removeListener', listenersChanged);
+    this.checkBypass();
     // One timer for every idle connection instead of one per socket.
     this.sweeper = setInterval(() => this.closeIdle(Date.now() - daemon.keepAliveTimeout), 1000);
     this.sweeper.unref();
+  }
+
+  private checkBypass(): void {
+    this.bypass = this.daemon.mayBypass();
   }
 
   /** Serve a new connection raw until it sends something the raw path does not serve. */
@@ -214,7 +230,7 @@ export class RawConnection implements Reply {
   /** Serve the request at the start of `buffer`; false when node:http must. */
   private serveOne(buffer: Buffer): boolean {
     const { daemon } = this.server;
-    if (!daemon.mayBypass()) return false;
+    if (!this.server.bypass) return false;
     const head = parseHead(buffer, 0);
     if (head === undefined) return false;
     const query = head.url.indexOf('?');

@@ -30,6 +30,7 @@ import {
   type StoreEvent,
 } from './store.js';
 
+const NO_HEADERS: IncomingHttpHeaders = {};
 const EXPOSE = 'Last-Modified, Etag, Content-Type, Cache-Control';
 const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control';
 
@@ -260,7 +261,8 @@ export class SubscriberLocation {
     }
     const waiter: Waiter = {
       reply,
-      headers,
+      // Kept only for passthrough: a parked poll holds as little as it can.
+      headers: this.passthrough ? headers : NO_HEADERS,
       channel,
       cursor,
       state: 'checking',

@@ -34,6 +34,18 @@ describe('raw head reader', () => {
     assert.equal(got?.keepAlive, false);
   });
 
+  test('header names of any case are read lower-case, known ones and others alike', () => {
+    const got = head(
+      'POST /p HTTP/1.1\r\nHOST: x\r\ncontent-LENGTH: 0\r\nHosu: y\r\nX-Custom_Name~1: z\r\n\r\n',
+    );
+    assert.deepEqual(got?.headers, {
+      host: 'x',
+      'content-length': '0',
+      hosu: 'y',
+      'x-custom_name~1': 'z',
+    });
+  });
+
   test('starts at the given offset (the next request of a keep-alive connection)', () => {
     const bytes = Buffer.from(`xxxx${GET}\r\n`, 'latin1');
     assert.equal(parseHead(bytes, 4)?.end, bytes.length);
