@@ -74,6 +74,8 @@ export class RawServer {
   readonly connections = new Set<RawConnection>();
   /** The daemon is stopping: answers close their connection, idle ones are closed. */
   closing = false;
+  /** `Connection` and `Keep-Alive` of a keep-alive answer, as node:http sends them. */
+  readonly keepAliveHeaders: string;
   /** {@link RawDaemon.mayBypass}, as of the last change of the `request` listeners. */
   bypass = false;
   private readonly nodeConnection: (socket: Socket) => void;
@@ -90,6 +92,7 @@ export class RawServer {
     readonly server: Server,
     readonly daemon: RawDaemon,
   ) {
+    this.keepAliveHeaders = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(daemon.keepAliveTimeout / 1000)}\r\n`;
     const [nodeConnection] = server.rawListeners('connection') as Array<(socket: Socket) => void>;
     this.nodeConnection = nodeConnection;
     server.removeListener('connection', nodeConnection);
@@ -263,7 +266,8 @@ export class RawConnection implements Reply {
     try {
       if (route.publisher) {
         // A copy: the message may stay in the store long after this read buffer.
-        const body = Buffer.from(buffer.subarray(head.end, bodyEnd));
+        const body = Buffer.allocUnsafe(head.contentLength);
+        buffer.copy(body, 0, head.end, bodyEnd);
         (route.location as PublisherLocation).serve(
           'POST',
           head.headers,
@@ -303,18 +307,18 @@ export class RawConnection implements Reply {
     }
     const bodyLength = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     head += `Content-Length: ${bodyLength}\r\nDate: ${currentHttpDate()}\r\n`;
-    if (!connection) {
-      head += closing
-        ? 'Connection: close\r\n'
-        : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.server.daemon.keepAliveTimeout / 1000)}\r\n`;
-    }
+    if (!connection) head += closing ? 'Connection: close\r\n' : this.server.keepAliveHeaders;
     head += '\r\n';
+    if (closing) this.keepAlive = false;
+    // An ASCII body (info bodies, error lines) goes out with the head as one string,
+    // which Node writes without a Buffer of ours.
+    if (typeof body === 'string' && bodyLength === body.length)
+      return this.write(head + body, status);
     const headLength = Buffer.byteLength(head, 'latin1');
     const bytes = Buffer.allocUnsafe(headLength + bodyLength);
     bytes.write(head, 0, 'latin1');
     if (typeof body === 'string') bytes.write(body, headLength, 'utf8');
     else body.copy(bytes, headLength);
-    if (closing) this.keepAlive = false;
     this.write(bytes, status);
   }
 
@@ -332,13 +336,13 @@ export class RawConnection implements Reply {
     this.socket.destroy();
   }
 
-  private write(bytes: Buffer, status: number): void {
+  private write(bytes: Buffer | string, status: number): void {
     this.headersSent = true;
     this.waiter = undefined;
     this.busy = false;
     this.idleSince = Date.now();
     const socket = this.socket;
-    if (socket.writable) socket.write(bytes);
+    if (socket.writable) socket.write(bytes, 'latin1');
     this.logAnswer(status);
     if (!this.keepAlive) {
       this.pending = undefined;
