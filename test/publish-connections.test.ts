@@ -507,6 +507,20 @@ describe('against the real daemon', () => {
     }
   });
 
+  test('the daemon restarts between publishes: the next one goes out on a new connection', async () => {
+    const publisher = publisherFor(daemon.port);
+    try {
+      assert.equal((await publisher.sendUpdate('restart', 1)).status, 202);
+      await daemon.stop();
+      await nextPoll();
+      await assert.rejects(publisher.sendUpdate('restart', 2), { message: /connection refused/ });
+      await daemon.start();
+      assert.equal((await publisher.sendUpdate('restart', 3)).status, 202);
+    } finally {
+      publisher.close();
+    }
+  });
+
   test('a body over maxBodySize: 413 with the reason, and the next publish works', async () => {
     const publisher = publisherFor(daemon.port);
     try {
