@@ -55,8 +55,10 @@ export abstract class WireCall {
   timeout = 0;
   signal: AbortSignal | undefined = undefined;
 
-  /** When it started waiting for a connection (0: it got one at once). */
+  /** When it was sent (Date.now()). */
   since = 0;
+  /** It did not go out at once (it waited for a connection, or is sent again): its timer counts from {@link since}. */
+  late = false;
   /** Its own timer, while it waits for a connection. */
   timer: NodeJS.Timeout | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
@@ -91,7 +93,7 @@ export abstract class WireCall {
 
   /** Start its own timer (while it waits for a connection). */
   wait(): void {
-    if (this.since === 0) this.since = Date.now();
+    this.late = true;
     this.timer ??= setTimeout(() => this.cancel(new TimeoutError(this.timeout)), this.timeout);
   }
 }
@@ -121,6 +123,7 @@ export class ConnectionPool {
    */
   send(call: WireCall): void {
     call.pool = this;
+    call.since = Date.now();
     const { signal } = call;
     if (signal) {
       if (signal.aborted) {
@@ -187,6 +190,7 @@ export class ConnectionPool {
   /** A kept-alive connection proved dead before the daemon read the request: once more, fresh. */
   retry(call: WireCall): void {
     call.retried = true;
+    call.late = true;
     this.connect().start(call);
   }
 
@@ -263,7 +267,7 @@ export class Connection {
       clearTimeout(call.timer);
       call.timer = undefined;
     }
-    this.arm(call.since === 0 ? call.timeout : call.timeout - (Date.now() - call.since));
+    this.arm(call.late ? call.timeout - (Date.now() - call.since) : call.timeout);
     const socket = this.socket;
     if (this.reused) socket.ref();
     const { head, body } = call;
