@@ -28,7 +28,12 @@ const MAX_HEAD = 64 * 1024;
 /** Longest chunk-size or trailer line accepted. */
 const MAX_LINE = 4 * 1024;
 const DIGITS = /^\d{1,15}$/;
-const HEX = /^[0-9a-fA-F]{1,12}$/;
+/**
+ * A chunk-size line: hex size, then extensions `;name` or `;name=value` (token or
+ * quoted string) with no whitespace, as node:http's parser insists.
+ */
+const CHUNK_SIZE_LINE =
+  /^([0-9a-fA-F]{1,12})(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t !#-[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"))?)*$/;
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
 
@@ -72,7 +77,11 @@ export class ResponseReader {
   private trailerBytes = 0;
   /** Bytes read since {@link reset}. */
   received = 0;
-  /** Bytes came after the end of the answer (pipelining was never asked for). */
+  /**
+   * Bytes came after the end of the answer. Nothing is pipelined, so they cannot be
+   * ours; the answer stands and the connection is not reused. Nchan does this: it
+   * answers 403 before reading a body, then answers the unread body with a 400.
+   */
   extra = false;
 
   /** Get ready for the next answer on the same connection. */
@@ -158,10 +167,13 @@ export class ResponseReader {
           const line = this.takeLine(chunk, offset);
           if (line === undefined) return undefined;
           offset = line.next;
-          const semicolon = line.text.indexOf(';');
-          const size = (semicolon < 0 ? line.text : line.text.slice(0, semicolon)).trimEnd();
-          if (!HEX.test(size)) throw new MalformedResponseError(`bad chunk size "${size}"`);
-          this.remaining = Number.parseInt(size, 16);
+          const size = CHUNK_SIZE_LINE.exec(line.text);
+          if (!size) {
+            throw new MalformedResponseError(
+              `bad chunk size line ${JSON.stringify(line.text.slice(0, 80))}`,
+            );
+          }
+          this.remaining = Number.parseInt(size[1], 16);
           this.state = this.remaining === 0 ? State.Trailer : State.ChunkData;
           break;
         }
@@ -271,12 +283,13 @@ const CRLF = Buffer.from('\r\n');
 
 /**
  * A whole valid head in one expression (compiled to native code, one pass): status
- * line, then header lines of a token, a colon and a value free of control characters
- * but HTAB. So no bare CR or LF, no NUL, no obs-fold, no space before the colon.
+ * line (any reason phrase without CR, LF or NUL: node:http takes them all), then header
+ * lines of a token, a colon and a value free of control characters but HTAB. So no
+ * bare CR or LF, no NUL, no obs-fold, no space before the colon.
  */
 const VALID_HEAD =
-  /^HTTP\/1\.[01] [1-9]\d\d(?: [^\x00-\x08\x0a-\x1f\x7f]*)?(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*)*$/;
-const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+  /^HTTP\/1\.[01] [1-9]\d\d(?: [^\0\r\n]*)?(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*)*$/;
+const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d(?: [^\0\r\n]*)?$/;
 const HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*$/;
 /** The headers that frame the body or decide about the connection: name, value. */
 const FRAMING_HEADER =
@@ -331,9 +344,9 @@ function parseNewHead(head: string): Framing {
       }
       case 17:
         transferEncoding = true;
-        // Only the last coding decides; `chunked` must be it.
-        chunked = /(?:^|,)\s*chunked$/i.test(value);
-        if (!chunked) throw new MalformedResponseError(`unsupported Transfer-Encoding "${value}"`);
+        // The last coding decides: chunked, or else the body runs until the connection
+        // closes (RFC 9112 6.3, as node:http reads it).
+        chunked = /(?:^|,)[ \t]*chunked$/i.test(value);
         break;
       default:
         if (header[1].charCodeAt(0) === 107 || header[1].charCodeAt(0) === 75) {

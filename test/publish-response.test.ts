@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import {
   MalformedResponseError,
@@ -50,6 +52,14 @@ describe('ResponseReader', () => {
     }
   });
 
+  test('any reason phrase node:http takes (control characters too; it is never read)', () => {
+    assert.equal(
+      read(['HTTP/1.1 202 Acc\x01ep\x7fted \xe9\r\nContent-Length: 0\r\n\r\n'])[0].status,
+      202,
+    );
+    assert.equal(read(['HTTP/1.1 202\r\nContent-Length: 0\r\n\r\n'])[0].status, 202);
+  });
+
   test('1xx answers before the real one are skipped; 204 and 304 have no body', () => {
     const [answer] = read([
       'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok',
@@ -77,6 +87,28 @@ describe('ResponseReader', () => {
     assert.equal(answer?.keepAlive, false);
   });
 
+  test('a Transfer-Encoding other than chunked last: the body runs until the connection closes', () => {
+    const reader = new ResponseReader();
+    assert.deepEqual(read(['HTTP/1.1 500 X\r\nTransfer-Encoding: gzip\r\n\r\nabc'], reader), []);
+    const answer = reader.end();
+    assert.equal(answer?.body.toString(), 'abc');
+    assert.equal(answer?.keepAlive, false);
+  });
+
+  test('chunk extensions: tokens and quoted strings, nothing else', () => {
+    const ok =
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a;b=c;d="e \\" f"\r\nok\r\n0\r\n\r\n';
+    assert.equal(read([ok])[0].body.toString(), 'ok');
+    for (const line of ['2; a', '2;a=', '2;a=é', '2;', '2\n;a', '2;a\tb', '2;a=\x01']) {
+      assert.throws(
+        () =>
+          read([`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${line}\r\nok\r\n0\r\n\r\n`]),
+        /bad chunk size line/,
+        line,
+      );
+    }
+  });
+
   test('the connection ending before the answer is whole gives nothing', () => {
     const reader = new ResponseReader();
     const wire = 'HTTP/1.1 202 OK\r\nContent-Length: 10\r\n\r\nabc';
@@ -85,10 +117,16 @@ describe('ResponseReader', () => {
     assert.equal(reader.received, wire.length);
   });
 
-  test('bytes after the answer are noticed (the connection is then not reused)', () => {
+  test('bytes after the answer are noticed; the answer stands (Nchan: 403, then 400 for the unread body)', () => {
     const reader = new ResponseReader();
-    const [answer] = read(['HTTP/1.1 202 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200'], reader);
-    assert.equal(answer.body.toString(), 'ok');
+    const [answer, ...more] = read(
+      [
+        'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\nHTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbad',
+      ],
+      reader,
+    );
+    assert.equal(answer.status, 403);
+    assert.equal(more.length, 0);
     assert.equal(reader.extra, true);
   });
 
@@ -109,7 +147,6 @@ describe('ResponseReader', () => {
     ['a bare CR', 'HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/],
     ['a NUL', 'HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 0\r\n\r\n', /NUL in the head/],
     ['a short status', 'HTTP/1.1 20\r\n\r\n', /bad status line/],
-    ['a control character in the reason', 'HTTP/1.1 200 O\x01K\r\n\r\n', /bad status line/],
     [
       'obs-fold',
       'HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n',
@@ -133,14 +170,9 @@ describe('ResponseReader', () => {
     ],
     ['a signed length', 'HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc', /bad Content-Length/],
     [
-      'gzip only',
-      'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n',
-      /unsupported Transfer-Encoding/,
-    ],
-    [
       'a bad chunk size',
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
-      /bad chunk size/,
+      /bad chunk size line/,
     ],
     [
       'chunk data over its size',
@@ -180,5 +212,91 @@ describe('ResponseReader', () => {
       read(['HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n'], reader)[0].status,
       201,
     );
+  });
+
+  test('agrees with node:http on 600 mutated answers (fuzz, fixed seed)', async () => {
+    const bases = [
+      DAEMON_ANSWER,
+      'HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nT: 1\r\n\r\n',
+    ];
+    const pieces = [
+      '\r',
+      '\n',
+      ' ',
+      '\t',
+      ':',
+      '\0',
+      '0',
+      '9',
+      'a',
+      '-',
+      ';',
+      ',',
+      '\x7f',
+      '\x01',
+      '\xe9',
+    ];
+    pieces.push('Content-Length: 2\r\n', 'Transfer-Encoding: chunked\r\n', '\r\n');
+    let seed = 42;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const mutate = (wire: string) => {
+      for (let i = random(2); i >= 0; i--) {
+        const at = random(wire.length);
+        const piece = pieces[random(pieces.length)];
+        const op = random(3);
+        wire = wire.slice(0, at) + (op === 1 ? '' : piece) + wire.slice(op === 0 ? at : at + 1);
+      }
+      return wire;
+    };
+    let wire = '';
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.end(Buffer.from(wire, 'latin1')));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const viaNode = () =>
+      new Promise<string>((resolve) => {
+        const request = http.request({ port, host: '127.0.0.1', method: 'POST', agent: false });
+        request.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve(`${res.statusCode} ${Buffer.concat(chunks).toString('latin1')}`),
+          );
+          res.on('error', () => resolve('refused'));
+        });
+        request.on('error', () => resolve('refused'));
+        request.end('x');
+      });
+    try {
+      for (let i = 0; i < 600; i++) {
+        wire = mutate(bases[i % bases.length]);
+        const reader = new ResponseReader();
+        let ours: string;
+        try {
+          const answer = reader.push(Buffer.from(wire, 'latin1')) ?? reader.end();
+          ours = answer ? `${answer.status} ${answer.body.toString('latin1')}` : 'incomplete';
+        } catch (error) {
+          assert.ok(error instanceof MalformedResponseError, String(error));
+          ours = `refused: ${error.message}`;
+        }
+        const theirs = await viaNode();
+        const what = `${JSON.stringify(wire)}: ours ${ours}, node:http ${theirs}`;
+        // An answer we read whole, with nothing after it, node:http reads the same.
+        if (!ours.startsWith('refused') && ours !== 'incomplete' && !reader.extra) {
+          assert.equal(theirs, ours, what);
+        }
+        // Where node:http takes what we refuse, it is one of the places we are stricter.
+        if (ours.startsWith('refused') && theirs !== 'refused') {
+          assert.match(ours, /NUL in the head|bad chunk size line|bare CR or LF/, what);
+        }
+      }
+    } finally {
+      server.close();
+    }
   });
 });

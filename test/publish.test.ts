@@ -120,6 +120,9 @@ describe('sendUpdate against real Nchan', { skip: needs(NCHAN) }, () => {
       ],
     });
     try {
+      // Nchan answers 403 before reading the body, then answers the unread body with a
+      // 400 on the same connection: the 403 stands, and that connection is not reused.
+      await assert.rejects(wrong.sendUpdate('c', 1), { status: 403 });
       await assert.rejects(wrong.sendUpdate('c', 1), (error: PublishError) => {
         assert.ok(error instanceof PublishError);
         assert.equal(error.status, 403);
