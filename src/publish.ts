@@ -161,6 +161,8 @@ interface Channel {
   url: string;
   /** Request line and Host, CRLF-terminated: the other headers follow per call. */
   head: string;
+  /** {@link head} and the headers of a JSON publish, up to the length's value. */
+  jsonHead: string;
 }
 
 const daemons = new WeakMap<ResolvedSettings, Daemon>();
@@ -185,9 +187,11 @@ function channelFor(daemon: Daemon, channelId: string, settings: ResolvedSetting
     const url = publisherUrl(channelId, settings);
     // As node:http sends it: the URL parser percent-encodes what the location left raw.
     const parsed = new URL(url);
+    const head = `POST ${parsed.pathname}${parsed.search} HTTP/1.1\r\nHost: ${parsed.host}\r\n`;
     channel = {
       url,
-      head: `POST ${parsed.pathname}${parsed.search} HTTP/1.1\r\nHost: ${parsed.host}\r\n`,
+      head,
+      jsonHead: `${head}Accept: application/json\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: `,
     };
     if (daemon.channels.size >= CHANNEL_CACHE_SIZE) daemon.channels.clear();
     daemon.channels.set(channelId, channel);
@@ -211,19 +215,32 @@ interface Publish {
 /** An HTTP header name (RFC 9110 token). */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** A publish on the own client: its wire request, bookkeeping and promise in one object. */
-class PublishCall extends WireCall {
+/**
+ * One publish: what it is about (for its result and signals) and, on the own client,
+ * its wire request, bookkeeping and promise, all in one object.
+ */
+class PublishCall extends WireCall implements Publish {
+  event: PreSendUpdateEvent | undefined = undefined;
+  resolve: (result: SendUpdateResult) => void = noop;
+  reject: (error: unknown) => void = noop;
+
   constructor(
-    readonly call: Publish,
-    readonly resolve: (result: SendUpdateResult) => void,
-    readonly reject: (error: unknown) => void,
+    readonly channelId: string,
+    readonly data: unknown,
+    readonly alreadySerialized: boolean,
+    readonly url: string,
+    readonly ignoreErrors: boolean,
+    timeout: number,
+    signal: AbortSignal | undefined,
   ) {
     super();
+    this.timeout = timeout;
+    this.signal = signal;
   }
 
   answered(error: Error | undefined, answer: PublishAnswer | undefined): void {
     settle(
-      this.call,
+      this,
       answer && { status: answer.status, head: answer.head, body: answer.body.toString('utf8') },
       error,
       this.resolve,
@@ -231,6 +248,8 @@ class PublishCall extends WireCall {
     );
   }
 }
+
+function noop(): void {}
 
 function publish(
   settings: ResolvedSettings,
@@ -252,16 +271,15 @@ function publish(
     return Promise.reject(error);
   }
   const length = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
-  const call: Publish = {
+  const call = new PublishCall(
     channelId,
     data,
     alreadySerialized,
-    url: channel.url,
-    ignoreErrors: options.ignoreErrors ?? settings.ignoreErrors,
-    timeout: options.timeout ?? settings.publishTimeout,
-    signal: options.signal,
-    event: undefined,
-  };
+    channel.url,
+    options.ignoreErrors ?? settings.ignoreErrors,
+    options.timeout ?? settings.publishTimeout,
+    options.signal,
+  );
   // The request and event objects cost as much as the rest of a publish; only
   // listeners get them.
   if (signals.listenerCount('preSendUpdate') > 0 || signals.listenerCount('postSendUpdate') > 0) {
@@ -284,7 +302,10 @@ function publish(
     const headers = requestHeaders(contentType, length);
     return sendWithNodeHttp(call, daemon, connections, channel.url, headers, body);
   }
-  const head = `${channel.head}Accept: application/json\r\nContent-Type: ${contentType}\r\nContent-Length: ${length}\r\n\r\n`;
+  const head =
+    contentType === JSON_TYPE
+      ? `${channel.jsonHead}${length}\r\n\r\n`
+      : `${channel.head}Accept: application/json\r\nContent-Type: ${contentType}\r\nContent-Length: ${length}\r\n\r\n`;
   // Plain ASCII (as many bytes as characters): the cheaper encoder writes the same bytes.
   const encoding = typeof body === 'string' && length === body.length ? 'latin1' : 'utf8';
   return sendWithPool(call, poolFor(connections, daemon), head, body, encoding);
@@ -326,20 +347,19 @@ function poolFor(connections: Connections, daemon: Daemon): ConnectionPool {
 
 /** Through the own keep-alive client. */
 function sendWithPool(
-  call: Publish,
+  call: PublishCall,
   pool: ConnectionPool,
   head: string,
   body: string | Buffer,
   encoding: 'utf8' | 'latin1',
 ): Promise<SendUpdateResult> {
+  call.head = head;
+  call.body = body;
+  call.encoding = encoding;
   return new Promise((resolve, reject) => {
-    const wire = new PublishCall(call, resolve, reject);
-    wire.head = head;
-    wire.body = body;
-    wire.encoding = encoding;
-    wire.timeout = call.timeout;
-    wire.signal = call.signal;
-    pool.send(wire);
+    call.resolve = resolve;
+    call.reject = reject;
+    pool.send(call);
   });
 }
 
