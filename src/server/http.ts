@@ -132,8 +132,16 @@ export function parseHttpDate(text: string): number {
  * @example httpDate(0) // 'Thu, 01 Jan 1970 00:00:00 GMT'
  */
 export function httpDate(seconds: number): string {
-  return new Date(seconds * 1000).toUTCString();
+  // Messages of one second share their Last-Modified: format it once.
+  if (seconds !== lastDateSeconds) {
+    lastDateSeconds = seconds;
+    lastDateText = new Date(seconds * 1000).toUTCString();
+  }
+  return lastDateText;
 }
+
+let lastDateSeconds = Number.NaN;
+let lastDateText = '';
 
 let dateSecond = -1;
 let dateText = '';

@@ -76,6 +76,12 @@ export function stopWaiter(waiter: Waiter): void {
  */
 export class WaitingRoom {
   private readonly channels = new Map<string, Set<Waiter>>();
+  /**
+   * Sets left empty in `channels`. A channel's set empties with every message and fills
+   * again with the re-polls: it stays, so the map is not rebuilt all the time, and the
+   * empty ones are dropped once they are many.
+   */
+  private empty = 0;
   private readonly unlisten: () => void;
 
   /** @param store the store whose events wake the polls parked here */
@@ -96,6 +102,8 @@ export class WaitingRoom {
     if (!waiters) {
       waiters = new Set();
       this.channels.set(waiter.channel, waiters);
+    } else if (waiters.size === 0) {
+      this.empty--;
     }
     waiters.add(waiter);
   }
@@ -103,7 +111,7 @@ export class WaitingRoom {
   /** Forget `waiter`; when it was parked, tell the store it stopped waiting. */
   remove(waiter: Waiter): void {
     const waiters = this.channels.get(waiter.channel);
-    if (waiters?.delete(waiter) && waiters.size === 0) this.channels.delete(waiter.channel);
+    if (waiters?.delete(waiter) && waiters.size === 0 && ++this.empty > 1024) this.dropEmpty();
     if (waiter.timer) clearTimeout(waiter.timer);
     const wasWaiting = waiter.state === 'waiting';
     waiter.state = 'done';
@@ -111,6 +119,14 @@ export class WaitingRoom {
       this.store.subscriberStopped(waiter.channel)?.catch(ignore);
       waiter.location.passthrough?.unsubscribe(waiter.channel, waiter.headers);
     }
+  }
+
+  private dropEmpty(): void {
+    if (this.empty * 2 < this.channels.size) return;
+    for (const [channel, waiters] of this.channels) {
+      if (waiters.size === 0) this.channels.delete(channel);
+    }
+    this.empty = 0;
   }
 
   /** Answer every parked poll with 503 and `Connection: close` (the daemon is stopping). */
@@ -326,14 +342,14 @@ export class SubscriberLocation {
   /** Answer `waiter` with `message` (200). */
   deliver(waiter: Waiter, message: Message): void {
     this.context.room.remove(waiter);
-    const answer = this.answerFor(message, waiter);
     const reply = waiter.reply;
-    if (answer.bytes !== undefined) {
+    if (message.body.length <= PREBUILT_BODY_LIMIT) {
+      const answer = this.answerFor(message, waiter);
       const date = currentHttpDate();
       if (answer.date !== date) rebuild(answer, message, date);
       if (reply.sendPrebuilt(answer.head, answer.bytes as Buffer)) return;
     }
-    reply.send(200, answer.headers, message.body);
+    reply.send(200, this.messageHeaders(message, waiter), message.body);
   }
 
   /** Answer `waiter` with 410: its channel was deleted. */
@@ -360,13 +376,9 @@ export class SubscriberLocation {
       : ['Access-Control-Expose-Headers', EXPOSE, ...waiter.cors];
   }
 
-  private answerFor(message: Message, waiter: Waiter): Answer {
-    const cached = this.cached;
-    if (cached.message === message && cached.corsKey === waiter.corsKey && cached.answer) {
-      return cached.answer;
-    }
+  /** The headers of a 200 answer between `Server` and `Content-Length`. */
+  private messageHeaders(message: Message, waiter: Waiter): HeaderList {
     const tag = String(message.id.tag);
-    // `send` adds Server and Content-Length around these.
     const headers: HeaderList = [];
     if (message.contentType !== null) headers.push('Content-Type', message.contentType);
     headers.push(
@@ -381,14 +393,19 @@ export class SubscriberLocation {
       `etag=${tag}`,
       ...this.exposed(waiter),
     );
-    const answer: Answer = {
-      headers,
-      server: this.context.servername,
-      date: '',
-      head: '',
-      bytes: undefined,
-    };
-    if (message.body.length <= PREBUILT_BODY_LIMIT) rebuild(answer, message, currentHttpDate());
+    return headers;
+  }
+
+  private answerFor(message: Message, waiter: Waiter): Answer {
+    const cached = this.cached;
+    if (cached.message === message && cached.corsKey === waiter.corsKey && cached.answer) {
+      return cached.answer;
+    }
+    const headers = this.messageHeaders(message, waiter);
+    let prefix = `HTTP/1.1 200 OK\r\nServer: ${this.context.servername}\r\n`;
+    for (let i = 0; i < headers.length; i += 2) prefix += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    prefix += `Content-Length: ${message.body.length}\r\n`;
+    const answer: Answer = { prefix, date: '', head: '', bytes: undefined };
     cached.message = message;
     cached.corsKey = waiter.corsKey;
     cached.answer = answer;
@@ -399,13 +416,12 @@ export class SubscriberLocation {
 /**
  * A message's 200 answer for one CORS variant. `bytes` is the whole response
  * (status line, headers with `Date`, body), built once per `Date` second and written
- * as is to every subscriber that gets this message; large bodies are not copied into
- * it (`bytes` stays undefined and the headers are written the usual way).
+ * as is to every subscriber that gets this message. Large bodies are not copied into
+ * one (their headers are written the usual way).
  */
 interface Answer {
-  /** The headers between `Server` and `Content-Length`. */
-  headers: HeaderList;
-  server: string;
+  /** Status line and headers up to `Date`. */
+  prefix: string;
   date: string;
   head: string;
   bytes: Buffer | undefined;
@@ -414,12 +430,9 @@ interface Answer {
 const PREBUILT_BODY_LIMIT = 64 * 1024;
 
 function rebuild(answer: Answer, message: Message, date: string): void {
-  const { headers } = answer;
-  let head = `HTTP/1.1 200 OK\r\nServer: ${answer.server}\r\n`;
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  head += `Content-Length: ${message.body.length}\r\nDate: ${date}\r\nConnection: keep-alive\r\n\r\n`;
+  const head = `${answer.prefix}Date: ${date}\r\nConnection: keep-alive\r\n\r\n`;
   const length = Buffer.byteLength(head, 'latin1');
-  const bytes = Buffer.allocUnsafeSlow(length + message.body.length);
+  const bytes = Buffer.allocUnsafe(length + message.body.length);
   bytes.write(head, 0, 'latin1');
   message.body.copy(bytes, length);
   answer.date = date;
