@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { startNchan } from '../test/support/nchan.js';
 import { freePort, waitForPort } from '../test/support/ports.js';
+import { startRedis } from '../test/support/redis.js';
 import { processTree } from './proc.js';
 
 /**
@@ -180,7 +181,7 @@ export async function startPushserverTarget(options: DaemonOptions): Promise<Tar
   const workers = options.workers ?? 1;
   const dir = mkdtempSync(join(tmpdir(), 'pushserver-bench-'));
   const configPath = join(dir, 'pushserver.config.json');
-  const redis = workers > 1 ? await startBenchRedis(dir) : undefined;
+  const redis = workers > 1 ? await startBenchRedis() : undefined;
   const buffer = { maxMessages: BUFFER.messages, messageTimeout: BUFFER.timeoutSeconds };
   writeFileSync(
     configPath,
@@ -254,54 +255,27 @@ export async function startPushserverTarget(options: DaemonOptions): Promise<Tar
   };
 }
 
-/** A redis-server for one bench target: no persistence, on a free port, in `dir`. */
-async function startBenchRedis(dir: string) {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('error', () => {});
-  await Promise.race([
-    waitForPort(port),
-    exited.then(() => {
-      throw new Error('redis-server did not start (apt-get install -y redis-server)');
-    }),
-  ]);
+/** A redis-server for one bench target (test/support's, no persistence) and its pid, to measure it. */
+async function startBenchRedis() {
+  const redis = await startRedis();
+  const info = (section: string) =>
+    spawnSync('redis-cli', ['-p', String(redis.port), 'info', section], { encoding: 'utf8' })
+      .stdout;
+  const pid = Number(/process_id:(\d+)/.exec(info('server'))?.[1]);
+  if (!pid) throw new Error('redis-cli could not ask the bench redis-server for its pid');
   return {
-    port,
-    pid: child.pid as number,
+    port: redis.port,
+    pid,
     /** Resolve once `count` clients besides the probe are connected. */
     async waitForClients(count: number) {
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline) {
-        const info = spawnSync('redis-cli', ['-p', String(port), 'info', 'clients'], {
-          encoding: 'utf8',
-        }).stdout;
-        if (Number(/connected_clients:(\d+)/.exec(info)?.[1] ?? 0) >= count + 1) return;
+        if (Number(/connected_clients:(\d+)/.exec(info('clients'))?.[1] ?? 0) >= count + 1) return;
         await sleep(50);
       }
-      throw new Error(`the workers did not all connect to Redis within 30 s`);
+      throw new Error('the workers did not all connect to Redis within 30 s');
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
-    },
+    stop: () => redis.destroy(),
   };
 }
 

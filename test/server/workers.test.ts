@@ -169,6 +169,15 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     return file;
   };
 
+  /** `runpushserver 127.0.0.1:<free port> --config <a Redis store> --workers 2`, once its banner is out. */
+  const startTwoWorkers = async () => {
+    const port = await freePort();
+    const argv = [`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'];
+    const daemon = run(argv, port, cwd);
+    await daemon.printed(/Quit the server with CONTROL-C\.\n/);
+    return daemon;
+  };
+
   before(async () => {
     redis = await startRedis();
     cwd = mkdtempSync(join(tmpdir(), 'pushserver-workers-'));
@@ -181,13 +190,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
   });
 
   test('subscribers on different workers all get every message once, in order; SIGTERM exits 0', async () => {
-    const port = await freePort();
-    const daemon = run(
-      [`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'],
-      port,
-      cwd,
-    );
-    await daemon.printed(/Quit the server with CONTROL-C\.\n/);
+    const daemon = await startTwoWorkers();
     assert.equal(bannerPids(daemon.stdout()).length, 2);
     const subscribers = Array.from(
       { length: 8 },
@@ -233,13 +236,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
   });
 
   test('SIGINT answers the waiting polls of every worker (503) and exits 0', async () => {
-    const port = await freePort();
-    const daemon = run(
-      [`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'],
-      port,
-      cwd,
-    );
-    await daemon.printed(/CONTROL-C/);
+    const daemon = await startTwoWorkers();
     const future = { 'If-Modified-Since': 'Fri, 01 Jan 2100 00:00:00 GMT', 'If-None-Match': '0' };
     // Fresh connections alternate between the workers.
     const polls = Array.from({ length: 4 }, () =>
@@ -256,13 +253,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
   });
 
   test('a killed worker is replaced and serves; a crash loop ends with exit 1', async () => {
-    const port = await freePort();
-    const daemon = run(
-      [`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'],
-      port,
-      cwd,
-    );
-    await daemon.printed(/CONTROL-C/);
+    const daemon = await startTwoWorkers();
     const pids = bannerPids(daemon.stdout());
     process.kill(pids[0], 'SIGKILL');
     const died = await daemon.printed(
