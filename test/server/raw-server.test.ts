@@ -179,6 +179,40 @@ describe('raw socket path', () => {
     assert.equal(answer.headers.connection, 'close');
   });
 
+  test('pipelined requests behind a parked poll are answered after it, in order', async () => {
+    const { push, port } = await daemon();
+    const publisher = client(port);
+    publisher.socket.write(
+      'POST /publisher/queued HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nqueued',
+    );
+    await publisher.answers(1);
+    const c = client(port);
+    c.socket.write(
+      'GET /subscriber/later HTTP/1.1\r\nHost: x\r\n\r\nGET /subscriber/queued HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    await until(() => push.waiting() === 1);
+    publisher.socket.write(
+      'POST /publisher/later HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nlater',
+    );
+    const [first, second] = await c.answers(2);
+    assert.deepEqual([first.body, second.body], ['later', 'queued']);
+    assert.equal(push.rawConnections(), 2);
+    c.socket.destroy();
+    publisher.socket.destroy();
+  });
+
+  test('close() closes idle keep-alive connections of the raw path and resolves', async () => {
+    const { push, port } = await start();
+    const c = client(port);
+    c.socket.write('POST /publisher/idle HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx');
+    const [answer] = await c.answers(1);
+    assert.equal(answer.headers.connection, 'keep-alive');
+    assert.equal(push.rawConnections(), 1);
+    await push.close();
+    await c.all();
+    assert.equal(push.rawConnections(), 0);
+  });
+
   test('a publish whose body has not arrived yet goes to node:http and is stored once', async () => {
     const { port } = await daemon();
     const c = client(port);
