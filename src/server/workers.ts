@@ -150,6 +150,8 @@ export function superviseWorkers(options: SupervisorOptions): Promise<Supervisor
   });
 
   cluster.on('listening', (worker) => {
+    // A worker's daemon listens once; a second server of its own (e.g. an app's) is not news.
+    if (listening.has(worker)) return;
     listening.add(worker);
     const slot = slots.get(worker);
     if (started) {
