@@ -122,6 +122,7 @@ export class RawServer {
     socket.on('close', onRawClose);
     socket.on('error', onRawError);
     socket.on('finish', onRawFinish);
+    socket.on('drain', onRawDrain);
   }
 
   /** Give `socket` to node:http, with `bytes` it has received and not processed. */
@@ -134,6 +135,7 @@ export class RawServer {
     socket.removeListener('close', onRawClose);
     socket.removeListener('error', onRawError);
     socket.removeListener('finish', onRawFinish);
+    socket.removeListener('drain', onRawDrain);
     if (bytes !== undefined) socket.unshift(bytes);
     // node:http's data listener resumes a flowing socket, not a paused one.
     if (socket.isPaused()) socket.resume();
@@ -173,6 +175,11 @@ function onRawError(): void {}
 /** We ended our side: nothing more to write, and a half-open peer must not hold the socket. */
 function onRawFinish(this: RawSocket): void {
   this.destroy();
+}
+
+/** The client read what we wrote: serve what it sent meanwhile. */
+function onRawDrain(this: RawSocket): void {
+  this[CONNECTION]?.process();
 }
 
 function processLater(connection: RawConnection): void {
@@ -217,6 +224,11 @@ export class RawConnection implements Reply {
     this.processing = true;
     try {
       while (!this.busy && this.pending !== undefined && !this.socket.destroyed) {
+        // A client that sends and does not read: stop reading until it does (as node:http).
+        if (this.socket.writableNeedDrain) {
+          this.socket.pause();
+          return;
+        }
         if (!this.serveOne(this.pending)) {
           const bytes = this.pending;
           this.pending = undefined;

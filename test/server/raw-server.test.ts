@@ -41,6 +41,7 @@ function responses(text: string): Response[] {
       headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
     }
     const length = Number(headers['content-length'] ?? 0);
+    if (end + 4 + length > text.length) break;
     found.push({
       status: Number(statusLine.split(' ')[1]),
       headers,
@@ -197,6 +198,25 @@ describe('raw socket path', () => {
     const [first, second] = await c.answers(2);
     assert.deepEqual([first.body, second.body], ['later', 'queued']);
     assert.equal(push.rawConnections(), 2);
+    c.socket.destroy();
+    publisher.socket.destroy();
+  });
+
+  test('a client that pipelines more than it reads gets every answer, in order', async () => {
+    const { port } = await daemon();
+    const body = 'x'.repeat(60_000);
+    const publisher = client(port);
+    publisher.socket.write(
+      `POST /publisher/big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    assert.equal((await publisher.answers(1))[0].status, 202);
+    // 400 answers of 60 kB: far more than the socket buffers, so the daemon waits for
+    // the client to read before it serves the rest.
+    const c = client(port);
+    c.socket.write('GET /subscriber/big HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(400));
+    const answers = await c.answers(400);
+    assert.equal(answers.length, 400);
+    assert.ok(answers.every((answer) => answer.status === 200 && answer.body === body));
     c.socket.destroy();
     publisher.socket.destroy();
   });
