@@ -69,7 +69,8 @@ for (const name of [
   'referer',
   'pragma',
 ]) {
-  (KNOWN_NAMES[name.length] ??= []).push(name);
+  if (KNOWN_NAMES[name.length] === undefined) KNOWN_NAMES[name.length] = [];
+  KNOWN_NAMES[name.length].push(name);
 }
 
 /**

@@ -324,8 +324,10 @@ export class RawConnection implements Reply {
     if (closing) this.keepAlive = false;
     // An ASCII body (info bodies, error lines) goes out with the head as one string,
     // which Node writes without a Buffer of ours.
-    if (typeof body === 'string' && bodyLength === body.length)
-      return this.write(head + body, status);
+    if (typeof body === 'string' && bodyLength === body.length) {
+      this.write(head + body, status);
+      return;
+    }
     const headLength = Buffer.byteLength(head, 'latin1');
     const bytes = Buffer.allocUnsafe(headLength + bodyLength);
     bytes.write(head, 0, 'latin1');
