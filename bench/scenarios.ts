@@ -577,25 +577,45 @@ export async function sendUpdateThroughput(
   const publisherPrefix = target.publisherPath.replace('{channel}', '');
   return withGenerators(1, async ([client]) => {
     await waitQuiet(target);
-    const cpu0 = cpuMicros([client.pid]);
-    const raw = await client.call<PublishStats>({
-      op: 'flood',
-      port: target.port,
-      paths,
-      connections: 64,
-      durationMs: options.durationMs,
-      accept: 'application/json',
-    });
-    const cpu1 = cpuMicros([client.pid]);
-    const library = await client.call<PublishStats>({
-      op: 'library',
-      port: target.port,
-      publisherPrefix,
-      module: context.library,
-      channels: ids,
-      concurrency: 64,
-      durationMs: options.durationMs,
-    });
+    const flood = (durationMs: number) =>
+      client.call<PublishStats>({
+        op: 'flood',
+        port: target.port,
+        paths,
+        connections: 64,
+        durationMs,
+        accept: 'application/json',
+      });
+    const throughLibrary = (durationMs: number) =>
+      client.call<PublishStats>({
+        op: 'library',
+        port: target.port,
+        publisherPrefix,
+        module: context.library,
+        channels: ids,
+        concurrency: 64,
+        durationMs,
+      });
+    // A discarded warm-up, so that neither client meets a cold server; then the two
+    // clients take turns (order flipped each round), so that other load on the machine
+    // weighs on both alike.
+    await flood(Math.min(1000, options.durationMs / 5));
+    const rounds = 5;
+    const phaseMs = options.durationMs / rounds;
+    const raw = emptyStats();
+    const library = emptyStats();
+    let rawCpu = 0;
+    let libraryCpu = 0;
+    for (let round = 0; round < rounds; round++) {
+      for (const which of round % 2 === 0 ? ['raw', 'library'] : ['library', 'raw']) {
+        const before = cpuMicros([client.pid]);
+        const stats = await (which === 'raw' ? flood(phaseMs) : throughLibrary(phaseMs));
+        const used = cpuMicros([client.pid]) - before;
+        if (which === 'raw') rawCpu += used;
+        else libraryCpu += used;
+        addStats(which === 'raw' ? raw : library, stats);
+      }
+    }
     const cpu2 = cpuMicros([client.pid]);
     const bare = await client.call<PublishStats>({
       op: 'nodeHttp',
@@ -621,13 +641,35 @@ export async function sendUpdateThroughput(
         'sendUpdate / raw %': (libraryRate / rawRate) * 100,
         'bare node:http agent publishes/s': bareRate,
         'sendUpdate / node:http %': (libraryRate / bareRate) * 100,
-        'raw client CPU µs/publish': (cpu1 - cpu0) / raw.count,
-        'sendUpdate CPU µs/publish': (cpu2 - cpu1) / library.count,
+        'raw client CPU µs/publish': rawCpu / raw.count,
+        'sendUpdate CPU µs/publish': libraryCpu / library.count,
         'node:http CPU µs/publish': (cpu3 - cpu2) / bare.count,
       },
       notes,
     };
   });
+}
+
+function emptyStats(): PublishStats {
+  return {
+    count: 0,
+    statuses: {},
+    errors: 0,
+    subscribers: 0,
+    perChannel: [],
+    maxBacklog: 0,
+    elapsedMs: 0,
+  };
+}
+
+/** Add one phase's publish counts, answers and time to a running total. */
+function addStats(total: PublishStats, phase: PublishStats): void {
+  total.count += phase.count;
+  total.errors += phase.errors;
+  total.elapsedMs += phase.elapsedMs;
+  for (const [status, n] of Object.entries(phase.statuses)) {
+    total.statuses[status] = (total.statuses[status] ?? 0) + n;
+  }
 }
 
 /**
