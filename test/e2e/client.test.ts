@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { parseChannelInfo } from '../../src/publish.js';
 import { publisherUrl } from '../../src/urls.js';
 import { openPage } from '../support/chromium.js';
 import { freePort } from '../support/ports.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
+import { waitUntil } from '../support/wait.js';
 import { DAEMON_KINDS, type Daemon, startDaemon } from './support/daemons.js';
 import type { PageSpec } from './support/pages.js';
 import { nextSecond, type ProbeState, readProbe, waitForReceived } from './support/probe.js';
@@ -18,6 +20,18 @@ async function waitForProbe(page: Page, predicate: (probe: ProbeState) => boolea
   await page.waitForFunction(`(${predicate.toString()})(window.probe)`, undefined, {
     polling: 50,
     timeout: 15_000,
+  });
+}
+
+/**
+ * Resolve once one poll of `channelId` waits on the daemon. A DELETE must find the
+ * re-poll waiting: one that arrived after it would create the channel anew and wait
+ * instead of getting 410.
+ */
+async function pollWaits(daemon: Daemon, channelId: string): Promise<void> {
+  await waitUntil(`a poll of ${channelId} waiting on the daemon`, async () => {
+    const info = await fetch(publisherUrl(channelId, daemon.settings));
+    return parseChannelInfo(await info.text())?.subscribers === 1;
   });
 }
 
@@ -58,6 +72,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
       await waitForReceived(page, 1);
       const requests = countRequests(page, urls.main);
+      await pollWaits(daemon, ids.main);
 
       const deleted = await fetch(publisherUrl(ids.main, daemon.settings), { method: 'DELETE' });
       assert.equal(deleted.status, 200);
@@ -94,6 +109,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       await nextSecond();
       await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 3 });
       await waitForReceived(page, 3);
+      await pollWaits(daemon, ids.main);
       const resubscribed = page.waitForRequest(urls.main);
       await fetch(publisherUrl(ids.main, daemon.settings), { method: 'DELETE' });
       await resubscribed;

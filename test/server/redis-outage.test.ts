@@ -94,6 +94,10 @@ describe('Redis stops mid-stream and starts again', { skip: needs(REDIS), timeou
       const answer = await publish(two, 'stream', `s${BEFORE_OUTAGE}`);
       return answer.status === 201 || answer.status === 202;
     });
+    // Each daemon reconnects on its own schedule: the other one may still refuse.
+    await waitUntil('both daemons reconnected', () =>
+      daemons.every((daemon) => daemon.stderr().includes('reconnected to Redis')),
+    );
     for (let i = BEFORE_OUTAGE + 1; i < TOTAL; i++) {
       const answer = await publish(i % 2 ? two : one, 'stream', `s${i}`);
       assert.ok([201, 202].includes(answer.status), answer.body);
