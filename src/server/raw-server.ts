@@ -117,12 +117,7 @@ export class RawServer {
   accept(socket: Socket): void {
     const connection = new RawConnection(socket as RawSocket, this);
     this.connections.add(connection);
-    socket.on('data', onRawData);
-    socket.on('end', onRawEnd);
-    socket.on('close', onRawClose);
-    socket.on('error', onRawError);
-    socket.on('finish', onRawFinish);
-    socket.on('drain', onRawDrain);
+    for (const [event, listener] of RAW_LISTENERS) socket.on(event, listener);
   }
 
   /** Give `socket` to node:http, with `bytes` it has received and not processed. */
@@ -130,12 +125,7 @@ export class RawServer {
     const socket = connection.socket;
     this.connections.delete(connection);
     socket[CONNECTION] = undefined;
-    socket.removeListener('data', onRawData);
-    socket.removeListener('end', onRawEnd);
-    socket.removeListener('close', onRawClose);
-    socket.removeListener('error', onRawError);
-    socket.removeListener('finish', onRawFinish);
-    socket.removeListener('drain', onRawDrain);
+    for (const [event, listener] of RAW_LISTENERS) socket.removeListener(event, listener);
     if (bytes !== undefined) socket.unshift(bytes);
     // node:http's data listener resumes a flowing socket, not a paused one.
     if (socket.isPaused()) socket.resume();
@@ -407,3 +397,13 @@ export class RawConnection implements Reply {
     });
   }
 }
+
+/** The socket events the raw path listens to, with their shared listeners (no closure per connection). */
+const RAW_LISTENERS: ReadonlyArray<readonly [string, (this: RawSocket, chunk: Buffer) => void]> = [
+  ['data', onRawData],
+  ['end', onRawEnd],
+  ['close', onRawClose],
+  ['error', onRawError],
+  ['finish', onRawFinish],
+  ['drain', onRawDrain],
+];
