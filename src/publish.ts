@@ -24,6 +24,12 @@ export interface SendUpdateOptions {
   signal?: AbortSignal;
   /** Content-Type of the message. @default 'application/json; charset=utf-8' */
   contentType?: string;
+  /**
+   * Sent as `Idempotency-Key`: a daemon with the Redis store stores a publish with a
+   * key it has seen on that channel within the hour once, so a publish in doubt can be
+   * sent again. 1 to 255 visible ASCII characters. Nchan and the memory store ignore it.
+   */
+  idempotencyKey?: string;
 }
 
 /** Channel info as the daemon reports it after a publish (Nchan's body). */
@@ -267,6 +273,7 @@ function publish(
     daemon = daemonFor(settings);
     channel = channelFor(daemon, channelId, settings);
     body = serialize(data, alreadySerialized);
+    checkIdempotencyKey(options.idempotencyKey);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -286,7 +293,7 @@ function publish(
     const request: PublishRequest = {
       method: 'POST',
       url: channel.url,
-      headers: requestHeaders(contentType, length),
+      headers: requestHeaders(contentType, length, options.idempotencyKey),
       body: typeof body === 'string' ? Buffer.from(body, 'utf8') : body,
     };
     call.event = { channelId, data, alreadySerialized, request };
@@ -299,25 +306,46 @@ function publish(
       : sendWithPool(call, poolFor(connections, daemon), head, request.body, 'utf8');
   }
   if (daemon.secure || (contentType !== JSON_TYPE && !PLAIN_HEADER_VALUE.test(contentType))) {
-    const headers = requestHeaders(contentType, length);
+    const headers = requestHeaders(contentType, length, options.idempotencyKey);
     return sendWithNodeHttp(call, daemon, connections, channel.url, headers, body);
+  }
+  // Plain ASCII (as many bytes as characters): the cheaper encoder writes the same bytes.
+  const encoding = typeof body === 'string' && length === body.length ? 'latin1' : 'utf8';
+  if (options.idempotencyKey !== undefined) {
+    const headers = requestHeaders(contentType, length, options.idempotencyKey);
+    const head = headWith(channel, headers) as string; // every value checked plain above
+    return sendWithPool(call, poolFor(connections, daemon), head, body, encoding);
   }
   const head =
     contentType === JSON_TYPE
       ? `${channel.jsonHead}${length}\r\n\r\n`
       : `${channel.head}Accept: application/json\r\nContent-Type: ${contentType}\r\nContent-Length: ${length}\r\n\r\n`;
-  // Plain ASCII (as many bytes as characters): the cheaper encoder writes the same bytes.
-  const encoding = typeof body === 'string' && length === body.length ? 'latin1' : 'utf8';
   return sendWithPool(call, poolFor(connections, daemon), head, body, encoding);
 }
 
 /** The headers of a publish, as the signals report them. */
-function requestHeaders(contentType: string, length: number): Record<string, string> {
-  return {
+function requestHeaders(
+  contentType: string,
+  length: number,
+  idempotencyKey: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = {
     'Content-Type': contentType,
     'Content-Length': String(length),
     Accept: 'application/json',
   };
+  if (idempotencyKey !== undefined) headers['Idempotency-Key'] = idempotencyKey;
+  return headers;
+}
+
+/** A key that can travel as a header value as it is, or a TypeError naming the rule. */
+function checkIdempotencyKey(key: string | undefined): void {
+  if (key === undefined) return;
+  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new TypeError(
+      `pushserver: idempotencyKey must be 1 to 255 visible ASCII characters, got ${JSON.stringify(key)}`,
+    );
+  }
 }
 
 /**

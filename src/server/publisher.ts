@@ -17,7 +17,7 @@ import {
   type Reply,
   sendText,
 } from './http.js';
-import type { ChannelInfo, PublishResult, Store } from './store.js';
+import type { ChannelInfo, NewMessage, PublishResult, Store } from './store.js';
 
 const METHODS = 'GET, POST, PUT, DELETE';
 const EMPTY = Buffer.alloc(0);
@@ -171,7 +171,12 @@ export class PublisherLocation {
     body: Buffer,
   ) {
     const store = this.context.store;
-    const message = { contentType: headers['content-type'] ?? null, body };
+    const key = headers['idempotency-key'];
+    const message: NewMessage = {
+      contentType: headers['content-type'] ?? null,
+      body,
+      idempotencyKey: typeof key === 'string' && key !== '' ? key : undefined,
+    };
     const options = { create: this.location.createOnPost };
     // A store that needs no I/O answers at once: no promise per publish.
     if (store.publishNow)

@@ -46,15 +46,8 @@ const IDLE_CHANNEL_TTL = 60;
 /** Redis versions before this lack `XRANGE` exclusive ranges and `XTRIM MINID`. */
 const MIN_REDIS_VERSION = [6, 2];
 
-/** A message to publish, optionally with an idempotency key (e.g. from an `Idempotency-Key` request header). */
-export interface RedisNewMessage extends NewMessage {
-  /**
-   * The same key on a retried publish (same channel) returns the first publish's id
-   * instead of storing the message again. Remembered for an hour.
-   * @default undefined
-   */
-  idempotencyKey?: string;
-}
+/** A message to publish; its `idempotencyKey` is honoured (remembered for an hour). */
+export type RedisNewMessage = NewMessage;
 
 /** Options of {@link createRedisStore} beyond the store settings. */
 export interface RedisStoreOptions {

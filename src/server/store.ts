@@ -66,6 +66,13 @@ export interface ChannelInfo {
 export interface NewMessage {
   contentType: string | null;
   body: Buffer;
+  /**
+   * The publish's `Idempotency-Key`: a store that can tell a retried publish from a new
+   * one (Redis) returns the first publish's id for a key it has seen on the channel
+   * within the hour instead of storing the message again. The memory store ignores it:
+   * a publish to it is never half done.
+   */
+  idempotencyKey?: string;
 }
 
 /** The outcome of {@link Store.publish}. */
