@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './ports.js';
@@ -35,6 +35,9 @@ export async function startNchan(options: NchanOptions = {}): Promise<Nchan> {
     throw new Error('nginx is not installed: apt-get install -y nginx-light libnginx-mod-nchan');
   const port = await freePort();
   const prefix = mkdtempSync(join(tmpdir(), 'pushserver-nchan-'));
+  // nginx's workers run as another user when the tests run as root: they must reach
+  // the prefix to write request bodies larger than client_body_buffer_size to tmp/.
+  chmodSync(prefix, 0o755);
   mkdirSync(join(prefix, 'logs'));
   mkdirSync(join(prefix, 'tmp'));
   const config = (options.config ?? readFileSync(DEFAULT_CONFIG, 'utf8'))
