@@ -75,6 +75,24 @@ export interface PublishStats {
   elapsedMs: number;
 }
 
+/** Publish stats with nothing counted yet, one per-channel count for each of `paths`. */
+export function publishStats(paths: readonly string[] = []): PublishStats {
+  return {
+    count: 0,
+    statuses: {},
+    errors: 0,
+    subscribers: 0,
+    perChannel: paths.map(() => 0),
+    maxBacklog: 0,
+    elapsedMs: 0,
+  };
+}
+
+/** Add the answer counts of `more` (status → count) to `total`. */
+export function addStatuses(total: Record<string, number>, more: Record<string, number>): void {
+  for (const [status, n] of Object.entries(more)) total[status] = (total[status] ?? 0) + n;
+}
+
 /** IPC envelope: a reply to command `id`, or an event. */
 export type GeneratorMessage =
   | { id: number; result?: unknown; error?: string }

@@ -10,7 +10,7 @@ import type {
   PublishStats,
   SubscriberStats,
 } from './generator-protocol.js';
-import { messageBody } from './generator-protocol.js';
+import { messageBody, publishStats } from './generator-protocol.js';
 import { Histogram } from './histogram.js';
 import {
   headerValue,
@@ -242,18 +242,6 @@ class PublishConnection {
   close(): void {
     this.socket?.destroy();
   }
-}
-
-function publishStats(paths: string[]): PublishStats {
-  return {
-    count: 0,
-    statuses: {},
-    errors: 0,
-    subscribers: 0,
-    perChannel: paths.map(() => 0),
-    maxBacklog: 0,
-    elapsedMs: 0,
-  };
 }
 
 function account(result: PublishStats, response: RawResponse, countSubscribers = false): void {

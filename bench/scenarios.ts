@@ -1,5 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { PublishStats, SubscriberStats } from './generator-protocol.js';
+import {
+  addStatuses,
+  type PublishStats,
+  publishStats,
+  type SubscriberStats,
+} from './generator-protocol.js';
 import { Histogram } from './histogram.js';
 import { GeneratorProcess } from './pool.js';
 import { cpuMicros, pssKb, socketCount } from './proc.js';
@@ -138,8 +143,7 @@ async function collect(generators: GeneratorProcess[], expected: number[]): Prom
     total.errors += stats.errors;
     total.reconnects += stats.reconnects;
     total.faultExamples.push(...stats.faultExamples);
-    for (const [status, n] of Object.entries(stats.statuses))
-      total.statuses[status] = (total.statuses[status] ?? 0) + n;
+    addStatuses(total.statuses, stats.statuses);
   }
   return total;
 }
@@ -602,8 +606,8 @@ export async function sendUpdateThroughput(
     await flood(Math.min(1000, options.durationMs / 5));
     const rounds = 5;
     const phaseMs = options.durationMs / rounds;
-    const raw = emptyStats();
-    const library = emptyStats();
+    const raw = publishStats();
+    const library = publishStats();
     let rawCpu = 0;
     let libraryCpu = 0;
     for (let round = 0; round < rounds; round++) {
@@ -650,26 +654,12 @@ export async function sendUpdateThroughput(
   });
 }
 
-function emptyStats(): PublishStats {
-  return {
-    count: 0,
-    statuses: {},
-    errors: 0,
-    subscribers: 0,
-    perChannel: [],
-    maxBacklog: 0,
-    elapsedMs: 0,
-  };
-}
-
 /** Add one phase's publish counts, answers and time to a running total. */
 function addStats(total: PublishStats, phase: PublishStats): void {
   total.count += phase.count;
   total.errors += phase.errors;
   total.elapsedMs += phase.elapsedMs;
-  for (const [status, n] of Object.entries(phase.statuses)) {
-    total.statuses[status] = (total.statuses[status] ?? 0) + n;
-  }
+  addStatuses(total.statuses, phase.statuses);
 }
 
 /**

@@ -311,15 +311,12 @@ function publish(
   }
   // Plain ASCII (as many bytes as characters): the cheaper encoder writes the same bytes.
   const encoding = typeof body === 'string' && length === body.length ? 'latin1' : 'utf8';
-  if (options.idempotencyKey !== undefined) {
-    const headers = requestHeaders(contentType, length, options.idempotencyKey);
-    const head = headWith(channel, headers) as string; // every value checked plain above
-    return sendWithPool(call, poolFor(connections, daemon), head, body, encoding);
-  }
+  // The common case has its head prebuilt up to the length; any other is written from
+  // its headers (every value was checked plain above).
   const head =
-    contentType === JSON_TYPE
+    contentType === JSON_TYPE && options.idempotencyKey === undefined
       ? `${channel.jsonHead}${length}\r\n\r\n`
-      : `${channel.head}Accept: application/json\r\nContent-Type: ${contentType}\r\nContent-Length: ${length}\r\n\r\n`;
+      : (headWith(channel, requestHeaders(contentType, length, options.idempotencyKey)) as string);
   return sendWithPool(call, poolFor(connections, daemon), head, body, encoding);
 }
 

@@ -46,9 +46,6 @@ const IDLE_CHANNEL_TTL = 60;
 /** Redis versions before this lack `XRANGE` exclusive ranges and `XTRIM MINID`. */
 const MIN_REDIS_VERSION = [6, 2];
 
-/** A message to publish; its `idempotencyKey` is honoured (remembered for an hour). */
-export type RedisNewMessage = NewMessage;
-
 /** Options of {@link createRedisStore} beyond the store settings. */
 export interface RedisStoreOptions {
   /** Where outage and recovery lines go. @default console.error */
@@ -73,7 +70,8 @@ export interface RedisStoreOptions {
  * reconnects). A publish that failed this way was not stored ("is unreachable; nothing
  * was stored"), unless the connection broke while Redis was running it and did not come
  * back within `resendWindow` (`maybeStored`, "failed during the request"); a retry
- * with the same {@link RedisNewMessage.idempotencyKey} is stored once either way.
+ * with the same {@link NewMessage.idempotencyKey} (remembered for an hour) is stored
+ * once either way.
  *
  * @example
  * try { await store.publish('room', msg, { create: true }); }
@@ -205,7 +203,7 @@ class RedisStore implements Store {
 
   async publish(
     channel: string,
-    message: RedisNewMessage,
+    message: NewMessage,
     options: { create: boolean },
   ): Promise<PublishResult | undefined> {
     // Without a key of the app's, a key of our own lets us resend a publish whose

@@ -3,15 +3,12 @@ import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis as RedisClient } from 'ioredis';
-import {
-  createRedisStore,
-  type RedisNewMessage,
-  RedisUnavailableError,
-} from '../../src/server/redis-store.js';
+import { createRedisStore, RedisUnavailableError } from '../../src/server/redis-store.js';
 import {
   compareIds,
   type Message,
   type MessageId,
+  type NewMessage,
   type Store,
   type StoreEvent,
 } from '../../src/server/store.js';
@@ -275,14 +272,14 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
   test('a publish retried with the same idempotency key is stored and announced once', async () => {
     const { a, b } = await pair();
     const events = record(b);
-    const message: RedisNewMessage = { ...text('pay'), idempotencyKey: 'order-17' };
+    const message: NewMessage = { ...text('pay'), idempotencyKey: 'order-17' };
     const first = await a.publish('once', message, create);
     const retry = await b.publish('once', message, create);
     assert.deepEqual(retry?.message.id, first?.message.id);
     assert.equal(retry?.info.messages, 1);
     const other = await b.publish(
       'once',
-      { ...text('pay'), idempotencyKey: 'order-18' } as RedisNewMessage,
+      { ...text('pay'), idempotencyKey: 'order-18' } as NewMessage,
       create,
     );
     assert.equal(other?.info.messages, 2);
