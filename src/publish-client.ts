@@ -343,8 +343,12 @@ export class Connection {
       this.keepAliveMs = answer.keepAliveMs - KEEP_ALIVE_MARGIN_MS;
     }
     // Keep it only when the daemon said so, sent nothing more, and got all of ours (an
-    // early 413 may come while the body is still being written).
+    // early 413 may come while the body is still being written). Not after an error
+    // answer either: the daemon may have answered without reading our body, and read it
+    // later as a request of its own (Nchan's 403 on a subscriber location does, its 400
+    // for the body would then answer our next publish).
     if (
+      answer.status < 400 &&
       answer.keepAlive &&
       !this.reader.extra &&
       this.socket.writableLength === 0 &&
