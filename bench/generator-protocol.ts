@@ -29,6 +29,8 @@ export type GeneratorCommand =
       rate: number;
       durationMs: number;
       connections: number;
+      /** Messages already published per path (a warm-up): numbering goes on from there. */
+      published?: number[];
     }
   | {
       op: 'library';

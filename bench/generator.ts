@@ -311,18 +311,22 @@ async function flood(
   return result;
 }
 
-/** Publish at a fixed rate, round-robin over the channels, for `durationMs`. */
+/**
+ * Publish at a fixed rate, round-robin over the channels, for `durationMs`; sequence
+ * numbers go on after `published` (what an earlier call sent to each path).
+ */
 async function atRate(
   port: number,
   paths: string[],
   rate: number,
   durationMs: number,
   connections: number,
+  published: number[] | undefined,
 ): Promise<PublishStats> {
   const result = publishStats(paths);
   const idle = Array.from({ length: connections }, () => new PublishConnection(port, 'text/plain'));
   const backlog: number[] = [];
-  const seqs = paths.map(() => 0);
+  const seqs = paths.map((_, i) => published?.[i] ?? 0);
   const busy = new Uint8Array(paths.length);
   let sent = 0;
   let inFlight = 0;
@@ -513,6 +517,7 @@ async function run(command: GeneratorCommand): Promise<unknown> {
         command.rate,
         command.durationMs,
         command.connections,
+        command.published,
       );
     case 'library':
       return library(

@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick] [--only fanout,publish,steady,idle,sendupdate] [--servers pushserver,nchan]
-//   [--target NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID] [--profile] [--workers N]`
+//   [--target NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID] [--profile] [--workers N]
+//   [--node-args="NODE FLAGS FOR THE DAEMON"]`
 //
 // Starts pushserver and Nchan itself (or measures a server you started, through URL
 // templates with `{channel}`), alternates them scenario by scenario on fresh servers,
@@ -82,9 +83,15 @@ function plan(quick: boolean): Scenario[] {
       ({ s, c, rate, ms }): Scenario => ({
         name: `steady-${rate}`,
         kind: 'steady',
-        description: `${rate} msgs/s round-robin over ${c} channels to ${s} subscribers for ${ms / 1000} s`,
+        description: `${rate} msgs/s round-robin over ${c} channels to ${s} subscribers for ${ms / 1000} s, after a warm-up at that rate`,
         run: (target, context) =>
-          steadyState(target, context, { subscribers: s, channels: c, rate, durationMs: ms }),
+          steadyState(target, context, {
+            subscribers: s,
+            channels: c,
+            rate,
+            durationMs: ms,
+            warmUpMs: quick ? 500 : 2000,
+          }),
       }),
     ),
     {
@@ -177,6 +184,7 @@ function starters(
   external: string[],
   cli: string | undefined,
   workers: number,
+  nodeArgs: string[],
 ): Starter[] {
   const list: Starter[] = [];
   for (const name of names) {
@@ -188,7 +196,14 @@ function starters(
       list.push({
         name,
         start: (cpuProfileDir) =>
-          startPushserverTarget({ cli: frozen, cpuProfileDir, workers, schedulingPolicy, name }),
+          startPushserverTarget({
+            cli: frozen,
+            cpuProfileDir,
+            workers,
+            schedulingPolicy,
+            name,
+            nodeArgs,
+          }),
       });
     } else if (name === 'nchan') {
       list.push({ name, start: () => startNchanTarget(workers) });
@@ -230,6 +245,7 @@ async function main(): Promise<void> {
       target: { type: 'string', multiple: true, default: [] },
       profile: { type: 'boolean', default: false },
       workers: { type: 'string', default: '1' },
+      'node-args': { type: 'string', default: '' },
     },
   });
   const workers = Number(values.workers);
@@ -246,7 +262,8 @@ async function main(): Promise<void> {
   // One frozen build for the whole run (others may edit src/ meanwhile).
   const cli = serverNames.includes('pushserver') ? snapshotDaemon() : undefined;
   const library = cli && join(dirname(cli), '../publish.js');
-  const servers = starters(serverNames, values.target, cli, workers);
+  const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
+  const servers = starters(serverNames, values.target, cli, workers, nodeArgs);
   const names = servers.map((s) => s.name);
   const host = machine();
   const started = Date.now();

@@ -399,17 +399,53 @@ export async function publishThroughput(
   });
 }
 
+/**
+ * Wait until every subscriber has all `perChannel` messages of its channel: a message
+ * still on its way is late, not lost, so wait while deliveries progress (up to 30 s)
+ * and count as lost only what stopped arriving for 2 s.
+ */
+async function deliveredAll(
+  subscribers: GeneratorProcess[],
+  perChannel: number[],
+  perChannelSubscribers: number,
+): Promise<Deliveries> {
+  const expectedTotal = sum(perChannel) * perChannelSubscribers;
+  let deliveries = await collect(subscribers, perChannel);
+  let stalled = 0;
+  for (
+    let waited = 0;
+    deliveries.received < expectedTotal && stalled < 2000 && waited < 30_000;
+    waited += 250
+  ) {
+    await sleep(250);
+    const previous = deliveries.received;
+    deliveries = await collect(subscribers, perChannel);
+    stalled = deliveries.received === previous ? stalled + 250 : 0;
+  }
+  return deliveries;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, n) => total + n, 0);
+}
+
 /** Parameters of a steady-state run. */
 export interface SteadyOptions {
   subscribers: number;
   channels: number;
   rate: number;
   durationMs: number;
+  /** Publishing at the same rate before measuring. @default 2000 */
+  warmUpMs?: number;
 }
 
 /**
  * Steady state: a fixed publish rate, round-robin over C channels, to S subscribers,
  * for a fixed time; subscribers pick up what was published between their polls.
+ * Measured after a warm-up at the same rate (its messages are delivered and counted
+ * for loss, not for latency or CPU): a daemon runs for days, and what a JIT runtime
+ * does in its first second (compiling the hot paths, growing its heap) is start-up,
+ * not steady state.
  *
  * @param target server under test
  * @param context run tag
@@ -429,6 +465,23 @@ export async function steadyState(
     const [publisher, ...subscribers] = all;
     await startSubscribers(target, subscribers, channels, options.subscribers);
     await waitQuiet(target);
+    const perChannelSubscribers = options.subscribers / options.channels;
+    const warmUp = await publisher.call<PublishStats>(
+      {
+        op: 'rate',
+        port: target.port,
+        paths,
+        rate: options.rate,
+        durationMs: options.warmUpMs ?? 2000,
+        connections: 64,
+      },
+      (options.warmUpMs ?? 2000) + 60_000,
+    );
+    const warmUpDeliveries = await deliveredAll(
+      subscribers,
+      warmUp.perChannel,
+      perChannelSubscribers,
+    );
     await Promise.all(subscribers.map((g) => g.call({ op: 'resetLatency' })));
     const roles0 = roleCpu(target);
     const server0 = cpuMicros(target.pids());
@@ -447,31 +500,21 @@ export async function steadyState(
           rate: options.rate,
           durationMs: options.durationMs,
           connections: 64,
+          published: warmUp.perChannel,
         },
         options.durationMs + 60_000,
       );
     } finally {
       clearInterval(sampler);
     }
+    const lateAtEnd =
+      sum(published.perChannel) * perChannelSubscribers -
+      ((await collect(subscribers, [])).received - warmUpDeliveries.received);
     // Let the last messages reach everyone before counting what was lost.
-    const expectedTotal =
-      published.perChannel.reduce((sum, n) => sum + n, 0) *
-      (options.subscribers / options.channels);
-    // A message still on its way is late, not lost: wait while deliveries progress
-    // (up to 30 s), and count as lost only what stopped arriving for 2 s.
-    let deliveries = await collect(subscribers, published.perChannel);
-    const lateAtEnd = expectedTotal - deliveries.received;
-    let stalled = 0;
-    for (
-      let waited = 0;
-      deliveries.received < expectedTotal && stalled < 2000 && waited < 30_000;
-      waited += 250
-    ) {
-      await sleep(250);
-      const previous = deliveries.received;
-      deliveries = await collect(subscribers, published.perChannel);
-      stalled = deliveries.received === previous ? stalled + 250 : 0;
-    }
+    const total = published.perChannel.map((n, i) => n + warmUp.perChannel[i]);
+    const deliveries = await deliveredAll(subscribers, total, perChannelSubscribers);
+    // Latency and CPU are of the measured part only.
+    deliveries.received -= warmUpDeliveries.received;
     const endPss = pssKb(target.pids());
     const elapsedMs = published.elapsedMs;
     const serverMicros = cpuMicros(target.pids()) - server0;

@@ -105,6 +105,8 @@ export interface DaemonOptions {
   schedulingPolicy?: 'rr' | 'none';
   /** Name in the report. @default 'pushserver' */
   name?: string;
+  /** More Node flags for the daemon (`--node-args`), e.g. `--max-semi-space-size=32`. */
+  nodeArgs?: string[];
 }
 
 /**
@@ -193,9 +195,10 @@ export async function startPushserverTarget(options: DaemonOptions): Promise<Tar
         : { type: 'memory', ...buffer },
     }),
   );
-  const nodeArgs = options.cpuProfileDir
-    ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir]
-    : [];
+  const nodeArgs = [
+    ...(options.nodeArgs ?? []),
+    ...(options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : []),
+  ];
   const argv = [`127.0.0.1:${port}`, '--config', configPath, '--quiet'];
   if (workers > 1) argv.push('--workers', String(workers));
   const child: ChildProcess = spawn(

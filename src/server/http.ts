@@ -30,10 +30,16 @@ let lastImsSeconds = Number.NaN;
  *
  * @param ims the `If-Modified-Since` header, if any
  * @param inm the `If-None-Match` header, if any
+ * @param into an id object to fill in and return instead of a new one (a kept-alive
+ *   connection's polls reuse one, so a parked poll allocates nothing that outlives it)
  * @returns the cursor, `null` for "from the oldest", or `'invalid'`
  * @example parseCursor('Sat, 28 Nov 2026 01:21:19 GMT', 'W/"1"') // { time: 1795828879, tag: 1 }
  */
-export function parseCursor(ims: string | undefined, inm: string | undefined): CursorResult {
+export function parseCursor(
+  ims: string | undefined,
+  inm: string | undefined,
+  into?: { time: number; tag: number },
+): CursorResult {
   if (ims === undefined) return null;
   // Subscribers of one channel send the same date over and over: remember the last one.
   if (ims !== lastImsText) {
@@ -43,7 +49,10 @@ export function parseCursor(ims: string | undefined, inm: string | undefined): C
   const time = lastImsSeconds;
   if (!(time > 0)) return null;
   if (inm === undefined) return 'invalid';
-  return { time, tag: parseEtag(inm) };
+  if (into === undefined) return { time, tag: parseEtag(inm) };
+  into.time = time;
+  into.tag = parseEtag(inm);
+  return into;
 }
 
 /** C `atoi` over an Etag with `W/` and quotes removed. */

@@ -188,6 +188,11 @@ export class RawConnection implements Reply {
   private processing = false;
   private keepAlive = true;
   private waiter: Waiter | undefined;
+  /** The last poll's waiter, reused by the next poll once answered. */
+  private spare: Waiter | undefined;
+  /** The last request's path and route: a kept-alive subscriber asks for the same path again and again. */
+  private lastPath = '';
+  private lastRoute: RawRoute | undefined;
   private method = '';
   private url = '';
   private startedAt = 0;
@@ -239,8 +244,14 @@ export class RawConnection implements Reply {
     const head = parseHead(buffer, 0);
     if (head === undefined) return false;
     const query = head.url.indexOf('?');
-    const route = daemon.route(query < 0 ? head.url : head.url.slice(0, query));
-    if (route === undefined) return false;
+    const path = query < 0 ? head.url : head.url.slice(0, query);
+    let route = this.lastRoute;
+    if (path !== this.lastPath || route === undefined) {
+      route = daemon.route(path);
+      if (route === undefined) return false;
+      this.lastPath = path;
+      this.lastRoute = route;
+    }
     const bodyEnd = head.end + head.contentLength;
     if (route.publisher) {
       // Publishes whose body is here and not over the limit; node:http answers the rest.
@@ -284,8 +295,12 @@ export class RawConnection implements Reply {
           head.headers,
           this,
           route.channel,
+          this.spare,
         );
-        if (waiter !== undefined && waiter.state !== 'done') this.waiter = waiter;
+        if (waiter !== undefined) {
+          this.spare = waiter;
+          if (waiter.state !== 'done') this.waiter = waiter;
+        }
       }
     } catch (error) {
       // A bug of ours costs one request, never the daemon.

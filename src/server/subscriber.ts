@@ -51,6 +51,10 @@ export interface Waiter {
   corsKey: string;
   timer: NodeJS.Timeout | undefined;
   location: SubscriberLocation;
+  /** Counts the polls this object served (it is reused); a store answer for an earlier one is dropped. */
+  generation: number;
+  /** The cursor object this waiter owns, filled in again by its next poll. */
+  ownCursor: { time: number; tag: number } | undefined;
 }
 
 const WAITER = Symbol('waiter');
@@ -220,6 +224,9 @@ export class SubscriberLocation {
    * @param headers the request headers (lower-case names)
    * @param reply where the answer goes
    * @param channel decoded channel id
+   * @param spare the connection's previous poll: reused for this one when it is answered
+   *   (a parked poll then allocates nothing that outlives it, so garbage collection has
+   *   nothing to copy or promote)
    * @returns the poll when the request is a GET that got as far as the store (it may
    *   already be answered); the caller calls {@link stopWaiter} when its client goes away
    */
@@ -228,11 +235,19 @@ export class SubscriberLocation {
     headers: IncomingHttpHeaders,
     reply: Reply,
     channel: string,
+    spare?: Waiter,
   ): Waiter | undefined {
     const origin = headers.origin;
     const cors = corsFor(origin, this.location);
     if (method === 'GET' && !cors.refuse && !isTooLong(channel)) {
-      return this.get(headers, reply, channel, cors.headers, origin ?? '');
+      return this.get(
+        headers,
+        reply,
+        channel,
+        cors.headers,
+        origin ?? '',
+        spare?.state === 'done' ? spare : undefined,
+      );
     }
     this.refuse(method, origin, reply, channel, cors);
     return undefined;
@@ -266,29 +281,52 @@ export class SubscriberLocation {
     channel: string,
     cors: HeaderList,
     corsKey: string,
+    reuse: Waiter | undefined,
   ): Waiter | undefined {
     const cursor = parseCursor(
       headers['if-modified-since'],
       headers['if-none-match'] as string | undefined,
+      reuse?.ownCursor,
     );
     if (cursor === 'invalid') {
       sendText(reply, 400, 'Message ID invalid', cors);
       return undefined;
     }
-    const waiter: Waiter = {
-      reply,
-      // Kept only for passthrough: a parked poll holds as little as it can.
-      headers: this.passthrough ? headers : NO_HEADERS,
-      channel,
-      cursor,
-      state: 'checking',
-      dirty: false,
-      deleted: false,
-      cors,
-      corsKey,
-      timer: undefined,
-      location: this,
-    };
+    // Kept only for passthrough: a parked poll holds as little as it can.
+    const kept = this.passthrough ? headers : NO_HEADERS;
+    let waiter: Waiter;
+    if (reuse) {
+      waiter = reuse;
+      waiter.reply = reply;
+      waiter.headers = kept;
+      waiter.channel = channel;
+      waiter.cursor = cursor;
+      waiter.state = 'checking';
+      waiter.dirty = false;
+      waiter.deleted = false;
+      waiter.cors = cors;
+      waiter.corsKey = corsKey;
+      waiter.timer = undefined;
+      waiter.location = this;
+      waiter.generation++;
+    } else {
+      waiter = {
+        reply,
+        headers: kept,
+        channel,
+        cursor,
+        state: 'checking',
+        dirty: false,
+        deleted: false,
+        cors,
+        corsKey,
+        timer: undefined,
+        location: this,
+        generation: 0,
+        ownCursor: undefined,
+      };
+    }
+    if (cursor !== null) waiter.ownCursor = cursor;
     this.context.room.add(waiter);
     this.check(waiter);
     return waiter;
@@ -303,10 +341,13 @@ export class SubscriberLocation {
       this.checked(waiter, store.nextNow(waiter.channel, waiter.cursor));
       return;
     }
+    const generation = waiter.generation;
     store.next(waiter.channel, waiter.cursor).then(
-      (result) => this.checked(waiter, result),
+      (result) => {
+        if (waiter.generation === generation) this.checked(waiter, result);
+      },
       (error: Error) => {
-        if (waiter.state === 'done') return;
+        if (waiter.state === 'done' || waiter.generation !== generation) return;
         this.context.room.remove(waiter);
         sendText(waiter.reply, 503, `store unavailable: ${error.message}`);
       },
