@@ -159,9 +159,7 @@ describe('keep-alive connections', () => {
   test('an error answer is not followed on its connection: the next call opens a new one', async () => {
     daemon = await new FakeDaemon((request, socket) =>
       socket.write(
-        request.body === '1'
-          ? 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'
-          : ANSWER_202,
+        request.body === '1' ? 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n' : ANSWER_202,
       ),
     ).start();
     publisher = publisherFor(daemon.port);

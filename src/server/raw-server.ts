@@ -17,7 +17,7 @@
  * @module
  */
 import { type Server, STATUS_CODES } from 'node:http';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { currentHttpDate, type HeaderList, internalError, type Reply } from './http.js';
 import type { PublisherLocation } from './publisher.js';
 import { parseHead } from './raw-http.js';
@@ -64,6 +64,41 @@ const MAX_PENDING = 64 * 1024;
 
 type RawSocket = Socket & { [CONNECTION]?: RawConnection };
 const CONNECTION = Symbol('rawConnection');
+
+/**
+ * Node's own way for a socket to read into one buffer of the caller's (the `onread`
+ * option of `net.Socket`), for the sockets a server accepts, which cannot be given that
+ * option: the socket's symbols for it, found on a socket made with the option. A read
+ * then costs no Buffer, ArrayBuffer or stream event of its own; everything read is
+ * handled before the next read overwrites the buffer, and what must outlive the read is
+ * copied. Undefined when this Node does not have them (the `data` event is used then).
+ */
+const USER_BUFFER = ((): { buffer: symbol; callback: symbol } | undefined => {
+  // `onread` is documented for net.connect; the Socket constructor reads it the same way.
+  const options = { onread: { buffer: Buffer.alloc(1), callback: () => false } };
+  const probe = new Socket(options as ConstructorParameters<typeof Socket>[0]);
+  const symbols = Object.getOwnPropertySymbols(probe);
+  const buffer = symbols.find((symbol) => symbol.description === 'kBuffer');
+  const callback = symbols.find((symbol) => symbol.description === 'kBufferCb');
+  return buffer && callback ? { buffer, callback } : undefined;
+})();
+/** The buffer every raw connection reads into (see {@link USER_BUFFER}). */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+type UserBufferSocket = RawSocket & Record<symbol, unknown>;
+interface ReadHandle {
+  useUserBuffer?(buffer: Uint8Array): void;
+}
+
+/** Read into {@link READ_BUFFER}; false when this Node or this socket cannot. */
+function readIntoSharedBuffer(socket: RawSocket): boolean {
+  const handle = (socket as unknown as { _handle?: ReadHandle })._handle;
+  if (USER_BUFFER === undefined || typeof handle?.useUserBuffer !== 'function') return false;
+  (socket as UserBufferSocket)[USER_BUFFER.buffer] = READ_BUFFER;
+  (socket as UserBufferSocket)[USER_BUFFER.callback] = onRawRead;
+  handle.useUserBuffer(READ_BUFFER);
+  return true;
+}
 
 /**
  * The raw path of one node:http server: it takes the server's connections and hands
@@ -117,7 +152,10 @@ export class RawServer {
   accept(socket: Socket): void {
     const connection = new RawConnection(socket as RawSocket, this);
     this.connections.add(connection);
-    for (const [event, listener] of RAW_LISTENERS) socket.on(event, listener);
+    connection.sharedBuffer = readIntoSharedBuffer(socket);
+    for (const [event, listener] of RAW_LISTENERS) {
+      if (!(connection.sharedBuffer && event === 'data')) socket.on(event, listener);
+    }
   }
 
   /** Give `socket` to node:http, with `bytes` it has received and not processed. */
@@ -126,7 +164,11 @@ export class RawServer {
     this.connections.delete(connection);
     socket[CONNECTION] = undefined;
     for (const [event, listener] of RAW_LISTENERS) socket.removeListener(event, listener);
-    if (bytes !== undefined) socket.unshift(bytes);
+    // Reads go on into the shared buffer: node:http gets copies through the stream (its
+    // parser mostly reads the socket itself, from C++, once it has it).
+    if (connection.sharedBuffer)
+      (socket as UserBufferSocket)[USER_BUFFER?.callback as symbol] = onHandedOffRead;
+    if (bytes !== undefined) socket.unshift(Buffer.from(bytes));
     // node:http's data listener resumes a flowing socket, not a paused one.
     if (socket.isPaused()) socket.resume();
     this.nodeConnection.call(this.server, socket);
@@ -149,6 +191,16 @@ export class RawServer {
 
 function onRawData(this: RawSocket, chunk: Buffer): void {
   this[CONNECTION]?.received(chunk);
+}
+
+/** `nread` bytes arrived in {@link READ_BUFFER}. */
+function onRawRead(this: RawSocket, nread: number, buffer: Buffer): boolean {
+  this[CONNECTION]?.received(buffer.subarray(0, nread));
+  return true;
+}
+
+function onHandedOffRead(this: RawSocket, nread: number, buffer: Buffer): boolean {
+  return this.push(Buffer.from(buffer.subarray(0, nread)));
 }
 
 function onRawEnd(this: RawSocket): void {
@@ -182,6 +234,8 @@ export class RawConnection implements Reply {
   private pending: Buffer | undefined;
   /** A request is being answered (checking, parked, or publishing). */
   busy = false;
+  /** Reads land in the shared {@link READ_BUFFER}: bytes kept past a read are copied. */
+  sharedBuffer = false;
   /** When the last answer was written (ms), for the keep-alive timeout. */
   idleSince = Date.now();
   headersSent = false;
@@ -211,6 +265,10 @@ export class RawConnection implements Reply {
     if (!this.busy) this.process();
     // Pipelined behind a poll: read on once it is answered.
     else if (this.pending.length > MAX_PENDING) this.socket.pause();
+    // The next read overwrites the shared buffer.
+    if (this.pending !== undefined && this.pending.buffer === READ_BUFFER.buffer) {
+      this.pending = Buffer.from(this.pending);
+    }
   }
 
   /** Serve the requests in `pending`, until one waits or must go to node:http. */

@@ -148,6 +148,33 @@ describe('raw socket path', () => {
     publisher.socket.destroy();
   });
 
+  test('bytes kept between reads survive the reads of other connections (one shared read buffer)', async () => {
+    const { push, port } = await daemon();
+    const c = client(port);
+    // A parked poll with the next one pipelined behind it, in one write.
+    c.socket.write(
+      'GET /subscriber/shared1 HTTP/1.1\r\nHost: x\r\n\r\nGET /subscriber/shared2 HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    await until(() => push.waiting() === 1);
+    // Other connections' reads land in the same buffer meanwhile.
+    const publisher = client(port);
+    publisher.socket.write(
+      'POST /publisher/shared1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\none',
+    );
+    const [first] = await c.answers(1);
+    assert.equal(first.body, 'one');
+    // Parked or not yet: a poll without a cursor gets the oldest buffered message.
+    publisher.socket.write(
+      'POST /publisher/shared2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ntwo',
+    );
+    const [, second] = await c.answers(2);
+    assert.equal(second.status, 200);
+    assert.equal(second.body, 'two');
+    assert.equal(push.rawConnections(), 2, 'both connections stayed on the raw path');
+    c.socket.destroy();
+    publisher.socket.destroy();
+  });
+
   test('a first request outside the subset (HTTP/1.0, OPTIONS, 404) is answered by node:http', async () => {
     const { push, port } = await daemon();
     const c = client(port);
