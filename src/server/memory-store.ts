@@ -1,15 +1,14 @@
 import type { ResolvedStore } from '../settings.js';
-import {
-  type ChannelInfo,
-  compareIds,
-  type Message,
-  type MessageId,
-  type NewMessage,
-  type NextResult,
-  type PublishResult,
-  type Store,
-  type StoreEvent,
-  type StoreListener,
+import type {
+  ChannelInfo,
+  Message,
+  MessageId,
+  NewMessage,
+  NextResult,
+  PublishResult,
+  Store,
+  StoreEvent,
+  StoreListener,
 } from './store.js';
 
 /** Options of {@link createMemoryStore} beyond the store settings; mostly for tests. */
@@ -21,23 +20,46 @@ export interface MemoryStoreOptions {
 }
 
 /**
- * A buffered message with its expiry, in one object (a store holds thousands of them;
- * fewer objects save memory and garbage-collection work).
+ * A channel's buffered messages, oldest first from `first` on, as parallel arrays of
+ * plain values (ids and expiry as numbers, the body Buffers as given): thousands of
+ * buffered messages are then a handful of arrays for the garbage collector to mark,
+ * not several objects per message. A {@link Message} is made when one is read.
  */
-interface Entry extends Message {
-  /** When the message expires (ms), Infinity when it never does. */
-  readonly expires: number;
-}
-
 interface Channel {
-  /** Oldest first, from `first` on: dropping the oldest moves `first` (no shifting per publish). */
-  entries: Entry[];
-  /** Index of the oldest live entry; the array is compacted once half of it is dropped. */
+  times: number[];
+  tags: number[];
+  /** When each message expires (ms), Infinity when it never does. */
+  expires: number[];
+  types: Array<string | null>;
+  bodies: Buffer[];
+  /** Index of the oldest live message; the arrays are compacted once half of them is dropped. */
   first: number;
   subscribers: number;
   /** When a subscriber last asked (ms), or -1. */
   lastRequested: number;
-  lastId: MessageId | null;
+  /** The newest id ever published here (the arrays may be empty); `lastTag` -1: none. */
+  lastTime: number;
+  lastTag: number;
+}
+
+function newChannel(lastRequested: number): Channel {
+  return {
+    times: [],
+    tags: [],
+    expires: [],
+    types: [],
+    bodies: [],
+    first: 0,
+    subscribers: 0,
+    lastRequested,
+    lastTime: 0,
+    lastTag: -1,
+  };
+}
+
+/** Messages buffered in `channel`. */
+function count(channel: Channel): number {
+  return channel.times.length - channel.first;
 }
 
 /**
@@ -69,20 +91,32 @@ export function createMemoryStore(
 
   /** Drop what is beyond the buffer limits; forget the channel when nothing is left. */
   function prune(id: string, channel: Channel, time: number): void {
-    const { entries } = channel;
-    let first = Math.max(channel.first, entries.length - maxMessages);
-    while (first < entries.length - minMessages && entries[first].expires <= time) first++;
-    // Dropped entries must not keep their bodies alive until the next compaction.
-    for (let i = channel.first; i < first; i++) entries[i] = DROPPED;
-    if (first === entries.length) {
-      entries.length = 0;
+    const { expires, bodies, types } = channel;
+    const length = expires.length;
+    let first = Math.max(channel.first, length - maxMessages);
+    while (first < length - minMessages && expires[first] <= time) first++;
+    // Dropped messages must not keep their bodies alive until the next compaction.
+    for (let i = channel.first; i < first; i++) {
+      bodies[i] = EMPTY;
+      types[i] = null;
+    }
+    if (first === length) {
+      channel.times.length = 0;
+      channel.tags.length = 0;
+      expires.length = 0;
+      types.length = 0;
+      bodies.length = 0;
       first = 0;
-    } else if (first > 32 && first * 2 > entries.length) {
-      channel.entries = entries.slice(first);
+    } else if (first > 32 && first * 2 > length) {
+      channel.times = channel.times.slice(first);
+      channel.tags = channel.tags.slice(first);
+      channel.expires = expires.slice(first);
+      channel.types = types.slice(first);
+      channel.bodies = bodies.slice(first);
       first = 0;
     }
     channel.first = first;
-    if (channel.entries.length === 0 && channel.subscribers === 0) channels.delete(id);
+    if (count(channel) === 0 && channel.subscribers === 0) channels.delete(id);
   }
 
   /** The channel, pruned, or undefined when it does not exist (any more). */
@@ -94,10 +128,10 @@ export function createMemoryStore(
 
   function infoOf(channel: Channel, time: number): ChannelInfo {
     return {
-      messages: channel.entries.length - channel.first,
+      messages: count(channel),
       requested: channel.lastRequested < 0 ? -1 : Math.floor((time - channel.lastRequested) / 1000),
       subscribers: channel.subscribers,
-      lastMessageId: channel.lastId,
+      lastMessageId: channel.lastTag < 0 ? null : { time: channel.lastTime, tag: channel.lastTag },
     };
   }
 
@@ -111,28 +145,27 @@ export function createMemoryStore(
     let channel = live(id, time);
     if (!channel) {
       if (!create) return undefined;
-      channel = { entries: [], first: 0, subscribers: 0, lastRequested: -1, lastId: null };
+      channel = newChannel(-1);
       channels.set(id, channel);
     }
-    const last = channel.lastId;
     let second = Math.floor(time / 1000);
     let tag = 0;
     // Ids strictly increase even if the clock steps back.
-    if (last && second <= last.time) {
-      second = last.time;
-      tag = last.tag + 1;
+    if (channel.lastTag >= 0 && second <= channel.lastTime) {
+      second = channel.lastTime;
+      tag = channel.lastTag + 1;
     }
     let contentType = input.contentType;
     if (contentType === lastContentType) contentType = lastContentType;
     else lastContentType = contentType;
-    const message: Entry = {
-      id: { time: second, tag },
-      contentType,
-      body: input.body,
-      expires: time + timeoutMs,
-    };
-    channel.lastId = message.id;
-    channel.entries.push(message);
+    const message: Message = { id: { time: second, tag }, contentType, body: input.body };
+    channel.lastTime = second;
+    channel.lastTag = tag;
+    channel.times.push(second);
+    channel.tags.push(tag);
+    channel.expires.push(time + timeoutMs);
+    channel.types.push(contentType);
+    channel.bodies.push(input.body);
     prune(id, channel, time);
     const info = infoOf(channel, time);
     emit({ type: 'message', channel: id, message });
@@ -144,7 +177,7 @@ export function createMemoryStore(
     const channel = live(id, time);
     if (!channel) return { message: undefined, exists: false };
     channel.lastRequested = time;
-    return { message: firstAfter(channel.entries, channel.first, cursor), exists: true };
+    return { message: firstAfter(channel, cursor), exists: true };
   }
 
   const store: Store = {
@@ -187,7 +220,7 @@ export function createMemoryStore(
     subscriberStarted(id: string) {
       let channel = channels.get(id);
       if (!channel) {
-        channel = { entries: [], first: 0, subscribers: 0, lastRequested: now(), lastId: null };
+        channel = newChannel(now());
         channels.set(id, channel);
       }
       channel.subscribers++;
@@ -197,8 +230,7 @@ export function createMemoryStore(
       const channel = channels.get(id);
       if (!channel || channel.subscribers === 0) return;
       channel.subscribers--;
-      if (channel.subscribers === 0 && channel.entries.length === channel.first)
-        channels.delete(id);
+      if (channel.subscribers === 0 && count(channel) === 0) channels.delete(id);
     },
 
     onEvent(listener: StoreListener) {
@@ -215,28 +247,31 @@ export function createMemoryStore(
   return store;
 }
 
-/** What a dropped entry's slot holds until the array is compacted. */
-const DROPPED: Entry = {
-  id: { time: 0, tag: 0 },
-  contentType: null,
-  body: Buffer.alloc(0),
-  expires: 0,
-};
+/** What a dropped message's body slot holds until the arrays are compacted. */
+const EMPTY = Buffer.alloc(0);
 
-/** The first message from `entries[first]` on with an id strictly after `cursor` (binary search; entries are in id order). */
-function firstAfter(
-  entries: Entry[],
-  first: number,
-  cursor: MessageId | null,
-): Message | undefined {
-  if (first >= entries.length) return undefined;
-  if (cursor === null) return entries[first];
-  let low = first;
-  let high = entries.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (compareIds(entries[middle].id, cursor) > 0) high = middle;
-    else low = middle + 1;
+/**
+ * The first message from `first` on with an id strictly after `cursor` (binary search;
+ * messages are in id order).
+ */
+function firstAfter(channel: Channel, cursor: MessageId | null): Message | undefined {
+  const { times, tags } = channel;
+  let low = channel.first;
+  if (low >= times.length) return undefined;
+  if (cursor !== null) {
+    let high = times.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const after =
+        times[middle] > cursor.time || (times[middle] === cursor.time && tags[middle] > cursor.tag);
+      if (after) high = middle;
+      else low = middle + 1;
+    }
+    if (low === times.length) return undefined;
   }
-  return entries[low];
+  return {
+    id: { time: times[low], tag: tags[low] },
+    contentType: channel.types[low],
+    body: channel.bodies[low],
+  };
 }

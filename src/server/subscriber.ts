@@ -439,7 +439,18 @@ export class SubscriberLocation {
 
   private answerFor(message: Message, waiter: Waiter): Answer {
     const cached = this.cached;
-    if (cached.message === message && cached.corsKey === waiter.corsKey && cached.answer) {
+    const last = cached.message;
+    // A store may hand out a new Message object for the same buffered message.
+    if (
+      last !== undefined &&
+      cached.answer &&
+      cached.corsKey === waiter.corsKey &&
+      (last === message ||
+        (last.body === message.body &&
+          last.id.time === message.id.time &&
+          last.id.tag === message.id.tag &&
+          last.contentType === message.contentType))
+    ) {
       return cached.answer;
     }
     const headers = this.messageHeaders(message, waiter);
