@@ -21,9 +21,10 @@ export interface MemoryStoreOptions {
 
 /**
  * A channel's buffered messages, oldest first from `first` on, as parallel arrays of
- * plain values (ids and expiry as numbers, the body Buffers as given): thousands of
- * buffered messages are then a handful of arrays for the garbage collector to mark,
- * not several objects per message. A {@link Message} is made when one is read.
+ * plain values, with the bodies copied into one slab per channel: thousands of buffered
+ * messages are then a handful of arrays and one Buffer for the garbage collector, not
+ * several objects per message (which it would promote, then mark again and again). A
+ * {@link Message} is made when one is read.
  */
 interface Channel {
   times: number[];
@@ -31,7 +32,14 @@ interface Channel {
   /** When each message expires (ms), Infinity when it never does. */
   expires: number[];
   types: Array<string | null>;
-  bodies: Buffer[];
+  /** Where each body is in `slab`; -1: in `large`. */
+  offsets: number[];
+  lengths: number[];
+  /** Bodies over {@link SLAB_BODY_LIMIT}, kept as given; undefined for the others. */
+  large: Array<Buffer | undefined>;
+  /** Small bodies, back to back from 0 to `used`; replaced by a compacted copy when full. */
+  slab: Buffer;
+  used: number;
   /** Index of the oldest live message; the arrays are compacted once half of them is dropped. */
   first: number;
   subscribers: number;
@@ -48,7 +56,11 @@ function newChannel(lastRequested: number): Channel {
     tags: [],
     expires: [],
     types: [],
-    bodies: [],
+    offsets: [],
+    lengths: [],
+    large: [],
+    slab: EMPTY,
+    used: 0,
     first: 0,
     subscribers: 0,
     lastRequested,
@@ -91,13 +103,13 @@ export function createMemoryStore(
 
   /** Drop what is beyond the buffer limits; forget the channel when nothing is left. */
   function prune(id: string, channel: Channel, time: number): void {
-    const { expires, bodies, types } = channel;
+    const { expires, large, types } = channel;
     const length = expires.length;
     let first = Math.max(channel.first, length - maxMessages);
     while (first < length - minMessages && expires[first] <= time) first++;
     // Dropped messages must not keep their bodies alive until the next compaction.
     for (let i = channel.first; i < first; i++) {
-      bodies[i] = EMPTY;
+      large[i] = undefined;
       types[i] = null;
     }
     if (first === length) {
@@ -105,14 +117,20 @@ export function createMemoryStore(
       channel.tags.length = 0;
       expires.length = 0;
       types.length = 0;
-      bodies.length = 0;
+      channel.offsets.length = 0;
+      channel.lengths.length = 0;
+      large.length = 0;
+      channel.slab = EMPTY;
+      channel.used = 0;
       first = 0;
     } else if (first > 32 && first * 2 > length) {
       channel.times = channel.times.slice(first);
       channel.tags = channel.tags.slice(first);
       channel.expires = expires.slice(first);
       channel.types = types.slice(first);
-      channel.bodies = bodies.slice(first);
+      channel.offsets = channel.offsets.slice(first);
+      channel.lengths = channel.lengths.slice(first);
+      channel.large = large.slice(first);
       first = 0;
     }
     channel.first = first;
@@ -165,7 +183,7 @@ export function createMemoryStore(
     channel.tags.push(tag);
     channel.expires.push(time + timeoutMs);
     channel.types.push(contentType);
-    channel.bodies.push(input.body);
+    storeBody(channel, input.body);
     prune(id, channel, time);
     const info = infoOf(channel, time);
     emit({ type: 'message', channel: id, message });
@@ -247,8 +265,52 @@ export function createMemoryStore(
   return store;
 }
 
-/** What a dropped message's body slot holds until the arrays are compacted. */
 const EMPTY = Buffer.alloc(0);
+/** Bodies up to this size go into the channel's slab; larger ones are kept as given. */
+const SLAB_BODY_LIMIT = 4096;
+/** Smallest slab: a channel of short messages grows it a few times at most. */
+const SLAB_MIN = 1024;
+
+function storeBody(channel: Channel, body: Buffer): void {
+  channel.lengths.push(body.length);
+  if (body.length > SLAB_BODY_LIMIT) {
+    channel.offsets.push(-1);
+    channel.large.push(body);
+    return;
+  }
+  if (channel.used + body.length > channel.slab.length) compactSlab(channel, body.length);
+  body.copy(channel.slab, channel.used);
+  channel.offsets.push(channel.used);
+  channel.large.push(undefined);
+  channel.used += body.length;
+}
+
+/**
+ * Move the live small bodies into a new slab twice their size (plus `extra`). The old
+ * slab is never written again: a Message read from it keeps it, unchanged, as long as
+ * the Message is in use.
+ */
+function compactSlab(channel: Channel, extra: number): void {
+  const { offsets, lengths } = channel;
+  let live = extra;
+  for (let i = channel.first; i < offsets.length; i++) if (offsets[i] >= 0) live += lengths[i];
+  const slab = Buffer.allocUnsafeSlow(Math.max(SLAB_MIN, live * 2));
+  let used = 0;
+  for (let i = channel.first; i < offsets.length; i++) {
+    if (offsets[i] < 0) continue;
+    channel.slab.copy(slab, used, offsets[i], offsets[i] + lengths[i]);
+    offsets[i] = used;
+    used += lengths[i];
+  }
+  channel.slab = slab;
+  channel.used = used;
+}
+
+function bodyAt(channel: Channel, index: number): Buffer {
+  const offset = channel.offsets[index];
+  if (offset < 0) return channel.large[index] as Buffer;
+  return channel.slab.subarray(offset, offset + channel.lengths[index]);
+}
 
 /**
  * The first message from `first` on with an id strictly after `cursor` (binary search;
@@ -272,6 +334,6 @@ function firstAfter(channel: Channel, cursor: MessageId | null): Message | undef
   return {
     id: { time: times[low], tag: tags[low] },
     contentType: channel.types[low],
-    body: channel.bodies[low],
+    body: bodyAt(channel, low),
   };
 }

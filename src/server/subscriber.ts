@@ -446,7 +446,7 @@ export class SubscriberLocation {
       cached.answer &&
       cached.corsKey === waiter.corsKey &&
       (last === message ||
-        (last.body === message.body &&
+        (sameBytes(last.body, message.body) &&
           last.id.time === message.id.time &&
           last.id.tag === message.id.tag &&
           last.contentType === message.contentType))
@@ -493,3 +493,10 @@ function rebuild(answer: Answer, message: Message, date: string): void {
 }
 
 function ignore(): void {}
+
+/** The same bytes of the same memory (a stored body read twice). */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return (
+    a === b || (a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length)
+  );
+}
