@@ -55,6 +55,21 @@ export interface Waiter {
   generation: number;
   /** The cursor object this waiter owns, filled in again by its next poll. */
   ownCursor: { time: number; tag: number } | undefined;
+  /** The channel's list this waiter is in (see {@link WaitingRoom}), and its neighbours there. */
+  list: Waiters | undefined;
+  previous: Waiter | undefined;
+  next: Waiter | undefined;
+}
+
+/**
+ * A channel's waiters, linked through the waiters themselves, oldest first: a poll
+ * joins and leaves it without allocating (a Set reallocates its table as it empties
+ * with every message and fills again with the re-polls).
+ */
+interface Waiters {
+  first: Waiter | undefined;
+  last: Waiter | undefined;
+  size: number;
 }
 
 const WAITER = Symbol('waiter');
@@ -79,11 +94,11 @@ export function stopWaiter(waiter: Waiter): void {
  * answers the polls they concern.
  */
 export class WaitingRoom {
-  private readonly channels = new Map<string, Set<Waiter>>();
+  private readonly channels = new Map<string, Waiters>();
   /**
-   * Sets left empty in `channels`. A channel's set empties with every message and fills
-   * again with the re-polls: it stays, so the map is not rebuilt all the time, and the
-   * empty ones are dropped once they are many.
+   * Lists left empty in `channels`. A channel's list empties with every message and
+   * fills again with the re-polls: it stays, so the map is not rebuilt all the time, and
+   * the empty ones are dropped once they are many.
    */
   private empty = 0;
   private readonly unlisten: () => void;
@@ -104,18 +119,33 @@ export class WaitingRoom {
   add(waiter: Waiter): void {
     let waiters = this.channels.get(waiter.channel);
     if (!waiters) {
-      waiters = new Set();
+      waiters = { first: undefined, last: undefined, size: 0 };
       this.channels.set(waiter.channel, waiters);
     } else if (waiters.size === 0) {
       this.empty--;
     }
-    waiters.add(waiter);
+    waiter.list = waiters;
+    waiter.previous = waiters.last;
+    waiter.next = undefined;
+    if (waiters.last) waiters.last.next = waiter;
+    else waiters.first = waiter;
+    waiters.last = waiter;
+    waiters.size++;
   }
 
   /** Forget `waiter`; when it was parked, tell the store it stopped waiting. */
   remove(waiter: Waiter): void {
-    const waiters = this.channels.get(waiter.channel);
-    if (waiters?.delete(waiter) && waiters.size === 0 && ++this.empty > 1024) this.dropEmpty();
+    const waiters = waiter.list;
+    if (waiters) {
+      // `waiter.next` stays: an event going through the list goes on from there.
+      if (waiter.previous) waiter.previous.next = waiter.next;
+      else waiters.first = waiter.next;
+      if (waiter.next) waiter.next.previous = waiter.previous;
+      else waiters.last = waiter.previous;
+      waiter.list = undefined;
+      waiter.previous = undefined;
+      if (--waiters.size === 0 && ++this.empty > 1024) this.dropEmpty();
+    }
     if (waiter.timer) clearTimeout(waiter.timer);
     const wasWaiting = waiter.state === 'waiting';
     waiter.state = 'done';
@@ -135,11 +165,13 @@ export class WaitingRoom {
 
   /** Answer every parked poll with 503 and `Connection: close` (the daemon is stopping). */
   closeAll(): void {
-    for (const waiters of [...this.channels.values()]) {
-      for (const waiter of [...waiters]) {
-        this.remove(waiter);
-        sendText(waiter.reply, 503, 'push server shutting down', ['Connection', 'close']);
-      }
+    const all: Waiter[] = [];
+    for (const waiters of this.channels.values()) {
+      for (let waiter = waiters.first; waiter; waiter = waiter.next) all.push(waiter);
+    }
+    for (const waiter of all) {
+      this.remove(waiter);
+      sendText(waiter.reply, 503, 'push server shutting down', ['Connection', 'close']);
     }
     this.unlisten();
   }
@@ -147,7 +179,8 @@ export class WaitingRoom {
   private onEvent(event: StoreEvent): void {
     const waiters = this.channels.get(event.channel);
     if (!waiters) return;
-    for (const waiter of waiters) {
+    // Answering a waiter removes it; its `next` stays set for this loop.
+    for (let waiter = waiters.first; waiter; waiter = waiter.next) {
       if (event.type === 'delete') {
         if (waiter.state === 'checking') waiter.deleted = true;
         else waiter.location.gone(waiter);
@@ -324,6 +357,9 @@ export class SubscriberLocation {
         location: this,
         generation: 0,
         ownCursor: undefined,
+        list: undefined,
+        previous: undefined,
+        next: undefined,
       };
     }
     if (cursor !== null) waiter.ownCursor = cursor;
