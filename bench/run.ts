@@ -7,7 +7,7 @@
 // prints a table with the ratio of the first server to the second, and writes the
 // figures to bench/results/<timestamp>.json.
 //
-// `--workers N` (opt-in, about 3 min; with --quick about 40 s) measures both cores instead:
+// `--workers N` (opt-in, about 1.5 min; with --quick about 40 s) measures both cores instead:
 // `runpushserver --workers N` with a Redis store (a redis-server started for each run,
 // its CPU and memory counted as the server's) against nginx with N worker processes
 // (Nchan's channels are in shared memory). `--servers pushserver,pushserver-none`
