@@ -177,6 +177,14 @@ describe('README: Nchan sharing channels through Redis', { skip: needs(REDIS, NC
         publisherPort,
       });
     }
+    // Nchan answers 503 until its worker has connected to Redis.
+    for (const { publisherPort } of servers) {
+      await waitUntil('nginx connected to Redis', async () => {
+        const response = await fetch(`http://127.0.0.1:${publisherPort}/publisher/ready-probe`);
+        await response.arrayBuffer();
+        return response.status !== 503;
+      });
+    }
   });
   after(async () => {
     await Promise.all(servers.map((server) => server.nchan.stop()));
