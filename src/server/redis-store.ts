@@ -248,6 +248,7 @@ class RedisStore implements Store {
   }
 
   async next(channel: string, cursor: MessageId | null): Promise<NextResult> {
+    if (cursor !== null && this.knowsNothingAfter(channel, cursor)) return NOTHING_NEWER;
     // Announcements come on another connection than this reply and may overtake it;
     // the daemon re-reads when one arrives while it asks (WaitingRoom's `dirty`).
     const call = this.channelCall(channel);
@@ -280,6 +281,23 @@ class RedisStore implements Store {
     return reply ? parseInfo(reply) : undefined;
   }
 
+  /**
+   * Whether the live subscription says the channel has nothing after `cursor`: every
+   * message stored in Redis is announced on it (by the script that stores it), so with
+   * the subscription up since `announced` was read, a message after the newest announced
+   * one is at most on its way, and its announcement wakes the poll. A re-poll then parks
+   * without a round trip. Not during or after an outage until the catch-up is done, and
+   * not when the newest message may have expired (the channel may be gone).
+   */
+  private knowsNothingAfter(channel: string, cursor: MessageId): boolean {
+    const last = this.announced.get(channel);
+    if (last === undefined || compareIds(cursor, last) < 0) return false;
+    if (this.outageSince !== undefined || this.resyncPending) return false;
+    if (this.commands?.status !== 'ready' || this.events?.status !== 'ready') return false;
+    const timeout = this.settings.messageTimeout;
+    return timeout <= 0 || last.time + timeout > Date.now() / 1000 + 1;
+  }
+
   /** Counted here at once; Redis gets the change without the daemon waiting for it. */
   subscriberStarted(channel: string): void {
     this.waiting.set(channel, (this.waiting.get(channel) ?? 0) + 1);
@@ -290,8 +308,9 @@ class RedisStore implements Store {
     const count = this.waiting.get(channel) ?? 0;
     if (count === 0) return;
     if (count === 1) {
+      // `announced` stays until the heartbeat (forgetIdleChannels): the re-poll that
+      // usually follows at once can then park without asking Redis.
       this.waiting.delete(channel);
-      this.announced.delete(channel);
     } else {
       this.waiting.set(channel, count - 1);
     }
@@ -486,6 +505,9 @@ class RedisStore implements Store {
     // subscription is active again, and the catch-up below misses nothing.
     await this.events?.ping();
     await this.checkData();
+    // Channels nobody here waits on are not caught up: what was announced for them may
+    // be behind what was published meanwhile.
+    this.forgetIdleChannels();
     for (const channel of [...this.waiting.keys()]) {
       const last = this.announced.get(channel);
       const call = this.channelCall(channel);
@@ -509,6 +531,8 @@ class RedisStore implements Store {
       await loadScripts(commands);
       if ((await commands.zscore(this.daemonsKey, this.daemonId)) === null) {
         this.lostDataAt = this.newestSecond;
+        // What was announced before may be gone: catch up from the start of each channel.
+        this.announced.clear();
       }
       // The counts go out whole; changes sent after this line reach Redis after them.
       const rewrite = this.heartbeat(true);
@@ -555,6 +579,8 @@ class RedisStore implements Store {
     }
   }
 }
+
+const NOTHING_NEWER: NextResult = Object.freeze({ message: undefined, exists: true });
 
 /** [messages, seconds since requested, subscribers, last id] as the scripts return it. */
 type InfoReply = [number, number, number, Buffer | null];

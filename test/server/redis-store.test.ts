@@ -430,6 +430,48 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
     a.subscriberStopped('mortal');
   });
 
+  test('a re-poll at the newest announced id parks without asking Redis, and asks again after a lost subscription', async () => {
+    const lines: string[] = [];
+    const { a, b } = await pair({}, (line) => lines.push(line));
+    const events = record(a);
+    a.subscriberStarted('fast');
+    const first = await b.publish('fast', text('one'), create);
+    assert.ok(first);
+    await waitUntil('the event', () => events.length === 1);
+    // The waiting poll got it and left; its client polls again from that message.
+    a.subscriberStopped('fast');
+    const monitor = await admin.monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    try {
+      assert.deepEqual(await a.next('fast', first.message.id), {
+        message: undefined,
+        exists: true,
+      });
+      await admin.get('fast-path-sentinel');
+      await waitUntil('the monitor saw the sentinel', () =>
+        seen.some((line) => line.includes('fast-path-sentinel')),
+      );
+      const asked = seen.filter((line) => line.includes('fast') && !line.includes('sentinel'));
+      assert.deepEqual(asked, [], 'no command about the channel');
+    } finally {
+      monitor.disconnect();
+    }
+    // Another channel waited on here shows when the catch-up after an outage is done.
+    a.subscriberStarted('waited');
+    await a.next('waited', null);
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await b.publish('fast', text('two'), create);
+    await b.publish('waited', text('caught up'), create);
+    await waitUntil('the catch-up', () =>
+      events.some((event) => event.type === 'message' && event.channel === 'waited'),
+    );
+    // 'fast' was published to while nobody here could hear it: Redis is asked again.
+    const { message } = await a.next('fast', first.message.id);
+    assert.equal(message?.body.toString(), 'two');
+    a.subscriberStopped('waited');
+  });
+
   test('a lost subscription is caught up: messages published meanwhile are announced once', async () => {
     const lines: string[] = [];
     const { a, b } = await pair({}, (line) => lines.push(line));
