@@ -138,6 +138,14 @@ class RedisStore implements Store {
   private countsRewritten = false;
   /** A subscriber count change was not sent: the next heartbeat sends them all. */
   private countsDirty = false;
+  /**
+   * Subscriber count changes not sent yet, per channel: the delta, and whether a
+   * subscriber started (the channel counts as requested). Sent once per turn of the
+   * event loop, and before any other command of this daemon, so that a publish or an
+   * info that follows a change still sees it.
+   */
+  private readonly pendingCounts = new Map<string, { delta: number; started: boolean }>();
+  private flushScheduled = false;
   private closed = false;
 
   constructor(
@@ -379,6 +387,8 @@ class RedisStore implements Store {
     if (!client || this.closed)
       throw new RedisUnavailableError(`${this.where}: the store is closed`);
     if (client.status !== 'ready') throw this.unreachable();
+    // Counts changed before this command reach Redis before it.
+    if (this.pendingCounts.size > 0) this.flushCounts();
     try {
       try {
         return await client.callBuffer('EVALSHA', [script.sha1, keys.length, ...keys, ...args]);
@@ -428,18 +438,39 @@ class RedisStore implements Store {
       this.countsDirty = true;
       return;
     }
-    const call = this.channelCall(channel);
-    // Sent now, in order with this daemon's later commands (a publish right after
-    // counts this subscriber); nobody waits for the answer.
-    this.run(
-      SUBSCRIBERS,
-      [...call.keys, this.daemonKey],
-      [...call.args, String(delta), String(this.heartbeatMs * 3), delta > 0 ? '1' : '0'],
-    ).catch((error) => {
-      if (!(error instanceof RedisUnavailableError)) {
-        this.log(`pushserver: ${this.where} refused a subscriber count: ${reasonOf(error)}`);
-      }
-    });
+    const pending = this.pendingCounts.get(channel);
+    if (pending) {
+      pending.delta += delta;
+      if (delta > 0) pending.started = true;
+    } else {
+      this.pendingCounts.set(channel, { delta, started: delta > 0 });
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushCounts());
+    }
+  }
+
+  /** Send the pending subscriber count changes; nobody waits for the answers. */
+  private flushCounts(): void {
+    this.flushScheduled = false;
+    if (this.pendingCounts.size === 0) return;
+    const changes = [...this.pendingCounts];
+    this.pendingCounts.clear();
+    for (const [channel, { delta, started }] of changes) {
+      // A poll that stopped and its re-poll that started in one turn: only "requested".
+      if (delta === 0 && !started) continue;
+      const call = this.channelCall(channel);
+      this.run(
+        SUBSCRIBERS,
+        [...call.keys, this.daemonKey],
+        [...call.args, String(delta), String(this.heartbeatMs * 3), started ? '1' : '0'],
+      ).catch((error) => {
+        if (!(error instanceof RedisUnavailableError)) {
+          this.log(`pushserver: ${this.where} refused a subscriber count: ${reasonOf(error)}`);
+        }
+      });
+    }
   }
 
   /** Tell Redis this daemon is alive; with `replace`, rewrite all of its subscriber counts. */

@@ -472,6 +472,38 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
     a.subscriberStopped('waited');
   });
 
+  test('subscriber counts changed in one turn go out as one change per channel, before any later command', async () => {
+    const { a, b } = await pair();
+    const monitor = await admin.monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    try {
+      a.subscriberStarted('batch');
+      a.subscriberStarted('batch');
+      a.subscriberStarted('batch');
+      a.subscriberStopped('batch');
+      // In the same turn: the info is sent after the counts, so it sees them.
+      assert.equal((await a.info('batch'))?.subscribers, 2);
+      assert.equal((await b.info('batch'))?.subscribers, 2);
+      await admin.get('batch-sentinel');
+      await waitUntil('the monitor saw the sentinel', () =>
+        seen.some((line) => line.includes('batch-sentinel')),
+      );
+      const counts = seen.filter(
+        (line) => line.includes('channel:batch') && / 2 \d+ 1$/.test(line),
+      );
+      assert.equal(counts.length, 1, seen.join('\n'));
+    } finally {
+      monitor.disconnect();
+    }
+    a.subscriberStopped('batch');
+    a.subscriberStopped('batch');
+    await waitUntil(
+      'the count is back to 0',
+      async () => (await b.info('batch'))?.subscribers === 0,
+    );
+  });
+
   test('a lost subscription is caught up: messages published meanwhile are announced once', async () => {
     const lines: string[] = [];
     const { a, b } = await pair({}, (line) => lines.push(line));
