@@ -188,7 +188,7 @@ function cpuVerdict(
   unit: string,
 ) {
   const busiest = Math.max(...generatorMicros);
-  const generatorTotal = generatorMicros.reduce((a, b) => a + b, 0);
+  const generatorTotal = sum(generatorMicros);
   const metrics: Metrics = {
     [`server CPU µs/${unit}`]: serverMicros / operations,
     [`generator CPU µs/${unit}`]: generatorTotal / operations,
@@ -236,7 +236,7 @@ function roleMetrics(
     if (key.startsWith('worker ')) workers.push(used);
     else metrics[`of which ${key} CPU µs/${unit}`] = used / operations;
   }
-  const total = workers.reduce((a, b) => a + b, 0);
+  const total = sum(workers);
   if (workers.length > 1 && total > 0)
     metrics['busiest worker share of worker CPU %'] = (Math.max(...workers) / total) * 100;
   return metrics;
@@ -252,7 +252,7 @@ function workerSockets(target: Target): Map<number, number> {
 /** The busiest worker's share of the connections opened since `before` (50% is even for two). */
 function connectionBalance(target: Target, before: Map<number, number>): Metrics {
   const opened = [...workerSockets(target)].map(([pid, n]) => n - (before.get(pid) ?? 0));
-  const total = opened.reduce((a, b) => a + b, 0);
+  const total = sum(opened);
   if (opened.length < 2 || total <= 0) return {};
   return { 'busiest worker share of connections %': (Math.max(...opened) / total) * 100 };
 }
@@ -466,16 +466,17 @@ export async function steadyState(
     await startSubscribers(target, subscribers, channels, options.subscribers);
     await waitQuiet(target);
     const perChannelSubscribers = options.subscribers / options.channels;
+    const warmUpMs = options.warmUpMs ?? 2000;
     const warmUp = await publisher.call<PublishStats>(
       {
         op: 'rate',
         port: target.port,
         paths,
         rate: options.rate,
-        durationMs: options.warmUpMs ?? 2000,
+        durationMs: warmUpMs,
         connections: 64,
       },
-      (options.warmUpMs ?? 2000) + 60_000,
+      warmUpMs + 60_000,
     );
     const warmUpDeliveries = await deliveredAll(
       subscribers,

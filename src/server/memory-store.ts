@@ -112,29 +112,16 @@ export function createMemoryStore(
       large[i] = undefined;
       types[i] = null;
     }
-    if (first === length) {
-      channel.times.length = 0;
-      channel.tags.length = 0;
-      expires.length = 0;
-      types.length = 0;
-      channel.offsets.length = 0;
-      channel.lengths.length = 0;
-      large.length = 0;
-      channel.slab = EMPTY;
-      channel.used = 0;
-      first = 0;
-    } else if (first > 32 && first * 2 > length) {
-      channel.times = channel.times.slice(first);
-      channel.tags = channel.tags.slice(first);
-      channel.expires = expires.slice(first);
-      channel.types = types.slice(first);
-      channel.offsets = channel.offsets.slice(first);
-      channel.lengths = channel.lengths.slice(first);
-      channel.large = large.slice(first);
+    // Compacted once half is dropped, and when all is.
+    if (first > 0 && (first === length || (first > 32 && first * 2 > length))) {
+      keepFrom(channel, first);
       first = 0;
     }
     channel.first = first;
-    if (count(channel) === 0 && channel.subscribers === 0) channels.delete(id);
+    if (count(channel) > 0) return;
+    channel.slab = EMPTY;
+    channel.used = 0;
+    if (channel.subscribers === 0) channels.delete(id);
   }
 
   /** The channel, pruned, or undefined when it does not exist (any more). */
@@ -270,6 +257,17 @@ const EMPTY = Buffer.alloc(0);
 const SLAB_BODY_LIMIT = 4096;
 /** Smallest slab: a channel of short messages grows it a few times at most. */
 const SLAB_MIN = 1024;
+
+/** Drop the messages before `first` from every array of `channel`. */
+function keepFrom(channel: Channel, first: number): void {
+  channel.times = channel.times.slice(first);
+  channel.tags = channel.tags.slice(first);
+  channel.expires = channel.expires.slice(first);
+  channel.types = channel.types.slice(first);
+  channel.offsets = channel.offsets.slice(first);
+  channel.lengths = channel.lengths.slice(first);
+  channel.large = channel.large.slice(first);
+}
 
 function storeBody(channel: Channel, body: Buffer): void {
   channel.lengths.push(body.length);

@@ -458,8 +458,6 @@ class RedisStore implements Store {
     const changes = [...this.pendingCounts];
     this.pendingCounts.clear();
     for (const [channel, { delta, started }] of changes) {
-      // A poll that stopped and its re-poll that started in one turn: only "requested".
-      if (delta === 0 && !started) continue;
       const call = this.channelCall(channel);
       this.run(
         SUBSCRIBERS,

@@ -325,43 +325,20 @@ export class SubscriberLocation {
       sendText(reply, 400, 'Message ID invalid', cors);
       return undefined;
     }
+    const waiter = reuse ?? newWaiter(reply, this);
+    waiter.reply = reply;
     // Kept only for passthrough: a parked poll holds as little as it can.
-    const kept = this.passthrough ? headers : NO_HEADERS;
-    let waiter: Waiter;
-    if (reuse) {
-      waiter = reuse;
-      waiter.reply = reply;
-      waiter.headers = kept;
-      waiter.channel = channel;
-      waiter.cursor = cursor;
-      waiter.state = 'checking';
-      waiter.dirty = false;
-      waiter.deleted = false;
-      waiter.cors = cors;
-      waiter.corsKey = corsKey;
-      waiter.timer = undefined;
-      waiter.location = this;
-      waiter.generation++;
-    } else {
-      waiter = {
-        reply,
-        headers: kept,
-        channel,
-        cursor,
-        state: 'checking',
-        dirty: false,
-        deleted: false,
-        cors,
-        corsKey,
-        timer: undefined,
-        location: this,
-        generation: 0,
-        ownCursor: undefined,
-        list: undefined,
-        previous: undefined,
-        next: undefined,
-      };
-    }
+    waiter.headers = this.passthrough ? headers : NO_HEADERS;
+    waiter.channel = channel;
+    waiter.cursor = cursor;
+    waiter.state = 'checking';
+    waiter.dirty = false;
+    waiter.deleted = false;
+    waiter.cors = cors;
+    waiter.corsKey = corsKey;
+    waiter.timer = undefined;
+    waiter.location = this;
+    waiter.generation++;
     if (cursor !== null) waiter.ownCursor = cursor;
     this.context.room.add(waiter);
     this.check(waiter);
@@ -529,6 +506,28 @@ function rebuild(answer: Answer, message: Message, date: string): void {
 }
 
 function ignore(): void {}
+
+/** A waiter with every field, for {@link SubscriberLocation}'s `get` to fill in. */
+function newWaiter(reply: Reply, location: SubscriberLocation): Waiter {
+  return {
+    reply,
+    headers: NO_HEADERS,
+    channel: '',
+    cursor: null,
+    state: 'done',
+    dirty: false,
+    deleted: false,
+    cors: [],
+    corsKey: '',
+    timer: undefined,
+    location,
+    generation: 0,
+    ownCursor: undefined,
+    list: undefined,
+    previous: undefined,
+    next: undefined,
+  };
+}
 
 /** The same bytes of the same memory (a stored body read twice). */
 function sameBytes(a: Buffer, b: Buffer): boolean {
