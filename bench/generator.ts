@@ -390,8 +390,8 @@ async function library(
   const result = publishStats(ids);
   // The built JavaScript users run when the runner has it; the TypeScript source otherwise.
   const { createPublisher } = (await import(
-    module ? pathToFileURL(module).href : '../src/publish.js'
-  )) as typeof import('../src/publish.js');
+    module ? pathToFileURL(module).href : '../src/publish/index.js'
+  )) as typeof import('../src/publish/index.js');
   const publisher = createPublisher({
     publisherHost: { location: `127.0.0.1:${port}` },
     // Only the publisher location matters here; settings insist on a subscriber one.

@@ -114,7 +114,7 @@ export interface DaemonOptions {
  * otherwise transpile `src/` into the copy. Others may edit
  * and rebuild the checkout during a run; every scenario must measure the same code.
  *
- * @returns path of the snapshot's `server/cli.js`
+ * @returns path of the snapshot's `server/cli/main.js`
  * @example const cli = snapshotDaemon(); await startPushserverTarget({ cli });
  */
 export function snapshotDaemon(): string {
@@ -125,7 +125,7 @@ export function snapshotDaemon(): string {
   rmSync(runDir, { recursive: true, force: true });
   process.once('exit', () => rmSync(runDir, { recursive: true, force: true }));
   const dist = join(ROOT, 'dist');
-  const cli = join(dist, 'server/cli.js');
+  const cli = join(dist, 'server/cli/main.js');
   if (existsSync(cli) && statSync(cli).mtimeMs >= newestMtime(join(ROOT, 'src'))) {
     cpSync(dist, dir, { recursive: true });
   } else {
@@ -161,13 +161,13 @@ export function snapshotDaemon(): string {
           ],
           { encoding: 'utf8' },
         );
-    if (!existsSync(join(dir, 'server/cli.js'))) {
+    if (!existsSync(join(dir, 'server/cli/main.js'))) {
       throw new Error(
-        `building the daemon from src/ gave no server/cli.js:\n${build.stdout}${build.stderr}`,
+        `building the daemon from src/ gave no server/cli/main.js:\n${build.stdout}${build.stderr}`,
       );
     }
   }
-  return join(dir, 'server/cli.js');
+  return join(dir, 'server/cli/main.js');
 }
 
 /**

@@ -23,7 +23,7 @@ function newestChange(dir) {
 }
 
 function buildIfStale() {
-  const built = join(ROOT, 'dist', 'server', 'cli.js');
+  const built = join(ROOT, 'dist', 'server', 'cli', 'main.js');
   if (existsSync(built) && statSync(built).mtimeMs >= newestChange(join(ROOT, 'src'))) return;
   console.log('start: building dist/ (npm run build) ...');
   const result = spawnSync(
@@ -36,7 +36,7 @@ function buildIfStale() {
   );
   if (!existsSync(built)) {
     console.error(
-      'start: the build produced no dist/server/cli.js; run `npm run build` and read its errors',
+      'start: the build produced no dist/server/cli/main.js; run `npm run build` and read its errors',
     );
     process.exit(result.status || 1);
   }

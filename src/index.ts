@@ -8,21 +8,23 @@
  * import { channelUrl, sendUpdate } from 'pushserver';
  * await sendUpdate('room-1', { type: 'message', text: 'hi' });
  */
-export { ChannelIdError, PublishError, SettingsError } from './errors.js';
-export { escapejs, jsonForScript } from './escape.js';
+
 export {
   compileLocation,
   encodeChannelId,
   type LocationPattern,
   MAX_CHANNEL_ID_BYTES,
-} from './location-pattern.js';
+} from './channel/location-pattern.js';
+export { channelUrl, publisherUrl } from './channel/urls.js';
+export { ChannelIdError, PublishError, SettingsError } from './errors.js';
+export { escapejs, jsonForScript } from './escape.js';
 export {
   type PresenceEvent,
   type PresenceOptions,
   type PresenceTracker,
   trackPresence,
 } from './presence.js';
-export * from './publish.js';
+export * from './publish/index.js';
 export {
   configure,
   defineSettings,
@@ -39,7 +41,7 @@ export {
   resetSettings,
   resolveSettings,
   type StoreSettings,
-} from './settings.js';
+} from './settings/index.js';
 export { signals } from './signals.js';
 export {
   createTemplateHelpers,
@@ -53,4 +55,3 @@ export {
   templateChannelUrl,
   templatesDirectory,
 } from './snippet.js';
-export { channelUrl, publisherUrl } from './urls.js';

@@ -4,11 +4,11 @@
  * these functions.
  */
 import { fileURLToPath } from 'node:url';
+import { MAX_CHANNEL_ID_BYTES } from './channel/location-pattern.js';
+import { channelUrl } from './channel/urls.js';
 import { ChannelIdError } from './errors.js';
 import { escapeAttribute, escapejs, jsonForScript } from './escape.js';
-import { MAX_CHANNEL_ID_BYTES } from './location-pattern.js';
-import type { ResolvedSettings } from './settings.js';
-import { channelUrl } from './urls.js';
+import type { ResolvedSettings } from './settings/index.js';
 
 /** Where the Express integration serves the browser client. */
 export const DEFAULT_CLIENT_SRC = '/static/pushserver/updates.js';

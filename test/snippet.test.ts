@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ChannelIdError } from '../src/errors.js';
-import { resolveSettings } from '../src/settings.js';
+import { resolveSettings } from '../src/settings/index.js';
 import {
   contextNonce,
   createTemplateHelpers,

@@ -16,7 +16,11 @@ import { localsHandler, pushserverLocals } from './locals.js';
 import { CLIENT_DIRECTORY, clientHandler } from './static-client.js';
 
 export { type PushserverLocals, pushserverLocals } from './locals.js';
-export { type ChannelSignal, type PassthroughOptions, passthrough } from './passthrough.js';
+export {
+  type ChannelSignal,
+  type PassthroughOptions,
+  passthrough,
+} from './passthrough-receiver.js';
 export { CLIENT_DIRECTORY } from './static-client.js';
 
 /** Options of {@link pushserver}; the snippet defaults apply to `pushserverSubscribe`. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createPushServer, type PushServerOptions } from '../../src/server/index.js';
-import type { PushServerSettings, StoreSettings } from '../../src/settings.js';
+import { createPushServer, type PushServerOptions } from '../../src/server/daemon.js';
+import type { PushServerSettings, StoreSettings } from '../../src/settings/index.js';
 import { startNchan } from '../support/nchan.js';
 
 /** A running server the conformance suite talks to. */

@@ -4,7 +4,7 @@ import { register } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import type { Express } from 'express';
 import type { Browser, Page } from 'playwright-core';
-import { configure, resetSettings } from '../../src/settings.js';
+import { configure, resetSettings } from '../../src/settings/index.js';
 import { launchChromium, openPage, screenshot } from '../support/chromium.js';
 import { freePort } from '../support/ports.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';

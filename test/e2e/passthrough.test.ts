@@ -3,15 +3,15 @@ import { readFileSync } from 'node:fs';
 import { after as afterAll, afterEach, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { type PresenceEvent, trackPresence } from '../../src/presence.ts';
-import { createAllRequestsServer } from '../../src/server/allrequests.ts';
+import { createAllRequestsServer } from '../../src/server/cli/allrequests.ts';
+import { launchChromium, openPage } from '../support/chromium.ts';
+import { startNchan } from '../support/nchan.ts';
 import {
   listen,
   nchanConfigWithStableId,
   recordSignals,
   sessionApp,
-} from '../passthrough/support.ts';
-import { launchChromium, openPage } from '../support/chromium.ts';
-import { startNchan } from '../support/nchan.ts';
+} from '../support/passthrough.ts';
 import { freePort } from '../support/ports.ts';
 import { CHROMIUM, NCHAN, needs } from '../support/system.ts';
 

@@ -13,7 +13,7 @@ const SECTION = README.slice(
   README.indexOf('<!-- section: daemon -->'),
   README.indexOf('<!-- /section: daemon -->'),
 );
-const SOURCE = new URL('../../src/server/index.ts', import.meta.url).href;
+const SOURCE = new URL('../../src/server/daemon.ts', import.meta.url).href;
 const TSX = import.meta.resolve('tsx');
 
 function codeBlocks(text: string, language: string): string[] {
@@ -50,7 +50,12 @@ test('the library example of the daemon section runs', () => {
 test('every option in the options table is one the command knows', () => {
   const run = spawnSync(
     process.execPath,
-    ['--import', TSX, fileURLToPath(new URL('../../src/server/cli.ts', import.meta.url)), '--help'],
+    [
+      '--import',
+      TSX,
+      fileURLToPath(new URL('../../src/server/cli/main.ts', import.meta.url)),
+      '--help',
+    ],
     {
       encoding: 'utf8',
     },

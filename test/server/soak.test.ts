@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, test } from 'node:test';
-import { createPushServer } from '../../src/server/index.js';
+import { createPushServer } from '../../src/server/daemon.js';
 
 const CHANNELS = 20;
 const SUBSCRIBERS_PER_CHANNEL = 10;

@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { PushServerSettings } from '../../src/settings.js';
+import type { PushServerSettings } from '../../src/settings/index.js';
 import { type Answer as HttpAnswer, request } from '../conformance/http-client.js';
 import { freePort } from './ports.js';
 
@@ -47,7 +47,7 @@ export async function startDaemonProcess(settings: PushServerSettings): Promise<
 }
 
 /**
- * Run the real command, `runpushserver 127.0.0.1:<port> ...args` (src/server/cli.ts
+ * Run the real command, `runpushserver 127.0.0.1:<port> ...args` (src/server/cli/main.ts
  * through tsx), and wait for its banner.
  *
  * @param args arguments after the address, e.g. `['--config', file]`
@@ -94,7 +94,7 @@ export async function runCommand(
   return { code, stdout, stderr };
 }
 
-const CLI = fileURLToPath(new URL('../../src/server/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/server/cli/main.ts', import.meta.url));
 
 async function spawnDaemon(
   port: number,
@@ -219,7 +219,7 @@ function answer(response: HttpAnswer | undefined): Answer {
 }
 
 async function runChild(json: string): Promise<void> {
-  const { createPushServer } = await import('../../src/server/index.js');
+  const { createPushServer } = await import('../../src/server/daemon.js');
   const push = createPushServer(JSON.parse(json) as PushServerSettings);
   try {
     const address = await push.listen();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveSettings } from '../../../src/settings.js';
+import { resolveSettings } from '../../../src/settings/index.js';
 import { subscriptionSnippet } from '../../../src/snippet.js';
 import { freePort } from '../../support/ports.js';
 

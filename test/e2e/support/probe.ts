@@ -1,5 +1,5 @@
 import type { Page } from 'playwright-core';
-import type { Publisher } from '../../../src/publish.js';
+import type { Publisher } from '../../../src/publish/index.js';
 
 /** What test/e2e/fixtures/probe.js records in `window.probe`. */
 export interface ProbeState {

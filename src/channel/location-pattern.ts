@@ -1,0 +1,180 @@
+import { ChannelIdError } from '../errors.js';
+
+/** Nchan refuses channel ids longer than this many bytes (UTF-8, decoded). */
+export const MAX_CHANNEL_ID_BYTES = 1024;
+
+/**
+ * A location's URL compiled both ways: `match` finds the channel id in a request
+ * path (the daemon), `reverse` builds the path for a channel id (the helpers).
+ */
+export interface LocationPattern {
+  /** The url or prefix as written in the settings. */
+  readonly source: string;
+  /** Anchored regular expression over the raw (still percent-encoded) path. */
+  readonly regex: RegExp;
+  /**
+   * The channel id in `path` (raw request path without the query), percent-decoded,
+   * or `undefined` when the path is not this location's. Throws `URIError` on a
+   * malformed escape such as `%zz`.
+   */
+  match(path: string): string | undefined;
+  /** The path for `channelId`, which is encoded as one path segment. */
+  reverse(channelId: string): string;
+}
+
+/** Why a url cannot be used, or the parts it reverses into. */
+type Parsed = { error: string } | { before: string; group: string; after: string };
+
+/**
+ * Compile a location url. Two styles, as in django-pushserver and Express:
+ * a pattern with one named parameter (`/updates/:channel`) or a regular-expression
+ * string with exactly one capture group (`/updates/([^/]+)`, `^/u/(?P<id>.+)$`).
+ * A `prefix` is shorthand for `prefix + '(.+)'`.
+ *
+ * @throws Error with a reason when the url cannot be matched and reversed.
+ * @example compileLocation({ url: '/updates/:channel' }).reverse('a b') // '/updates/a%20b'
+ */
+export function compileLocation(spec: { url?: string; prefix?: string }): LocationPattern {
+  const source = spec.url ?? spec.prefix ?? '';
+  const parsed = spec.url === undefined ? parsePrefix(source) : parseUrl(source);
+  if ('error' in parsed) throw new Error(parsed.error);
+  const { before, group, after } = parsed;
+  const regex = new RegExp(`^${escapeRegex(before)}(${group})${escapeRegex(after)}$`);
+  const idRegex = new RegExp(`^(?:${group})$`);
+  return {
+    source,
+    regex,
+    match(path) {
+      const found = regex.exec(path);
+      return found ? decodeURIComponent(found[1]) : undefined;
+    },
+    reverse(channelId) {
+      const encoded = encodeChannelId(channelId);
+      if (!idRegex.test(encoded)) {
+        throw new ChannelIdError(
+          `channel id ${JSON.stringify(channelId)} does not match the location "${source}" (encoded as "${encoded}")`,
+        );
+      }
+      return before + encoded + after;
+    },
+  };
+}
+
+/**
+ * Check a channel id and encode it as one path segment.
+ *
+ * @throws ChannelIdError for a non-string, empty or over-long (> 1024 bytes) id.
+ */
+export function encodeChannelId(channelId: unknown): string {
+  if (typeof channelId !== 'string') {
+    throw new ChannelIdError(`channel id must be a string, got ${describe(channelId)}`);
+  }
+  if (channelId === '') throw new ChannelIdError('channel id must not be empty');
+  const bytes = Buffer.byteLength(channelId, 'utf8');
+  if (bytes > MAX_CHANNEL_ID_BYTES) {
+    throw new ChannelIdError(
+      `channel id is ${bytes} bytes long; the limit is ${MAX_CHANNEL_ID_BYTES} bytes (as Nchan)`,
+    );
+  }
+  // encodeURIComponent keeps the apostrophe; %27 makes the URL the same text whether
+  // or not a template escapes it (HTML attribute, escapejs), and decodes to the same id.
+  return encodeURIComponent(channelId).replace(/'/g, '%27');
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}
+
+function parsePrefix(prefix: string): Parsed {
+  if (!prefix.startsWith('/')) return { error: `must start with "/"` };
+  return { before: prefix, group: '.+', after: '' };
+}
+
+function parseUrl(url: string): Parsed {
+  if (url.includes('(')) return parseRegexUrl(url);
+  const params = url.match(/:[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+  if (params.length !== 1) {
+    return {
+      error: `has ${params.length} parameters; a location needs exactly one (the channel id), e.g. "/updates/:channel" or "/updates/([^/]+)"`,
+    };
+  }
+  if (!url.startsWith('/')) return { error: `must start with "/"` };
+  const at = url.indexOf(params[0]);
+  return { before: url.slice(0, at), group: '[^/]+', after: url.slice(at + params[0].length) };
+}
+
+/** Split a regular-expression url into literal text, the one capture group, literal text. */
+function parseRegexUrl(url: string): Parsed {
+  let body = url.startsWith('^') ? url.slice(1) : url;
+  if (body.endsWith('$') && !body.endsWith('\\$')) body = body.slice(0, -1);
+  // Python's named groups, as django-pushserver settings write them.
+  body = body.replace(/\(\?P</g, '(?<');
+  try {
+    new RegExp(body);
+  } catch (error) {
+    return { error: `is not a valid regular expression: ${(error as Error).message}` };
+  }
+  const groups: Array<{ start: number; end: number }> = [];
+  const stack: Array<{ start: number; capturing: boolean }> = [];
+  let inClass = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === '\\') {
+      i++;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+    } else if (c === '[') {
+      inClass = true;
+    } else if (c === '(') {
+      // `(...)` and `(?<name>...)` capture; `(?:...)` and lookarounds do not.
+      const capturing =
+        body[i + 1] !== '?' ||
+        (body.startsWith('?<', i + 1) && !/^\?<[=!]/.test(body.slice(i + 1)));
+      stack.push({ start: i, capturing });
+    } else if (c === ')') {
+      const open = stack.pop();
+      if (open?.capturing) groups.push({ start: open.start, end: i });
+    }
+  }
+  if (groups.length !== 1) {
+    return {
+      error: `has ${groups.length} capture groups; a location needs exactly one (the channel id)`,
+    };
+  }
+  const [{ start, end }] = groups;
+  const inner = body.slice(start + 1, end).replace(/^\?<[A-Za-z_][A-Za-z0-9_]*>/, '');
+  const before = unescapeLiteral(body.slice(0, start));
+  const after = unescapeLiteral(body.slice(end + 1));
+  if (before === undefined || after === undefined) {
+    return {
+      error: `cannot be reversed into a URL: outside its capture group it may only hold literal text`,
+    };
+  }
+  if (!before.startsWith('/')) return { error: `must start with "/"` };
+  return { before, group: inner, after };
+}
+
+/** The literal string a regex fragment matches, or undefined if it is not a literal. */
+function unescapeLiteral(fragment: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < fragment.length; i++) {
+    const c = fragment[i];
+    if (c === '\\') {
+      const next = fragment[i + 1];
+      if (next === undefined || /[A-Za-z0-9]/.test(next)) return undefined;
+      out += next;
+      i++;
+    } else if ('.*+?[](){}|^$'.includes(c)) {
+      return undefined;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { compileLocation } from '../../src/channel/location-pattern.ts';
+import { channelUrl, publisherUrl } from '../../src/channel/urls.ts';
+import { ChannelIdError } from '../../src/errors.ts';
+import { resolveSettings } from '../../src/settings/index.ts';
+
+const defaults = resolveSettings();
+
+function idError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ChannelIdError, `expected a ChannelIdError, got ${error}`);
+    return error.message;
+  }
+  assert.fail('no error');
+}
+
+describe('channelUrl and publisherUrl', () => {
+  test('zero configuration', () => {
+    assert.equal(channelUrl('news', defaults), 'http://127.0.0.1:8001/subscriber/news');
+    assert.equal(publisherUrl('news', defaults), 'http://127.0.0.1:8001/publisher/news');
+  });
+
+  test('hosts from subscriberHost / publisherHost, https when secure', () => {
+    const settings = resolveSettings({
+      subscriberHost: { location: 'push.example.com', secure: true },
+      publisherHost: { location: '10.0.0.5:8001' },
+    });
+    assert.equal(channelUrl('news', settings), 'https://push.example.com/subscriber/news');
+    assert.equal(publisherUrl('news', settings), 'http://10.0.0.5:8001/publisher/news');
+  });
+
+  test('the first location of each type is reversed', () => {
+    const settings = resolveSettings({
+      locations: [
+        { type: 'subscriber', url: '/updates/:channel/poll' },
+        { type: 'publisher', url: '^/pub/(?P<channel>[^/]+)$' },
+        { type: 'subscriber', prefix: '/other/' },
+      ],
+    });
+    assert.equal(channelUrl('a b', settings), 'http://127.0.0.1:8001/updates/a%20b/poll');
+    assert.equal(publisherUrl('a/b', settings), 'http://127.0.0.1:8001/pub/a%2Fb');
+  });
+
+  const oddIds: Array<[string, string]> = [
+    ['sp ace', 'sp%20ace'],
+    ['a/b', 'a%2Fb'],
+    ['100%', '100%25'],
+    ['a+b', 'a%2Bb'],
+    ['what?', 'what%3F'],
+    ['#tag', '%23tag'],
+    ['café ✓', 'caf%C3%A9%20%E2%9C%93'],
+    ['😀', '%F0%9F%98%80'],
+    ['a&b=c', 'a%26b%3Dc'],
+    ["it's", 'it%27s'],
+  ];
+  for (const [id, encoded] of oddIds) {
+    test(`id ${JSON.stringify(id)} is one encoded path segment, and the daemon's match gives it back`, () => {
+      const url = channelUrl(id, defaults);
+      assert.equal(url, `http://127.0.0.1:8001/subscriber/${encoded}`);
+      assert.equal(defaults.locations[1].pattern.match(new URL(url).pathname), id);
+    });
+  }
+
+  test('ids of exactly 1024 bytes pass; 1025 bytes are refused (Nchan refuses them with 403)', () => {
+    const ascii = 'x'.repeat(1024);
+    assert.equal(channelUrl(ascii, defaults), `http://127.0.0.1:8001/subscriber/${ascii}`);
+    // 341 three-byte characters + 1 = 1024 bytes: the limit counts UTF-8 bytes, not characters.
+    const unicode = `${'✓'.repeat(341)}x`;
+    assert.ok(channelUrl(unicode, defaults).endsWith('x'));
+    assert.equal(
+      idError(() => channelUrl('x'.repeat(1025), defaults)),
+      'channel id is 1025 bytes long; the limit is 1024 bytes (as Nchan)',
+    );
+    assert.equal(
+      idError(() => channelUrl(`${unicode}x`, defaults)),
+      'channel id is 1025 bytes long; the limit is 1024 bytes (as Nchan)',
+    );
+  });
+
+  test('empty and non-string ids are refused', () => {
+    assert.equal(
+      idError(() => channelUrl('', defaults)),
+      'channel id must not be empty',
+    );
+    assert.equal(
+      idError(() => channelUrl(42 as unknown as string, defaults)),
+      'channel id must be a string, got number',
+    );
+    assert.equal(
+      idError(() => publisherUrl(null as unknown as string, defaults)),
+      'channel id must be a string, got null',
+    );
+  });
+
+  test('ids the capture group would not match are refused', () => {
+    const settings = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/p/' },
+        { type: 'subscriber', url: '/u/(\\d+)' },
+      ],
+    });
+    assert.equal(channelUrl('42', settings), 'http://127.0.0.1:8001/u/42');
+    assert.equal(
+      idError(() => channelUrl('abc', settings)),
+      'channel id "abc" does not match the location "/u/(\\d+)" (encoded as "abc")',
+    );
+  });
+});
+
+describe('compileLocation', () => {
+  test('named parameter: one segment of the raw path', () => {
+    const pattern = compileLocation({ url: '/updates/:channel' });
+    assert.equal(pattern.match('/updates/a%2Fb'), 'a/b');
+    assert.equal(pattern.match('/updates/a/b'), undefined);
+    assert.equal(pattern.match('/other/a'), undefined);
+    assert.equal(pattern.reverse('a/b'), '/updates/a%2Fb');
+  });
+
+  test('regular expressions: anchors, escapes, named and non-capturing groups', () => {
+    const pattern = compileLocation({ url: '^/u\\.v/(?P<id>(?:ab|cd)[a-z]*)/end$' });
+    assert.equal(pattern.match('/u.v/abc/end'), 'abc');
+    assert.equal(pattern.match('/uXv/abc/end'), undefined);
+    assert.equal(pattern.reverse('cdz'), '/u.v/cdz/end');
+    assert.throws(
+      () => compileLocation({ url: '/u/(?:x)?([a-z]+)' }),
+      new Error(
+        'cannot be reversed into a URL: outside its capture group it may only hold literal text',
+      ),
+    );
+  });
+
+  test('prefix: the rest of the path, slashes included (as ../shared/nchan)', () => {
+    const pattern = compileLocation({ prefix: '/subscriber/' });
+    assert.equal(pattern.match('/subscriber/a/b'), 'a/b');
+    assert.equal(pattern.match('/subscriber/a%2Fb'), 'a/b');
+    assert.equal(pattern.match('/subscriber/a+b'), 'a+b');
+    assert.equal(pattern.match('/subscriber/'), undefined);
+  });
+
+  test('a malformed escape in a request path throws URIError for the daemon to answer 400', () => {
+    assert.throws(() => compileLocation({ prefix: '/s/' }).match('/s/%zz'), URIError);
+  });
+});

@@ -1,0 +1,104 @@
+// Real Nchan with the project's nginx.conf: its EventSource hooks become the same
+// passthrough POST this daemon sends, and the Express receiver turns them into signals.
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import http from 'node:http';
+import { afterEach, describe, test } from 'node:test';
+import { startNchan } from '../support/nchan.ts';
+import {
+  listen,
+  nchanConfigWithStableId,
+  recordSignals,
+  sessionApp,
+} from '../support/passthrough.ts';
+import { freePort } from '../support/ports.ts';
+import { NCHAN, needs } from '../support/system.ts';
+import { waitUntil } from '../support/wait.ts';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** An EventSource request made by hand: its status, what it received, a way to close it. */
+function eventSource(url: string, headers: Record<string, string> = {}) {
+  let text = '';
+  const arrivals = new EventEmitter();
+  return new Promise<{
+    status: number;
+    received: (part: string) => Promise<void>;
+    close: () => void;
+  }>((resolve, reject) => {
+    const request = http.get(
+      url,
+      { headers: { accept: 'text/event-stream', ...headers } },
+      (res) => {
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          text += chunk;
+          arrivals.emit('data');
+        });
+        resolve({
+          status: res.statusCode!,
+          async received(part) {
+            while (!text.includes(part)) await once(arrivals, 'data');
+          },
+          close: () => request.destroy(),
+        });
+      },
+    );
+    request.on('error', reject);
+  });
+}
+
+const publish = (origin: string, id: string, body: string) =>
+  fetch(`${origin}/publisher/${encodeURIComponent(id)}`, { method: 'POST', body });
+
+describe('passthrough from real Nchan', { skip: needs(NCHAN) }, () => {
+  test('EventSource subscribers with the session cookie: the signals carry the user and the exact id', async () => {
+    const signals = recordSignals();
+    cleanups.push(() => signals.stop());
+    const appPort = await freePort();
+    const app = await listen(sessionApp(), appPort);
+    cleanups.push(() => app.stop());
+    const nchan = await startNchan({ passthroughPort: appPort, config: nchanConfigWithStableId() });
+    cleanups.push(() => nchan.stop());
+    const login = await fetch(`http://127.0.0.1:${appPort}/login?user=carol`);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+
+    const ids = ['a&b=c', 'a+b', '%', '100%', 'café ☕', 'x y', '🎉'];
+    for (const [i, id] of ids.entries()) {
+      const stream = await eventSource(`${nchan.origin}/subscriber/${encodeURIComponent(id)}`, {
+        cookie,
+      });
+      assert.equal(stream.status, 200);
+      await signals.until(2 * i + 1);
+      // Nchan sends no unsubscribe for a client that leaves before the app answered
+      // the subscribe hook. Wait for the answer, then for a message to go through
+      // Nchan (a round trip after the answer) before leaving.
+      await signals.answered[2 * i];
+      await waitUntil('Nchan to count the subscriber', async () => {
+        return (await publish(nchan.origin, id, `m${i}`)).status === 201;
+      });
+      await stream.received(`data: m${i}\n`);
+      stream.close();
+      await signals.until(2 * i + 2);
+    }
+    assert.deepEqual(
+      signals.seen.map((s) => `${s.event} ${s.user} ${s.channelId}`),
+      ids.flatMap((id) => [`subscribe carol ${id}`, `unsubscribe carol ${id}`]),
+    );
+  });
+
+  test('the app down: the EventSource subscriber still gets its messages', async () => {
+    const nchan = await startNchan({
+      passthroughPort: await freePort(),
+      config: nchanConfigWithStableId(),
+    });
+    cleanups.push(() => nchan.stop());
+    const stream = await eventSource(`${nchan.origin}/subscriber/down`);
+    cleanups.push(() => stream.close());
+    assert.equal(stream.status, 200);
+    assert.equal((await publish(nchan.origin, 'down', 'still here')).status, 201);
+    await stream.received('data: still here\n');
+  });
+});
