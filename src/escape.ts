@@ -4,8 +4,11 @@
  * double-quoted HTML attribute (`escapeAttribute`). Engine-free: every adapter uses these.
  */
 
-/** Django's `_js_escapes` table: these characters and every one below U+0020. */
-const JS_ESCAPED = /[\\'"><&=\-;`\u2028\u2029\u0000-\u001f]/g;
+/**
+ * Django's `_js_escapes` table (these characters and every one below U+0020), plus `$`,
+ * so that `${` cannot open a substitution inside a template literal.
+ */
+const JS_ESCAPED = /[\\'"><&=\-;`$\u2028\u2029\u0000-\u001f]/g;
 
 /** Django's `json_script` escapes plus the two line separators older parsers choke on. */
 const SCRIPT_JSON_ESCAPED = /[<>&\u2028\u2029]/g;
@@ -25,10 +28,13 @@ function unicodeEscape(character: string): string {
 
 /**
  * Escape a value for use inside a JavaScript string literal, with Django's `escapejs`
- * semantics exactly: each of `\ ' " > < & = - ;`, the backtick, U+2028, U+2029 and every
- * character below U+0020 becomes `\uXXXX` (upper-case hex); everything else, emoji
- * included, is kept. The result holds no HTML-special character, so it is also safe in
- * HTML text and attributes; it does not add the quotes around the literal.
+ * semantics plus one character: each of `\ ' " > < & = - ;`, the backtick, U+2028,
+ * U+2029 and every character below U+0020 becomes `\uXXXX` (upper-case hex), as in
+ * Django, and so does `$` (`\u0024`), which Django keeps: a template literal would run
+ * `${...}`. The result reads back as the original text inside a single-quoted,
+ * double-quoted or backtick literal alike; everything else, emoji included, is kept. It
+ * holds no HTML-special character, so it is also safe in HTML text and attributes; it
+ * does not add the quotes around the literal.
  *
  * @param value a string; other values are converted with `String()`, `null` and `undefined` give `''`
  * @returns the escaped text

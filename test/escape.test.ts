@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { runInNewContext } from 'node:vm';
 import { escapeAttribute, escapejs, jsonForScript } from '../src/escape.js';
 
 // Expected strings written from Django's documented rules (django/utils/html.py
@@ -25,7 +26,8 @@ const DJANGO_TABLE: Array<[string, string]> = [
   ['<!--', String.raw`\u003C!\u002D\u002D`],
   ['\u0000\u0001\u001f\u0020', String.raw`\u0000\u0001\u001F `],
   // Kept as is: printable ASCII outside the table, DEL, Latin-1, astral characters.
-  ['/?:@!$()*+,.~_#%[]{}|^', '/?:@!$()*+,.~_#%[]{}|^'],
+  // (`$` is kept by Django too, and escaped here: see the template literal test.)
+  ['/?:@!()*+,.~_#%[]{}|^', '/?:@!()*+,.~_#%[]{}|^'],
   ['\u007f é ñ ü', '\u007f é ñ ü'],
   ['😀 emoji', '😀 emoji'],
   ['%2F', '%2F'],
@@ -59,6 +61,19 @@ describe('escapejs', () => {
     assert.equal(new Function(`return '${escapejs(input)}';`)(), input);
     assert.equal(new Function(`return "${escapejs(input)}";`)(), input);
     assert.equal(new Function(`return \`${escapejs(input)}\`;`)(), input);
+  });
+
+  test('escapes $ (unlike Django): a substitution in a template literal stays text, runs nothing', () => {
+    assert.equal(escapejs('$'), String.raw`\u0024`);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the text a template literal would run
+    const input = "${globalThis.ran = 1}${`${1}`}$${''}$";
+    const sandbox: { ran?: number } = {};
+    const read = (quote: string) =>
+      runInNewContext(`${quote}${escapejs(input)}${quote}`, sandbox, { timeout: 1000 });
+    assert.equal(read('`'), input);
+    assert.equal(read("'"), input);
+    assert.equal(read('"'), input);
+    assert.equal(sandbox.ran, undefined, 'no substitution ran');
   });
 });
 

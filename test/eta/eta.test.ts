@@ -119,6 +119,8 @@ for (const [version, EtaClass] of Object.entries(VERSIONS)) {
         eta.renderString('<%= it.escapejs(it.v) %>|<%~ it.escapejs(it.v) %>', { v: `</script>"'` }),
         '\\u003C/script\\u003E\\u0022\\u0027|\\u003C/script\\u003E\\u0022\\u0027',
       );
+      // `$` too, so a template literal does not run `${...}`.
+      assert.equal(eta.renderString('<%= it.escapejs(it.v) %>', { v: 'a$b' }), 'a\\u0024b');
     });
 
     const bad: Array<[string, string, RegExp]> = [

@@ -94,6 +94,8 @@ describe('handlebars helpers', () => {
   test('escapejs and a SafeString id', () => {
     assert.equal(render('{{escapejs value}}', { value: '</script>' }), '\\u003C/script\\u003E');
     assert.equal(render('{{escapejs missing}}'), '');
+    // `$` too, so a template literal does not run `${...}`.
+    assert.equal(render('{{escapejs value}}', { value: 'a$b' }), 'a\\u0024b');
     assert.equal(
       render('{{channelUrl (escapejs "a-b")}}'),
       'http://127.0.0.1:8001/subscriber/a%5Cu002Db',

@@ -102,6 +102,8 @@ describe('nunjucks helpers', () => {
       'http://127.0.0.1:8001/subscriber/it%27s'.replace(/-/g, '\\u002D'),
     );
     assert.equal(env.renderString('{{ "</script>" | escapejs }}', {}), '\\u003C/script\\u003E');
+    // `$` too, so a template literal does not run `${...}`.
+    assert.equal(env.renderString('{{ v | escapejs }}', { v: 'a$b' }), 'a\\u0024b');
   });
 
   test('a {% set %} capture and a SafeString work as channel ids', () => {
