@@ -25,8 +25,22 @@ export const templatesDirectory = fileURLToPath(new URL('../templates/', import.
 /** `inline`: an executable `subscribe(...)` call. `data`: a JSON block the client reads itself. */
 export type SubscriptionMode = 'inline' | 'data';
 
-/** Channels to subscribe to: name → channel id, or name → absolute `http(s)` URL used as is. */
-export type SubscriptionChannels = Record<string, string>;
+/**
+ * A channel given by its full subscriber URL instead of its id, used as is: an absolute
+ * `http(s)` URL, e.g. on another push host. Only this object form is a URL; a string is
+ * always a channel id, so a channel named by a user cannot point the page elsewhere.
+ *
+ * @example { url: 'https://push.example.com/sub/room-1' }
+ */
+export interface SubscriptionUrl {
+  url: string;
+}
+
+/**
+ * Channels to subscribe to: name → channel id (a string, always put on the configured
+ * subscriber location, even when it looks like a URL), or name → `{url}`.
+ */
+export type SubscriptionChannels = Record<string, string | SubscriptionUrl>;
 
 /** How {@link subscriptionSnippet} renders. */
 export interface SubscriptionSnippetOptions {
@@ -68,13 +82,15 @@ const ABSOLUTE_URL = /^https?:\/\//i;
  * `<script>$.updates.subscribe({"name":"<url>",…});</script>`. Data mode: first
  * `<script type="application/json" data-pushserver-channels>{"name":"<url>",…}</script>`,
  * then the `<script src>` tag; the client subscribes to every such block by itself.
- * A channel id becomes `channelUrl(id)`; an absolute `http(s)` URL is used as is.
+ * A channel id (a string) becomes `channelUrl(id)`, even `'https://…'`; only
+ * `{url: 'https://…'}` is used as is.
  * Names and URLs are escaped for where they land (JSON in a script, attribute), once.
  *
- * @param channels name → channel id or absolute URL; at least one
+ * @param channels name → channel id, or name → `{url}` (an absolute `http(s)` URL); at least one
  * @param options nonce, client `src`, `jquery`, `mode`, `settings`
  * @returns HTML, safe to output unescaped
  * @throws ChannelIdError naming the helper and the channel when an id is unusable
+ * @throws TypeError naming the helper and the channel when a `{url}` is not an absolute http(s) URL
  * @example
  * subscriptionSnippet({ chat: 'room-1' }, { nonce: 'r4nd0m' })
  * // <script src="/static/pushserver/updates.js" nonce="r4nd0m"></script>
@@ -106,7 +122,7 @@ export function subscriptionSnippet(
  * @param positional the first argument, if any
  * @param named the keyword or hash arguments
  * @param helper the helper's name as templates write it, for the error message
- * @returns name → channel id or URL
+ * @returns name → channel id or `{url}`
  * @throws TypeError when `positional` is given but is not an object of channels
  * @example mergeChannels({ a: 'x' }, { b: 'y' }, '{{pushserverSubscribe}}') // { a: 'x', b: 'y' }
  */
@@ -142,12 +158,26 @@ function channelUrls(
   }
   const urls: Record<string, string> = {};
   for (const [name, value] of entries) {
-    urls[name] =
-      typeof value === 'string' && ABSOLUTE_URL.test(value)
-        ? value
-        : checkedChannelUrl(value, `${helper} channel "${name}"`, settings);
+    const where = `${helper} channel "${name}"`;
+    urls[name] = isUrlObject(value)
+      ? explicitUrl(value, where)
+      : checkedChannelUrl(value, where, settings);
   }
   return urls;
+}
+
+/** An object with a `url` key is a {@link SubscriptionUrl}; anything else is a channel id. */
+function isUrlObject(value: unknown): value is { url: unknown } {
+  return typeof value === 'object' && value !== null && 'url' in value;
+}
+
+function explicitUrl({ url }: { url: unknown }, where: string): string {
+  if (typeof url === 'string' && ABSOLUTE_URL.test(url)) return url;
+  throw new TypeError(
+    `${where}: url must be an absolute http(s) URL, e.g. {url: "https://push.example.com/sub/x"}; got ${
+      typeof url === 'string' ? JSON.stringify(url) : describe(url)
+    }`,
+  );
 }
 
 /**

@@ -71,12 +71,40 @@ describe('subscriptionSnippet, inline mode', () => {
     assert.deepEqual(runPage(html).subscribed, [{ [name]: 'http://127.0.0.1:8001/subscriber/x' }]);
   });
 
-  test('an absolute http(s) URL is used as is (and escaped for the script)', () => {
+  test('only {url} is a URL, used as is (and escaped for the script)', () => {
     const url = 'https://push.example.com/sub/</script>?a=1&b=2';
-    const { subscribed, page } = runPage(subscriptionSnippet({ a: url, b: 'HTTP://x/y' }));
+    const { subscribed, page } = runPage(
+      subscriptionSnippet({ a: { url }, b: { url: 'HTTP://x/y' } }),
+    );
     assert.equal(page.scripts.length, 2);
     assert.deepEqual(subscribed, [{ a: url, b: 'HTTP://x/y' }]);
   });
+
+  test('a string that looks like a URL is a channel id on the configured subscriber host', () => {
+    assert.deepEqual(
+      runPage(subscriptionSnippet({ a: 'https://evil.example/x', b: 'HTTP://x/y' })).subscribed,
+      [
+        {
+          a: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
+          b: 'http://127.0.0.1:8001/subscriber/HTTP%3A%2F%2Fx%2Fy',
+        },
+      ],
+    );
+  });
+
+  for (const [url, got] of [
+    ['javascript:alert(1)', '"javascript:alert(1)"'],
+    ['//evil.example/x', '"//evil.example/x"'],
+    [5, 'number 5'],
+    [undefined, 'undefined'],
+  ] as const) {
+    test(`{url: ${JSON.stringify(url)}} is refused naming the helper and the channel`, () => {
+      assert.throws(() => subscriptionSnippet({ a: { url: url as never } }, { helper: 'h()' }), {
+        name: 'TypeError',
+        message: `h() channel "a": url must be an absolute http(s) URL, e.g. {url: "https://push.example.com/sub/x"}; got ${got}`,
+      });
+    });
+  }
 
   test('uses the given settings', () => {
     const settings = resolveSettings({

@@ -23,8 +23,9 @@ export type EtaHelperOptions = TemplateHelperOptions;
 
 /**
  * The helpers for eta's `it`: `it.channelUrl(id)`, `it.escapejs(value)`,
- * `it.pushserverSubscribe(channels, options?)` (nonce from `it.cspNonce`). Print the
- * snippet raw (`<%~ %>`); the other two are HTML-safe either way.
+ * `it.pushserverSubscribe(channels, options?)` (nonce from `it.cspNonce`; a string is
+ * always a channel id, a full URL is `{ url: 'https://…' }`). Print the snippet raw
+ * (`<%~ %>`); the other two are HTML-safe either way.
  *
  * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
  * @returns the three functions, to spread into the render data

@@ -40,7 +40,8 @@ export type HandlebarsHelperOptions = TemplateHelperOptions;
  * Register `{{channelUrl "id"}}`, `{{escapejs value}}` and
  * `{{{pushserverSubscribe main_channel="id"}}}` (hash arguments are the channels; an
  * optional first argument is an object of more channels, a second one snippet options;
- * the nonce comes from `@root.cspNonce`), and the partial `pushserver/subscribe`
+ * the nonce comes from `@root.cspNonce`; a string is always a channel id, a full URL is
+ * an object `{url: "https://…"}` from the data), and the partial `pushserver/subscribe`
  * (`{{> pushserver/subscribe channels=channels}}`). Helpers return `SafeString`s.
  *
  * @param handlebars the global `Handlebars` or one from `Handlebars.create()`

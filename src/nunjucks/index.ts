@@ -43,7 +43,8 @@ type Keywords = Record<string, unknown> & { __keywords?: true };
  * - global `channelUrl(id)`;
  * - tag `{% pushserver_subscribe main_channel="id" %}` and global
  *   `pushserverSubscribe({main_channel: "id"})`: the client script and its subscription,
- *   with the nonce taken from `cspNonce` in the render context.
+ *   with the nonce taken from `cspNonce` in the render context. A string is always a
+ *   channel id, even one that looks like a URL; a full URL is `feed={url: "https://…"}`.
  *
  * Output is marked safe through the environment's own `safe` filter, so it is the same
  * with autoescape on or off, and the tags follow the environment's delimiters.

@@ -302,7 +302,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       'TypeError: pushserver: unknown event "message"; use one of update, error, state',
       'TypeError: pushserver: updates option "retryDelay" must be a number >= 0',
       'TypeError: pushserver: "retry" is not an updates option',
-      '{"retryDelay":250,"maxRetryDelay":30000,"jitter":0.2}',
+      '{"retryDelay":250,"maxRetryDelay":30000,"jitter":0.2,"minPollInterval":1000}',
       'false',
     ]);
   });
@@ -335,7 +335,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     t.after(() => context.close());
     const url = `${daemon.subscriberUrl('x'.repeat(1025 - 3))}xxx`;
     await page.goto(
-      setup.pages.url({ client: 'jquery4', channels: { main: url }, daemonPort: daemon.port }),
+      setup.pages.url({ client: 'jquery4', channels: { main: { url } }, daemonPort: daemon.port }),
     );
     await waitForProbe(page, (probe) => probe.states.includes('failed'));
     const probe = await readProbe(page);
@@ -402,7 +402,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     t.after(() => context.close());
     const url = `http://127.0.0.1:${port}/subscriber/scripted`;
     await page.goto(
-      setup.pages.url({ client: 'plain', channels: { main: url }, daemonPort: port }),
+      setup.pages.url({ client: 'plain', channels: { main: { url } }, daemonPort: port }),
     );
     await waitForProbe(page, (probe) => probe.states.includes('failed'));
 

@@ -20,6 +20,7 @@ import {
   listen,
   NONCE,
   pageRoute,
+  parsePage,
   runPage,
 } from '../fixtures/templates/page.js';
 
@@ -112,6 +113,17 @@ for (const [version, EtaClass] of Object.entries(VERSIONS)) {
         cspNonce: NONCE,
       });
       assertDataMode(html, url, NONCE);
+    });
+
+    test('a URL only as {url: ...}; a URL-shaped string is a channel id', () => {
+      const html = eta.renderString(
+        '<%~ it.pushserverSubscribe({ feed: { url: it.feed }, main: it.channel }) %>',
+        { feed: 'https://push.example.com/sub/x', channel: 'https://evil.example/x' },
+      );
+      assert.deepEqual(JSON.parse(parsePage(html).scripts[0].text), {
+        feed: 'https://push.example.com/sub/x',
+        main: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
+      });
     });
 
     test('escapejs through <%= %> and <%~ %> is the same text', () => {

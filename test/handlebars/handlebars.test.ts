@@ -91,6 +91,19 @@ describe('handlebars helpers', () => {
     assert.match(html, /pushserver\.updates\.subscribe\(\{"a":"[^"]+\/1","b":"[^"]+\/3"\}\)/);
   });
 
+  test('a URL only as {url: ...}; a URL-shaped string is a channel id', () => {
+    const html = render('{{{pushserverSubscribe feed=feed main=channel}}}', {
+      feed: { url: 'https://push.example.com/sub/x' },
+      channel: 'https://evil.example/x',
+    });
+    assert.deepEqual(runPage(html).subscribed, [
+      {
+        feed: 'https://push.example.com/sub/x',
+        main: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
+      },
+    ]);
+  });
+
   test('escapejs and a SafeString id', () => {
     assert.equal(render('{{escapejs value}}', { value: '</script>' }), '\\u003C/script\\u003E');
     assert.equal(render('{{escapejs missing}}'), '');

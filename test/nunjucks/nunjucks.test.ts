@@ -149,6 +149,19 @@ describe('nunjucks helpers', () => {
     assert.match(html, /pushserver\.updates\.subscribe\(\{"a":"[^"]+\/1","b":"[^"]+\/3"\}\)/);
   });
 
+  test('a URL only as {url: ...}; a URL-shaped string is a channel id', () => {
+    const html = env.renderString(
+      '{% pushserver_subscribe feed={url: "https://push.example.com/sub/x"}, main=channel %}',
+      { channel: 'https://evil.example/x' },
+    );
+    assert.deepEqual(runPage(html).subscribed, [
+      {
+        feed: 'https://push.example.com/sub/x',
+        main: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
+      },
+    ]);
+  });
+
   test('data mode renders no executable inline script, with the nonce on the client tag', () => {
     const data = install(new nunjucks.Environment(null, { autoescape: true }), { mode: 'data' });
     const html = data.renderString('{% pushserver_subscribe main_channel=channel %}', {

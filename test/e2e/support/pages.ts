@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveSettings } from '../../../src/settings/index.js';
-import { subscriptionSnippet } from '../../../src/snippet.js';
+import { type SubscriptionChannels, subscriptionSnippet } from '../../../src/snippet.js';
 import { freePort } from '../../support/ports.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -18,8 +18,8 @@ export type BootstrapMode = 'inline' | 'data';
 export interface PageSpec {
   client: ClientKind;
   mode?: BootstrapMode;
-  /** `{name: channelId}` to subscribe to, on the daemon at `daemonPort`. */
-  channels: Record<string, string>;
+  /** `{name: channelId}` to subscribe to, on the daemon at `daemonPort`, or `{name: {url}}`. */
+  channels: SubscriptionChannels;
   daemonPort: number;
   /** Send `Content-Security-Policy: script-src 'self'`. */
   strictCsp?: boolean;
