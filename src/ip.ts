@@ -33,6 +33,17 @@ export function checkRange(range: unknown): string | undefined {
 /** Loopback addresses: the default for who may publish and who may send passthrough. */
 export const LOOPBACK_RANGES: readonly string[] = ['127.0.0.0/8', '::1'];
 
+/**
+ * The header `runpushserver --allrequests --upstream` puts on every request it proxies to
+ * the app: the address of the client it proxies for, replacing any value the client sent.
+ * The proxy reaches the app from 127.0.0.1, so the passthrough receiver refuses a request
+ * whose proxied-for address is not internal: an outside client cannot forge notifications
+ * through it. The header can only narrow who is internal, never widen it.
+ *
+ * @example req.headers[PROXIED_FOR_HEADER] // '203.0.113.7'
+ */
+export const PROXIED_FOR_HEADER = 'x-pushserver-proxied-for';
+
 interface Range {
   family: 4 | 6;
   value: bigint;

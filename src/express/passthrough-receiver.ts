@@ -8,7 +8,7 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { addressMatcher, LOOPBACK_RANGES } from '../ip.js';
+import { addressMatcher, LOOPBACK_RANGES, PROXIED_FOR_HEADER } from '../ip.js';
 import { emitRobust } from '../signals.js';
 
 /** Options of {@link passthrough}. */
@@ -40,7 +40,10 @@ type PassthroughRequest = IncomingMessage & { ip?: string; body?: unknown };
  *
  * - only `POST` from an internal address is accepted, anything else gets 403 and
  *   no signal. The address is `req.ip`, which is the socket's address unless the
- *   app's `trust proxy` setting says to believe `X-Forwarded-For`;
+ *   app's `trust proxy` setting says to believe `X-Forwarded-For`. A request that
+ *   `runpushserver --allrequests --upstream` proxied for an outside client (its
+ *   `X-Pushserver-Proxied-For` is not internal) is refused too, though it comes from
+ *   127.0.0.1;
  * - the `application/x-www-form-urlencoded` body is parsed here (no body parser
  *   needed; one that already ran is fine too);
  * - `channel_id=<id>&subscribe=1` emits `channelSubscribe`, `unsubscribe=1` emits
@@ -63,7 +66,11 @@ export function passthrough(
   const maxBodyBytes = options.maxBodyBytes ?? 16_384;
   return (incoming, res) => {
     const req = incoming as PassthroughRequest;
-    if (req.method !== 'POST' || !isInternal(req.ip ?? req.socket.remoteAddress)) {
+    if (
+      req.method !== 'POST' ||
+      !isInternal(req.ip ?? req.socket.remoteAddress) ||
+      !proxiedForInternal(req, isInternal)
+    ) {
       return answer(res, 403, 'Forbidden: passthrough accepts POST from internal addresses only');
     }
     readForm(req, maxBodyBytes).then(
@@ -85,6 +92,22 @@ export function passthrough(
       () => answer(res, 400, 'Bad Request: the body could not be read as UTF-8 form data'),
     );
   };
+}
+
+/**
+ * False when the `--allrequests` proxy forwarded the request for a client outside
+ * `isInternal`; true when it did not proxy it. The header only narrows: it never makes
+ * a request from outside internal.
+ */
+function proxiedForInternal(
+  req: IncomingMessage,
+  isInternal: (address: string | undefined) => boolean,
+): boolean {
+  const header = req.headers[PROXIED_FOR_HEADER];
+  if (header === undefined) return true;
+  // Repeated headers arrive joined by commas; every address named must be internal.
+  const addresses = (Array.isArray(header) ? header.join(',') : header).split(',');
+  return addresses.every((address) => isInternal(address.trim()));
 }
 
 /** The form in the body, or undefined when it is larger than `limit` bytes. */

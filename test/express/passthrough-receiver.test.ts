@@ -125,6 +125,29 @@ describe('passthrough receiver', () => {
     );
   });
 
+  test('a request the --allrequests proxy forwarded for an outside client is refused', async () => {
+    const app = await startApp();
+    const proxied = (address: string) =>
+      app.post(`channel_id=${encodeURIComponent(address)}&subscribe=1`, {
+        'x-pushserver-proxied-for': address,
+      });
+    assert.equal((await proxied('203.0.113.7')).status, 403);
+    assert.equal((await proxied('127.0.0.1, 203.0.113.7')).status, 403, 'every address counts');
+    assert.equal((await proxied('')).status, 403);
+    assert.equal((await proxied('::ffff:127.0.0.1')).status, 204);
+    assert.equal((await proxied('::1')).status, 204);
+    assert.deepEqual(
+      app.seen.map((s) => s.channelId),
+      ['::ffff:127.0.0.1', '::1'],
+    );
+
+    const lan = await startApp((a) => appOptions.set(a, { internalIps: ['10.0.0.0/8'] }));
+    const fromLan = await lan.post('channel_id=a&subscribe=1', {
+      'x-pushserver-proxied-for': '10.1.2.3',
+    });
+    assert.equal(fromLan.status, 403, 'the header never widens: the socket is not in 10/8');
+  });
+
   test('missing channel_id or action: 400 and no signal', async () => {
     const app = await startApp();
     const missing = await app.post('subscribe=1');

@@ -17,6 +17,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { PROXIED_FOR_HEADER } from '../../ip.js';
 import type { PushServerSettings, ResolvedSettings } from '../../settings/index.js';
 import { createPushServer, type PushServer } from '../daemon.js';
 import { createFailureLog, withoutHopByHop } from '../hooks/passthrough-sender.js';
@@ -236,12 +237,17 @@ function proxyTo(
   };
 }
 
-/** The request's headers for the upstream: hop-by-hop removed, `X-Forwarded-*` set. */
+/**
+ * The request's headers for the upstream: hop-by-hop removed, `X-Forwarded-*` set, and
+ * `X-Pushserver-Proxied-For` replaced by the client's address: the app sees every request
+ * from 127.0.0.1, so this is how its passthrough receiver tells outside clients apart.
+ */
 function forwardingHeaders(req: IncomingMessage): OutgoingHttpHeaders {
   const headers = withoutHopByHop(req.headers);
   // Node already answered `100 Continue` to the client; the body follows anyway.
   delete headers.expect;
   const client = req.socket.remoteAddress ?? '';
+  headers[PROXIED_FOR_HEADER] = client;
   const prior = req.headers['x-forwarded-for'];
   headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
   headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted

@@ -7,11 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import express from 'express';
+import { passthrough } from '../../../src/express/passthrough-receiver.ts';
 import {
   AllRequestsError,
   createAllRequestsServer,
   loadApp,
 } from '../../../src/server/cli/allrequests.ts';
+import { signals } from '../../../src/signals.ts';
 import { freePort } from '../../support/ports.ts';
 
 interface Answer {
@@ -196,6 +198,45 @@ describe('--allrequests --upstream', () => {
     assert.equal((await request(port, '/missing')).status, 404);
     const push = await request(port, '/publisher/p', { method: 'POST', body: 'local' });
     assert.equal(push.status, 202, 'the daemon in this process answered');
+  });
+
+  test('a passthrough notification forged by an outside client is refused; loopback ones arrive', async () => {
+    const app = express();
+    app.use('/passthrough', passthrough());
+    const upstream = await startUpstream(app);
+    const { one, port } = await startOne({ upstream: `http://127.0.0.1:${upstream}` });
+    const seen: string[] = [];
+    const record = ({ channelId }: { channelId: string }) => seen.push(channelId);
+    signals.on('channelSubscribe', record);
+    cleanups.push(() => void signals.off('channelSubscribe', record));
+    // A client from outside the machine: the proxy sees its address, the app sees 127.0.0.1.
+    const outside = http.createServer((req, res) => {
+      Object.defineProperty(req.socket, 'remoteAddress', { value: '203.0.113.9' });
+      one.handler(req, res);
+    });
+    outside.listen(0, '127.0.0.1');
+    await once(outside, 'listening');
+    cleanups.push(async () => {
+      outside.closeAllConnections();
+      outside.close();
+      await once(outside, 'close');
+    });
+    const outsidePort = (outside.address() as { port: number }).port;
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const notify = (to: number, channelId: string, headers: Record<string, string> = {}) =>
+      request(to, '/passthrough', {
+        method: 'POST',
+        headers: { ...form, ...headers },
+        body: `channel_id=${channelId}&subscribe=1`,
+      });
+
+    assert.equal((await notify(outsidePort, 'forged')).status, 403);
+    const claimed = await notify(outsidePort, 'claimed', { 'x-pushserver-proxied-for': '::1' });
+    assert.equal(claimed.status, 403, "the client's own X-Pushserver-Proxied-For is replaced");
+    // The daemon's own notifications come from loopback, through the proxy or not.
+    assert.equal((await notify(port, 'daemon')).status, 204);
+    assert.equal((await notify(upstream, 'direct')).status, 204);
+    assert.deepEqual(seen, ['daemon', 'direct']);
   });
 
   test('a 2 MiB upload arrives byte for byte, and a response streams before it ends', async () => {
