@@ -193,6 +193,18 @@ describe('the package client', async () => {
       assert.equal(res.status, 404);
     }
   });
+
+  test('the minified client and its source map are served; the types are not', async () => {
+    const min = await rawRequest(server.base, '/static/pushserver/updates.min.js');
+    assert.equal(min.status, 200);
+    assert.equal(min.headers['content-type'], 'text/javascript; charset=utf-8');
+    assert.match(min.body, /\/\/# sourceMappingURL=updates\.min\.js\.map\n$/);
+    const map = await rawRequest(server.base, '/static/pushserver/updates.min.js.map');
+    assert.equal(map.status, 200);
+    assert.equal(map.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(JSON.parse(map.body).version, 3);
+    assert.equal((await rawRequest(server.base, '/static/pushserver/updates.d.ts')).status, 404);
+  });
 });
 
 describe('options', async () => {

@@ -1,0 +1,151 @@
+/*! pushserver 0.1.0 | browser client | BSD-3-Clause
+ * Types of static/pushserver/updates.js: window.pushserver.updates and jQuery's $.updates.
+ * Built from src/client/ by scripts/build-client.mjs (npm run build): edit the source, not this file.
+ */
+/**
+ * The browser client's public types: the `updates` object, its events and options, and
+ * where a page finds it (`window.pushserver.updates`, `$.updates` with jQuery). Users get
+ * them as `static/pushserver/updates.d.ts`, which the build emits from this file.
+ *
+ * @example
+ * /// <reference path="node_modules/pushserver/static/pushserver/updates.d.ts" />
+ * window.pushserver.updates.on('error', (event) => console.log(event.status, event.retryIn));
+ */
+/**
+ * A channel's state: `connecting`, `open` (the daemon answered), `retrying` (waiting after
+ * a network error or a 5xx), `paused` (page hidden), `gone` (410), `failed` (refused),
+ * `closed` (unsubscribed). `idle` is only ever a `previous` state, before the first poll.
+ */
+export type ChannelState =
+  | 'idle'
+  | 'connecting'
+  | 'open'
+  | 'retrying'
+  | 'paused'
+  | 'gone'
+  | 'failed'
+  | 'closed';
+/** An update, after the processors of its type ran. */
+export interface UpdateEvent<T = unknown> {
+  /** The channel's name in `subscribe({name: url})`. */
+  channel: string;
+  url: string;
+  /** The JSON the app published. */
+  data: T;
+  /** The message's `Last-Modified`, or null when the answer had none readable. */
+  lastModified: string | null;
+  /** The message's counter (`Etag` or py-hbpush's `Cache-Control: etag=<n>`), or null. */
+  etag: string | null;
+}
+/** Something went wrong on a channel (or in a `data-pushserver-channels` block). */
+export interface ChannelErrorEvent {
+  /** The channel's name; null for an unusable data block. */
+  channel: string | null;
+  url: string | null;
+  /** The HTTP status; 0 for a network error, null for a throwing processor or a bad block. */
+  status: number | null;
+  /** An `Error`, or whatever a throwing processor threw. */
+  error: unknown;
+  /** Milliseconds until the client asks again, or null when it will not retry. */
+  retryIn: number | null;
+  /** True when the channel stopped for good (410, a refusal, a bad block). */
+  fatal: boolean;
+}
+/** A channel changed state. */
+export interface ChannelStateEvent {
+  channel: string;
+  url: string;
+  state: ChannelState;
+  previous: ChannelState;
+}
+/** The event types `updates.on()` takes, with what each listener receives. */
+export interface UpdatesEventMap {
+  update: UpdateEvent;
+  error: ChannelErrorEvent;
+  state: ChannelStateEvent;
+}
+/** Timing of the retries, changed with `updates.configure()`. All in milliseconds. */
+export interface UpdatesOptions {
+  /**
+   * Delay before the first retry after a network error or a 5xx; it doubles with each
+   * failure in a row.
+   * @default 1000
+   */
+  retryDelay: number;
+  /**
+   * Upper bound of the doubling retry delay.
+   * @default 30000
+   */
+  maxRetryDelay: number;
+  /**
+   * Each retry delay is randomised by up to this fraction, either way.
+   * @default 0.2
+   */
+  jitter: number;
+}
+/** `processor(data)` for each update of one channel and type. */
+export type Processor<T = Record<string, unknown>> = (data: T) => void;
+/** The client's API: `window.pushserver.updates`, and `$.updates` on a page with jQuery. */
+export interface Updates {
+  /**
+   * Subscribe to channels: `{name: channelUrl, ...}`. A name already subscribed is left
+   * alone; a falsy URL is skipped. Subscribing a name again after `unsubscribe` resumes
+   * after the last update it received from the same URL.
+   *
+   * @example $.updates.subscribe({ room: 'http://127.0.0.1:8001/subscriber/lobby' });
+   */
+  subscribe(channels: Record<string, string | null | undefined>): void;
+  /**
+   * Stop listening to channel `name` (its request is aborted); its processors stay.
+   *
+   * @returns whether it was subscribed
+   */
+  unsubscribe(name: string): boolean;
+  /**
+   * Call `processor(data)` for every update on channel `name` whose `data.type` is `type`,
+   * in registration order.
+   *
+   * @example $.updates.registerProcessor<{ text: string }>('room', 'message', (data) => show(data.text));
+   */
+  registerProcessor<T = Record<string, unknown>>(
+    name: string,
+    type: string,
+    processor: Processor<T>,
+  ): void;
+  /**
+   * Listen to `update`, `error` or `state` events.
+   *
+   * @returns a function that removes the listener
+   */
+  on<K extends keyof UpdatesEventMap>(
+    type: K,
+    listener: (event: UpdatesEventMap[K]) => void,
+  ): () => void;
+  /** Remove a listener added with `on`. */
+  off<K extends keyof UpdatesEventMap>(
+    type: K,
+    listener: (event: UpdatesEventMap[K]) => void,
+  ): void;
+  /** The state of channel `name`, or undefined when it is not subscribed. */
+  state(name: string): Exclude<ChannelState, 'idle'> | undefined;
+  /**
+   * Change the retry timing.
+   *
+   * @returns the options now in use (a copy)
+   * @example window.pushserver.updates.configure({ maxRetryDelay: 60000 });
+   */
+  configure(changes?: Partial<UpdatesOptions>): UpdatesOptions;
+}
+/** `window.pushserver`. */
+export interface PushserverNamespace {
+  updates: Updates;
+}
+declare global {
+  interface Window {
+    pushserver: PushserverNamespace;
+  }
+  /** jQuery's `$` / `jQuery` (from `@types/jquery` when installed), with `$.updates`. */
+  interface JQueryStatic {
+    updates: Updates;
+  }
+}
