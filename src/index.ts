@@ -9,12 +9,8 @@
  * await sendUpdate('room-1', { type: 'message', text: 'hi' });
  */
 
-export {
-  compileLocation,
-  encodeChannelId,
-  type LocationPattern,
-  MAX_CHANNEL_ID_BYTES,
-} from './channel/location-pattern.js';
+export { encodeChannelId, MAX_CHANNEL_ID_BYTES } from './channel/id.js';
+export { compileLocation, type LocationPattern } from './channel/location-pattern.js';
 export { channelUrl, publisherUrl } from './channel/urls.js';
 export { ChannelIdError, PublishError, SettingsError } from './errors.js';
 export { escapejs, jsonForScript } from './escape.js';

@@ -4,7 +4,7 @@
  * these functions.
  */
 import { fileURLToPath } from 'node:url';
-import { MAX_CHANNEL_ID_BYTES } from './channel/location-pattern.js';
+import { MAX_CHANNEL_ID_BYTES } from './channel/id.js';
 import { channelUrl } from './channel/urls.js';
 import { ChannelIdError } from './errors.js';
 import { escapeAttribute, escapejs, jsonForScript } from './escape.js';

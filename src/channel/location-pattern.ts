@@ -1,7 +1,12 @@
+/**
+ * Locations: a url or prefix of the settings compiled into a pattern that finds the
+ * channel id in a request path (the daemon's router) and builds the path of a channel
+ * id (the URL helpers). The rules for the id itself are in `id.ts`.
+ *
+ * @module
+ */
 import { ChannelIdError } from '../errors.js';
-
-/** Nchan refuses channel ids longer than this many bytes (UTF-8, decoded). */
-export const MAX_CHANNEL_ID_BYTES = 1024;
+import { encodeChannelId } from './id.js';
 
 /**
  * A location's URL compiled both ways: `match` finds the channel id in a request
@@ -18,6 +23,8 @@ export interface LocationPattern {
    * malformed escape such as `%zz`.
    */
   match(path: string): string | undefined;
+  /** The channel id in `path` as it stands there (still percent-encoded), or `undefined`. */
+  matchEncoded(path: string): string | undefined;
   /** The path for `channelId`, which is encoded as one path segment. */
   reverse(channelId: string): string;
 }
@@ -48,6 +55,10 @@ export function compileLocation(spec: { url?: string; prefix?: string }): Locati
       const found = regex.exec(path);
       return found ? decodeURIComponent(found[1]) : undefined;
     },
+    matchEncoded(path) {
+      const found = regex.exec(path);
+      return found ? found[1] : undefined;
+    },
     reverse(channelId) {
       const encoded = encodeChannelId(channelId);
       if (!idRegex.test(encoded)) {
@@ -58,33 +69,6 @@ export function compileLocation(spec: { url?: string; prefix?: string }): Locati
       return before + encoded + after;
     },
   };
-}
-
-/**
- * Check a channel id and encode it as one path segment.
- *
- * @throws ChannelIdError for a non-string, empty or over-long (> 1024 bytes) id.
- */
-export function encodeChannelId(channelId: unknown): string {
-  if (typeof channelId !== 'string') {
-    throw new ChannelIdError(`channel id must be a string, got ${describe(channelId)}`);
-  }
-  if (channelId === '') throw new ChannelIdError('channel id must not be empty');
-  const bytes = Buffer.byteLength(channelId, 'utf8');
-  if (bytes > MAX_CHANNEL_ID_BYTES) {
-    throw new ChannelIdError(
-      `channel id is ${bytes} bytes long; the limit is ${MAX_CHANNEL_ID_BYTES} bytes (as Nchan)`,
-    );
-  }
-  // encodeURIComponent keeps the apostrophe; %27 makes the URL the same text whether
-  // or not a template escapes it (HTML attribute, escapejs), and decodes to the same id.
-  return encodeURIComponent(channelId).replace(/'/g, '%27');
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
 }
 
 function parsePrefix(prefix: string): Parsed {

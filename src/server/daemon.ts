@@ -10,7 +10,13 @@
  *
  * @module
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { addressMatcher } from '../ip.js';
 import {
@@ -20,14 +26,15 @@ import {
 } from '../settings/index.js';
 import { createPassthroughNotifier, type PassthroughNotifier } from './hooks/passthrough-sender.js';
 import { PublisherLocation } from './locations/publisher.js';
-import { SubscriberLocation, WaitingRoom } from './locations/subscriber.js';
-import { internalError, NodeReply, PARKED_AT, requestPath, sendText } from './protocol/http.js';
+import { SubscriberLocation } from './locations/subscriber.js';
+import { WaitingRoom } from './locations/waiting-room.js';
+import { Router, requestPath } from './router.js';
 import { createMemoryStore } from './store/memory.js';
-import type { Store, StoreFactory } from './store/types.js';
+import { createRedisStore } from './store/redis/store.js';
+import type { Store } from './store/types.js';
 import { type RawRoute, RawServer } from './transport/raw/server.js';
-
-export { createMemoryStore, type MemoryStoreOptions } from './store/memory.js';
-export * from './store/types.js';
+import { internalError, NodeReply, PARKED_AT, sendText } from './transport/reply.js';
+import { KEEP_ALIVE_TIMEOUT_MS } from './transport/response-head.js';
 
 /** One answered request, for the daemon's log. */
 export interface RequestLogEntry {
@@ -50,10 +57,18 @@ export interface PushServerOptions {
   /**
    * Serve subscriber polls and plain publishes of `listen()`'s server on its sockets
    * directly (a strict HTTP/1.1 subset; everything else goes to node:http on the same
-   * socket). About half the CPU and memory per subscriber of node:http alone.
+   * socket). About half the CPU and memory per subscriber of node:http alone. Off, or
+   * on a Node without the internals it needs (`transport/node-internals.ts`), node:http
+   * serves everything.
    * @default true
    */
   rawSockets?: boolean;
+  /**
+   * Requests for paths no location answers go here instead of a 404 (`--allrequests`
+   * sends the app's pages so). The daemon's `log` does not see them.
+   * @default a 404 with a one-line body
+   */
+  fallback?: RequestListener;
 }
 
 /** A push daemon: the request handler, its HTTP server, its stores. */
@@ -118,6 +133,8 @@ export function createPushServer(
     }
     return notifier;
   };
+  const router = new Router(resolved.locations);
+  /** The location objects, by the router's index; built once the stores are open. */
   let routes: Route[] | undefined;
   const buildRoutes = () => {
     routes = resolved.locations.map((location): Route => {
@@ -139,65 +156,44 @@ export function createPushServer(
   const ready = openStores(resolved, options.stores ?? {}, stores).then(buildRoutes);
   ready.catch(() => {});
 
-  const route = (req: IncomingMessage, res: ServerResponse, table: Route[]) => {
-    const path = requestPath(req);
-    for (const location of table) {
-      let channel: string | undefined;
+  let server: Server | undefined;
+  const { fallback, log } = options;
+
+  /** Answer one request; `own`: it came through the daemon's own server (see `listen`). */
+  const dispatch = (req: IncomingMessage, res: ServerResponse, own: boolean) => {
+    const match = router.route(requestPath(req.url));
+    if (match === undefined && fallback) return fallback(req, res);
+    if (log) logRequest(req, res, log);
+    // Prebuilt answers announce the keep-alive timeout of the daemon's own server.
+    const reply = new NodeReply(res, servername, own);
+    if (match === undefined) return sendText(reply, 404, 'Not Found');
+    if ('status' in match) return sendText(reply, match.status, match.text);
+    const answer = () => {
+      // A bug of ours must cost one request, never the daemon.
       try {
-        channel = location.location.pattern.match(path);
-      } catch {
-        return sendText(
-          new NodeReply(res, servername),
-          400,
-          'Bad Request: malformed percent-encoding in the channel id',
-        );
+        (routes as Route[])[match.index].handle(req, reply, match.channel);
+      } catch (error) {
+        internalError(reply, error);
       }
-      if (channel === undefined) continue;
-      if (channel.includes('\0'))
-        return sendText(new NodeReply(res, servername), 400, 'Bad Request: NUL in the channel id');
-      return location.handle(req, res, channel);
-    }
-    sendText(new NodeReply(res, servername), 404, 'Not Found');
-  };
-
-  // A bug of ours must cost one request, never the daemon.
-  const safely = (req: IncomingMessage, res: ServerResponse, table: Route[]) => {
-    try {
-      route(req, res, table);
-    } catch (error) {
-      internalError(new NodeReply(res, servername), error);
-    }
-  };
-
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    if (options.log) logRequest(req, res, options.log);
-    if (routes) return safely(req, res, routes);
-    ready.then(
-      () => safely(req, res, routes as Route[]),
-      (error: Error) =>
-        sendText(new NodeReply(res, servername), 503, `store unavailable: ${error.message}`),
+    };
+    if (routes) return answer();
+    ready.then(answer, (error: Error) =>
+      sendText(reply, 503, `store unavailable: ${error.message}`),
     );
   };
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => dispatch(req, res, false);
 
   /** The raw path's routing: the location of a path, when it has one and it decodes cleanly. */
   const rawRoute = (path: string): RawRoute | undefined => {
     if (!routes) return undefined;
-    for (const location of routes) {
-      let channel: string | undefined;
-      try {
-        channel = location.location.pattern.match(path);
-      } catch {
-        return undefined;
-      }
-      if (channel === undefined) continue;
-      if (channel.includes('\0')) return undefined;
-      return { location, publisher: location instanceof PublisherLocation, channel };
-    }
-    return undefined;
+    const match = router.route(path);
+    if (match === undefined || 'status' in match) return undefined;
+    const location = routes[match.index];
+    return { location, publisher: location instanceof PublisherLocation, channel: match.channel };
   };
 
   let raw: RawServer | undefined;
-  let server: Server | undefined;
   const push: PushServer = {
     handler,
     get server() {
@@ -215,23 +211,19 @@ export function createPushServer(
     },
     async listen(port = resolved.port, address = resolved.address) {
       await ready;
-      server = createServer(handler);
+      server = createServer((req, res) => dispatch(req, res, true));
       // Browsers re-poll on the same connection; keep it as long as nginx does.
-      server.keepAliveTimeout = 75_000;
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       // A parked poll's request is complete; these only bound slow request headers and bodies.
       server.headersTimeout = 60_000;
       server.requestTimeout = 300_000;
       const listening = server;
       if (options.rawSockets !== false) {
-        raw = new RawServer(listening, {
+        raw = RawServer.attach(listening, {
           servername,
-          keepAliveTimeout: listening.keepAliveTimeout,
+          keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
           route: rawRoute,
-          // `--allrequests` and other routers put their own request listener on the server.
-          mayBypass: () =>
-            listening.listenerCount('request') === 1 &&
-            listening.listeners('request')[0] === handler,
-          log: options.log,
+          log,
         });
       }
       await new Promise<void>((resolve, reject) => {
@@ -271,21 +263,9 @@ async function openStores(
   for (const [name, storeSettings] of Object.entries(settings.stores)) {
     if (given[name]) stores[name] = given[name];
     else if (storeSettings.type === 'memory') stores[name] = createMemoryStore(storeSettings);
-    else stores[name] = (await loadRedisFactory())(storeSettings);
+    else stores[name] = createRedisStore(storeSettings);
   }
   await Promise.all(Object.values(stores).map((store) => store.open()));
-}
-
-async function loadRedisFactory(): Promise<StoreFactory> {
-  // Resolved at run time: the Redis store is optional and written separately.
-  const path = './store/redis/store.js';
-  const module = (await import(path)) as { createRedisStore?: StoreFactory };
-  if (typeof module.createRedisStore !== 'function') {
-    throw new Error(
-      'the Redis store is not available in this build (src/server/store/redis/store.ts)',
-    );
-  }
-  return module.createRedisStore;
 }
 
 /**

@@ -72,26 +72,26 @@ describe('channelUrl and publisherUrl', () => {
     assert.ok(channelUrl(unicode, defaults).endsWith('x'));
     assert.equal(
       idError(() => channelUrl('x'.repeat(1025), defaults)),
-      'channel id is 1025 bytes long; the limit is 1024 bytes (as Nchan)',
+      'the channel id is 1025 bytes long; the limit is 1024 bytes',
     );
     assert.equal(
       idError(() => channelUrl(`${unicode}x`, defaults)),
-      'channel id is 1025 bytes long; the limit is 1024 bytes (as Nchan)',
+      'the channel id is 1025 bytes long; the limit is 1024 bytes',
     );
   });
 
   test('empty and non-string ids are refused', () => {
     assert.equal(
       idError(() => channelUrl('', defaults)),
-      'channel id must not be empty',
+      'the channel id is an empty string',
     );
     assert.equal(
       idError(() => channelUrl(42 as unknown as string, defaults)),
-      'channel id must be a string, got number',
+      'the channel id must be a string, got number 42',
     );
     assert.equal(
       idError(() => publisherUrl(null as unknown as string, defaults)),
-      'channel id must be a string, got null',
+      'the channel id must be a string, got null',
     );
   });
 

@@ -19,9 +19,13 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PROXIED_FOR_HEADER } from '../../ip.js';
 import type { PushServerSettings, ResolvedSettings } from '../../settings/index.js';
-import { createPushServer, type PushServer } from '../daemon.js';
+import {
+  createPushServer,
+  logRequest,
+  type PushServer,
+  type PushServerOptions,
+} from '../daemon.js';
 import { createFailureLog, withoutHopByHop } from '../hooks/passthrough-sender.js';
-import { requestPath } from '../protocol/http.js';
 
 /** The port `--allrequests` listens on when none is given (the app's usual port). */
 export const ALLREQUESTS_PORT = 8000;
@@ -38,8 +42,8 @@ export class AllRequestsError extends Error {
 export interface AllRequestsOptions {
   /** Daemon settings; the push locations decide which requests the daemon gets. @default {} */
   settings?: PushServerSettings | ResolvedSettings;
-  /** An existing daemon to route push requests to, instead of creating one from `settings`. */
-  push?: PushServer;
+  /** Options of the daemon (its request log, `rawSockets`); its `log` sees the app's requests too. */
+  pushOptions?: Omit<PushServerOptions, 'fallback'>;
   /** The app in this process: an Express app or any Node `(req, res)` handler. */
   app?: RequestListener;
   /** Where the app runs, e.g. `http://127.0.0.1:3000`; requests are proxied there. */
@@ -85,25 +89,25 @@ export function createAllRequestsServer(options: AllRequestsOptions): AllRequest
       '--allrequests needs exactly one app: --app ./app.js (in this process) or --upstream http://127.0.0.1:3000 (proxied)',
     );
   }
-  const push = options.push ?? createPushServer(options.settings ?? {});
+  const requestLog = options.pushOptions?.log;
+  // The daemon routes: push locations it answers itself (exempt from --forcehost: the
+  // app publishes to 127.0.0.1), the rest comes to the app.
+  const push = createPushServer(options.settings ?? {}, {
+    ...options.pushOptions,
+    fallback: (req, res) => toApp(req, res),
+  });
   const settings = push.settings;
   const { servername } = settings;
-  const patterns = settings.locations.map((location) => location.pattern.regex);
-  const isPush = (req: IncomingMessage) => {
-    const path = requestPath(req);
-    return patterns.some((regex) => regex.test(path));
-  };
   const forward = options.app
     ? inProcess(options.app, servername)
     : proxyTo(options.upstream!, servername, options.log ?? ((line) => console.error(line)));
   const redirect = options.forcehost ? forceHost(options.forcehost, servername) : undefined;
-
-  const handler = (req: IncomingMessage, res: ServerResponse) => {
-    // Push locations are exempt from --forcehost: the app publishes to 127.0.0.1.
-    if (isPush(req)) return push.handler(req, res);
+  const toApp = (req: IncomingMessage, res: ServerResponse) => {
+    if (requestLog) logRequest(req, res, requestLog);
     if (redirect?.(req, res)) return;
     forward(req, res);
   };
+  const handler = push.handler;
 
   return {
     handler,
@@ -111,12 +115,8 @@ export function createAllRequestsServer(options: AllRequestsOptions): AllRequest
     get server() {
       return push.server;
     },
-    async listen(port = settings.port, address = settings.address) {
-      // The daemon's own server (its stores opened, its timeouts), answering with our router.
-      const bound = await push.listen(port, address);
-      push.server!.removeAllListeners('request');
-      push.server!.on('request', handler);
-      return bound;
+    listen(port = settings.port, address = settings.address) {
+      return push.listen(port, address);
     },
     close() {
       return push.close();

@@ -19,7 +19,8 @@ import {
   readConfigFile,
   resolveSettings,
 } from '../../settings/index.js';
-import { createPushServer, logRequest, type PushServer, type RequestLogEntry } from '../daemon.js';
+import { createPushServer, type PushServer, type RequestLogEntry } from '../daemon.js';
+import { describeNodeInternals, nodeInternals } from '../transport/node-internals.js';
 import { ALLREQUESTS_PORT, createAllRequestsServer, loadApp } from './allrequests.js';
 import { reportStartFailure, superviseWorkers, workerNumber } from './workers.js';
 
@@ -51,6 +52,8 @@ export interface CommandLine {
   forcehost: string | undefined;
   /** `--workers N` (`auto`: one per CPU): worker processes serving the port. @default 1 */
   workers: number;
+  /** `--no-raw-sockets` makes it false: node:http serves every request. @default true */
+  rawSockets: boolean;
 }
 
 const USAGE = `usage: runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet] [--workers N]
@@ -69,6 +72,8 @@ a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001).
   --app FILE       with --allrequests: the app module (an Express app or (req, res) handler)
   --upstream URL   with --allrequests: the app running elsewhere, proxied
   --forcehost HOST with --allrequests: redirect requests for other hosts to HOST
+  --no-raw-sockets node:http serves every request (no raw socket path; slower, for
+                   comparison or a suspected raw-path problem)
 `;
 
 const WITH_VALUE: Record<string, 'config' | 'app' | 'upstream' | 'forcehost' | 'workers'> = {
@@ -111,6 +116,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     upstream: undefined,
     forcehost: undefined,
     workers: 1,
+    rawSockets: true,
   };
   let addrport: string | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -123,6 +129,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     else if (name === '-q' || name === '--quiet') line.quiet = true;
     else if (name === '-h' || name === '--help') line.help = true;
     else if (name === '--allrequests') line.allrequests = true;
+    else if (name === '--no-raw-sockets') line.rawSockets = false;
     else if (name in WITH_VALUE) {
       const key = WITH_VALUE[name];
       const value = inline ?? argv[++i];
@@ -245,13 +252,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (!line.quiet) process.stdout.write(`${text}\n`);
   };
   const log = line.quiet ? undefined : (entry: RequestLogEntry) => out(logLine(entry, worker));
-  const push = createPushServer(settings, { log: line.allrequests ? undefined : log });
+  let push: PushServer | undefined;
   try {
-    if (line.allrequests) await listenForAllRequests(line, push, log);
-    else await push.listen(settings.port, settings.address);
+    if (line.allrequests) push = await listenForAllRequests(line, settings, log);
+    else {
+      push = createPushServer(settings, { log, rawSockets: line.rawSockets });
+      await push.listen(settings.port, settings.address);
+    }
   } catch (error) {
     // An opened store (a Redis connection) would keep the process alive.
-    const closed = push.close().catch(() => {});
+    const closed = push?.close().catch(() => {});
     // A worker's reason goes to the primary, which prints it once for all workers.
     if (worker !== undefined) await reportStartFailure(describeFailure(error, settings));
     fail(error, settings);
@@ -296,19 +306,20 @@ async function runWorkers(
 /** `--allrequests`: the daemon's server routes push locations to it and the rest to the app. */
 async function listenForAllRequests(
   line: CommandLine,
-  push: PushServer,
+  settings: ResolvedSettings,
   log: ((entry: RequestLogEntry) => void) | undefined,
-): Promise<void> {
+): Promise<PushServer> {
   const app = line.app === undefined ? undefined : await loadApp(line.app);
   const one = createAllRequestsServer({
-    push,
+    settings,
     app,
     upstream: line.upstream,
     forcehost: line.forcehost,
+    // One log line for every request, the app's too.
+    pushOptions: { log, rawSockets: line.rawSockets },
   });
-  await one.listen(push.settings.port, push.settings.address);
-  // One log line for every request, the app's too.
-  if (log) one.server?.prependListener('request', (req, res) => logRequest(req, res, log));
+  await one.listen(settings.port, settings.address);
+  return one.push;
 }
 
 function loadSettings(line: CommandLine): ResolvedSettings {
@@ -347,7 +358,7 @@ function banner(settings: ResolvedSettings, line: CommandLine, pids: number[] = 
   const lines = [
     bannerDate(new Date()),
     `pushserver version ${version()}, using settings from ${settings.source}`,
-    `Node ${process.version}`,
+    `Node ${process.version}, ${describeTransport(line.rawSockets)}`,
     `Starting push server at http://${listening}/`,
   ];
   // The URLs as the app and browsers reach them (publisherHost / subscriberHost).
@@ -374,6 +385,13 @@ function banner(settings: ResolvedSettings, line: CommandLine, pids: number[] = 
   for (const [label, text] of rows) lines.push(`  ${label.padEnd(width)}  ${text}`);
   lines.push('Quit the server with CONTROL-C.');
   return lines.join('\n');
+}
+
+/** Which path requests take: the raw socket path (and the Node internals it uses) or node:http. */
+function describeTransport(rawSockets: boolean): string {
+  if (!rawSockets) return 'raw socket path off (--no-raw-sockets)';
+  if (!nodeInternals.connectionHandOff) return `raw socket path off (${describeNodeInternals()})`;
+  return `raw socket path on (${describeNodeInternals()})`;
 }
 
 function displayPattern(location: ResolvedLocation): string {

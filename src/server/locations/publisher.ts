@@ -4,20 +4,15 @@
  *
  * @module
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { isTooLong } from '../../channel/id.js';
 import type { ResolvedLocation } from '../../settings/index.js';
-import {
-  corsFor,
-  type HeaderList,
-  infoBody,
-  internalError,
-  isTooLong,
-  NodeReply,
-  type Reply,
-  sendText,
-} from '../protocol/http.js';
+import { infoBody } from '../protocol/channel-info.js';
+import { corsFor } from '../protocol/cors.js';
 import type { ChannelInfo, NewMessage, PublishResult, Store } from '../store/types.js';
+import { internalError, type NodeReply, type Reply, sendText } from '../transport/reply.js';
+import type { HeaderList } from '../transport/response-head.js';
 
 const METHODS = 'GET, POST, PUT, DELETE';
 const EMPTY = Buffer.alloc(0);
@@ -61,11 +56,10 @@ export class PublisherLocation {
    * the body of a publish, then answer as {@link serve}.
    *
    * @param req the request
-   * @param res its response
+   * @param reply its response
    * @param channel decoded channel id
    */
-  handle(req: IncomingMessage, res: ServerResponse, channel: string) {
-    const reply = new NodeReply(res, this.context.servername);
+  handle(req: IncomingMessage, reply: NodeReply, channel: string) {
     const method = req.method ?? '';
     const allowed = mayPublishFrom(req.socket, this.context.mayPublish);
     const publishing = method === 'POST' || method === 'PUT';

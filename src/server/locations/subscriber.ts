@@ -5,72 +5,25 @@
  * @module
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { isTooLong } from '../../channel/id.js';
 import type { ResolvedLocation } from '../../settings/index.js';
 import type { PassthroughNotifier } from '../hooks/passthrough-sender.js';
+import { type Cors, corsFor } from '../protocol/cors.js';
+import { parseCursor, VARY } from '../protocol/cursor.js';
+import { currentHttpDate, httpDate } from '../protocol/dates.js';
+import type { Message, NextResult } from '../store/types.js';
+import { internalError, type NodeReply, type Reply, sendText } from '../transport/reply.js';
+import { type HeaderList, headStart, headTail } from '../transport/response-head.js';
 import {
-  type Cors,
-  corsFor,
-  currentHttpDate,
-  type HeaderList,
-  httpDate,
-  internalError,
-  isTooLong,
-  NodeReply,
-  parseCursor,
-  type Reply,
-  sendText,
-  VARY,
-} from '../protocol/http.js';
-import {
-  compareIds,
-  type Message,
-  type MessageId,
-  type NextResult,
-  type Store,
-  type StoreEvent,
-} from '../store/types.js';
+  NO_HEADERS,
+  newWaiter,
+  stopWaiter,
+  type Waiter,
+  type WaitingRoom,
+} from './waiting-room.js';
 
-const NO_HEADERS: IncomingHttpHeaders = {};
 const EXPOSE = 'Last-Modified, Etag, Content-Type, Cache-Control';
 const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control';
-
-/** One poll, from its arrival until it is answered. */
-export interface Waiter {
-  reply: Reply;
-  /** The request's headers, forwarded with passthrough notifications. */
-  headers: IncomingHttpHeaders;
-  channel: string;
-  cursor: MessageId | null;
-  /** `checking`: asking the store; `waiting`: parked and counted; `done`: answered. */
-  state: 'checking' | 'waiting' | 'done';
-  /** A message arrived while checking: ask the store again before parking. */
-  dirty: boolean;
-  /** The channel was deleted while checking. */
-  deleted: boolean;
-  cors: HeaderList;
-  corsKey: string;
-  timer: NodeJS.Timeout | undefined;
-  location: SubscriberLocation;
-  /** Counts the polls this object served (it is reused); a store answer for an earlier one is dropped. */
-  generation: number;
-  /** The cursor object this waiter owns, filled in again by its next poll. */
-  ownCursor: { time: number; tag: number } | undefined;
-  /** The channel's list this waiter is in (see {@link WaitingRoom}), and its neighbours there. */
-  list: Waiters | undefined;
-  previous: Waiter | undefined;
-  next: Waiter | undefined;
-}
-
-/**
- * A channel's waiters, linked through the waiters themselves, oldest first: a poll
- * joins and leaves it without allocating (a Set reallocates its table as it empties
- * with every message and fills again with the re-polls).
- */
-interface Waiters {
-  first: Waiter | undefined;
-  last: Waiter | undefined;
-  size: number;
-}
 
 const WAITER = Symbol('waiter');
 type WaitingResponse = ServerResponse & { [WAITER]?: Waiter };
@@ -79,119 +32,6 @@ type WaitingResponse = ServerResponse & { [WAITER]?: Waiter };
 function onResponseClose(this: WaitingResponse): void {
   const waiter = this[WAITER];
   if (waiter) stopWaiter(waiter);
-}
-
-/**
- * The client of `waiter` went away: forget the poll (and tell the store and the
- * passthrough app, when it was parked). Nothing when it was already answered.
- */
-export function stopWaiter(waiter: Waiter): void {
-  if (waiter.state !== 'done') waiter.location.room.remove(waiter);
-}
-
-/**
- * The parked polls of one store, by channel. It listens to the store's events and
- * answers the polls they concern.
- */
-export class WaitingRoom {
-  private readonly channels = new Map<string, Waiters>();
-  /**
-   * Lists left empty in `channels`. A channel's list empties with every message and
-   * fills again with the re-polls: it stays, so the map is not rebuilt all the time, and
-   * the empty ones are dropped once they are many.
-   */
-  private empty = 0;
-  private readonly unlisten: () => void;
-
-  /** @param store the store whose events wake the polls parked here */
-  constructor(readonly store: Store) {
-    this.unlisten = store.onEvent((event) => this.onEvent(event));
-  }
-
-  /** Number of polls parked or being checked. */
-  get size(): number {
-    let count = 0;
-    for (const waiters of this.channels.values()) count += waiters.size;
-    return count;
-  }
-
-  /** A poll arrived: events for its channel now reach it (it is being checked, not yet counted). */
-  add(waiter: Waiter): void {
-    let waiters = this.channels.get(waiter.channel);
-    if (!waiters) {
-      waiters = { first: undefined, last: undefined, size: 0 };
-      this.channels.set(waiter.channel, waiters);
-    } else if (waiters.size === 0) {
-      this.empty--;
-    }
-    waiter.list = waiters;
-    waiter.previous = waiters.last;
-    waiter.next = undefined;
-    if (waiters.last) waiters.last.next = waiter;
-    else waiters.first = waiter;
-    waiters.last = waiter;
-    waiters.size++;
-  }
-
-  /** Forget `waiter`; when it was parked, tell the store it stopped waiting. */
-  remove(waiter: Waiter): void {
-    const waiters = waiter.list;
-    if (waiters) {
-      // `waiter.next` stays: an event going through the list goes on from there.
-      if (waiter.previous) waiter.previous.next = waiter.next;
-      else waiters.first = waiter.next;
-      if (waiter.next) waiter.next.previous = waiter.previous;
-      else waiters.last = waiter.previous;
-      waiter.list = undefined;
-      waiter.previous = undefined;
-      if (--waiters.size === 0 && ++this.empty > 1024) this.dropEmpty();
-    }
-    if (waiter.timer) clearTimeout(waiter.timer);
-    const wasWaiting = waiter.state === 'waiting';
-    waiter.state = 'done';
-    if (wasWaiting) {
-      this.store.subscriberStopped(waiter.channel)?.catch(ignore);
-      waiter.location.passthrough?.unsubscribe(waiter.channel, waiter.headers);
-    }
-  }
-
-  private dropEmpty(): void {
-    if (this.empty * 2 < this.channels.size) return;
-    for (const [channel, waiters] of this.channels) {
-      if (waiters.size === 0) this.channels.delete(channel);
-    }
-    this.empty = 0;
-  }
-
-  /** Answer every parked poll with 503 and `Connection: close` (the daemon is stopping). */
-  closeAll(): void {
-    const all: Waiter[] = [];
-    for (const waiters of this.channels.values()) {
-      for (let waiter = waiters.first; waiter; waiter = waiter.next) all.push(waiter);
-    }
-    for (const waiter of all) {
-      this.remove(waiter);
-      sendText(waiter.reply, 503, 'push server shutting down', ['Connection', 'close']);
-    }
-    this.unlisten();
-  }
-
-  private onEvent(event: StoreEvent): void {
-    const waiters = this.channels.get(event.channel);
-    if (!waiters) return;
-    // Answering a waiter removes it; its `next` stays set for this loop.
-    for (let waiter = waiters.first; waiter; waiter = waiter.next) {
-      if (event.type === 'delete') {
-        if (waiter.state === 'checking') waiter.deleted = true;
-        else waiter.location.gone(waiter);
-      } else if (waiter.state === 'checking') {
-        waiter.dirty = true;
-      } else if (waiter.cursor === null || compareIds(event.message.id, waiter.cursor) > 0) {
-        // A parked poll had nothing after its cursor, so this message is the first one.
-        waiter.location.deliver(waiter, event.message);
-      }
-    }
-  }
 }
 
 /** What a subscriber location needs from the daemon. */
@@ -234,19 +74,14 @@ export class SubscriberLocation {
    * Handle one node:http request for `channel` (already decoded and NUL-free).
    *
    * @param req the request
-   * @param res its response
+   * @param reply its response
    * @param channel decoded channel id
    */
-  handle(req: IncomingMessage, res: ServerResponse, channel: string): void {
-    const waiter = this.serve(
-      req.method ?? '',
-      req.headers,
-      new NodeReply(res, this.context.servername),
-      channel,
-    );
+  handle(req: IncomingMessage, reply: NodeReply, channel: string): void {
+    const waiter = this.serve(req.method ?? '', req.headers, reply, channel);
     if (waiter && waiter.state !== 'done') {
-      (res as WaitingResponse)[WAITER] = waiter;
-      res.on('close', onResponseClose);
+      (reply.res as WaitingResponse)[WAITER] = waiter;
+      reply.res.on('close', onResponseClose);
     }
   }
 
@@ -467,9 +302,7 @@ export class SubscriberLocation {
       return cached.answer;
     }
     const headers = this.messageHeaders(message, waiter);
-    let prefix = `HTTP/1.1 200 OK\r\nServer: ${this.context.servername}\r\n`;
-    for (let i = 0; i < headers.length; i += 2) prefix += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    prefix += `Content-Length: ${message.body.length}\r\n`;
+    const prefix = headStart(200, this.context.servername, headers, message.body.length);
     const answer: Answer = { prefix, date: '', head: '', bytes: undefined };
     cached.message = message;
     cached.corsKey = waiter.corsKey;
@@ -495,7 +328,7 @@ interface Answer {
 const PREBUILT_BODY_LIMIT = 64 * 1024;
 
 function rebuild(answer: Answer, message: Message, date: string): void {
-  const head = `${answer.prefix}Date: ${date}\r\nConnection: keep-alive\r\n\r\n`;
+  const head = answer.prefix + headTail(date, true);
   const length = Buffer.byteLength(head, 'latin1');
   const bytes = Buffer.allocUnsafe(length + message.body.length);
   bytes.write(head, 0, 'latin1');
@@ -506,29 +339,6 @@ function rebuild(answer: Answer, message: Message, date: string): void {
 }
 
 function ignore(): void {}
-
-/** A waiter with every field, for {@link SubscriberLocation}'s `get` to fill in. */
-function newWaiter(reply: Reply, location: SubscriberLocation): Waiter {
-  return {
-    reply,
-    headers: NO_HEADERS,
-    channel: '',
-    cursor: null,
-    state: 'done',
-    dirty: false,
-    deleted: false,
-    cors: [],
-    corsKey: '',
-    timer: undefined,
-    location,
-    generation: 0,
-    ownCursor: undefined,
-    list: undefined,
-    previous: undefined,
-    next: undefined,
-  };
-}
-
 /** The same bytes of the same memory (a stored body read twice). */
 function sameBytes(a: Buffer, b: Buffer): boolean {
   return (

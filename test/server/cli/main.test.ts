@@ -83,7 +83,7 @@ describe('runpushserver', { concurrency: true }, () => {
     assert.match(lines[0], /^[A-Z][a-z]+ \d{1,2}, \d{4} - \d\d:\d\d:\d\d$/);
     assert.deepEqual(lines.slice(1, 7), [
       `pushserver version ${VERSION}, using settings from defaults`,
-      `Node ${process.version}`,
+      `Node ${process.version}, raw socket path on (Node internals: sharedReadBuffer on, prebuiltHead on, connectionHandOff on)`,
       `Starting push server at http://127.0.0.1:${port}/`,
       `  publisher   http://127.0.0.1:${port}/publisher/<channel_id>`,
       `  subscriber  http://127.0.0.1:${port}/subscriber/<channel_id>`,

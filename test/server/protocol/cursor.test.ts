@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  infoBody,
-  parseCursor,
-  parseEtag,
-  parseHttpDate,
-} from '../../../src/server/protocol/http.js';
+import { parseCursor, parseEtag } from '../../../src/server/protocol/cursor.js';
+import { parseHttpDate } from '../../../src/server/protocol/dates.js';
 
 const T1 = 1_795_828_879; // Sat, 28 Nov 2026 01:21:19 GMT
 
@@ -45,27 +41,5 @@ describe('cursor headers, read as Nchan reads them', () => {
     assert.equal(parseCursor('Thu, 1 Jan 1970 00:00:00 GMT', undefined), null);
     assert.equal(parseCursor('Sat, 28 Nov 2026 01:21:19 GMT', undefined), 'invalid');
     assert.deepEqual(parseCursor('Sat, 28 Nov 2026 01:21:19 GMT', 'W/"2"'), { time: T1, tag: 2 });
-  });
-});
-
-describe('channel info bodies', () => {
-  const info = { messages: 2, requested: 5, subscribers: 1, lastMessageId: { time: T1, tag: 1 } };
-  test('text/plain by default and for text/html', () => {
-    for (const accept of [undefined, 'text/html', '*/*']) {
-      assert.deepEqual(infoBody(info, accept), {
-        type: 'text/plain',
-        body: `queued messages: 2\r\nlast requested: 5 sec. ago\r\nactive subscribers: 1\r\nlast message id: ${T1}:1`,
-      });
-    }
-  });
-  test('application/json answers text/json; a channel without messages says 0:0', () => {
-    assert.deepEqual(infoBody({ ...info, lastMessageId: null }, 'application/json'), {
-      type: 'text/json',
-      body: '{"messages": 2, "requested": 5, "subscribers": 1, "last_message_id": "0:0" }',
-    });
-  });
-  test('the first known type in the Accept header wins', () => {
-    assert.equal(infoBody(info, 'text/yaml, application/json').type, 'text/yaml');
-    assert.equal(infoBody(info, 'application/xml;q=0.9').type, 'text/xml');
   });
 });

@@ -1,0 +1,101 @@
+/**
+ * Where one request's answer goes. Locations answer through a {@link Reply} and never
+ * touch the transport: node:http ({@link NodeReply}, here) or a connection of the raw
+ * socket path (`raw/connection.ts`). Both write their heads with `response-head.ts`.
+ *
+ * @module
+ */
+import type { ServerResponse } from 'node:http';
+import { writePrebuiltResponse } from './node-internals.js';
+import { type HeaderList, nodeHeaderList } from './response-head.js';
+
+/**
+ * Where one request's answer goes: a node:http response ({@link NodeReply}) or a
+ * connection of the raw socket path (`raw-server.ts`). Locations answer through it
+ * and never touch the transport.
+ */
+export interface Reply {
+  /**
+   * Answer with `status`: the `Server` header first, then `headers`, then
+   * `Content-Length` and `body` (empty by default).
+   */
+  send(status: number, headers: HeaderList, body?: string | Buffer): void;
+  /**
+   * Answer 200 with a complete prebuilt keep-alive response (status line, headers with
+   * `Date`, body), written as is.
+   *
+   * @param head the status line and headers at the start of `bytes`
+   * @param bytes the whole response
+   * @returns false when this exchange cannot take it (the caller then uses `send`)
+   */
+  sendPrebuilt(head: string, bytes: Buffer): boolean;
+  /** The poll is parked from now on (the request log's `waited`). */
+  parked(): void;
+  /** Whether the answer has begun. */
+  readonly headersSent: boolean;
+  /** Drop the connection (an answer that began cannot be finished). */
+  destroy(): void;
+}
+
+/** When a node:http response's poll was parked (ms, `performance.now()`), for the request log. */
+export const PARKED_AT = Symbol('parkedAt');
+
+/** A node:http response as a {@link Reply}. */
+export class NodeReply implements Reply {
+  /**
+   * @param res the response
+   * @param server the `Server` header value
+   * @param prebuilt whether prebuilt answers may be written: only on the daemon's own
+   *   server, whose keep-alive timeout is the one prebuilt heads announce
+   */
+  constructor(
+    readonly res: ServerResponse,
+    private readonly server: string,
+    private readonly prebuilt = false,
+  ) {}
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  send(status: number, headers: HeaderList, body: string | Buffer = ''): void {
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    this.res.writeHead(status, nodeHeaderList(this.server, headers, length));
+    this.res.end(body);
+  }
+
+  sendPrebuilt(head: string, bytes: Buffer): boolean {
+    return this.prebuilt && writePrebuiltResponse(this.res, head, bytes);
+  }
+
+  parked(): void {
+    (this.res as ServerResponse & { [PARKED_AT]?: number })[PARKED_AT] = performance.now();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+}
+
+/** Answer a client's mistake with a one-line plain-text body. */
+export function sendText(
+  reply: Reply,
+  status: number,
+  text: string,
+  headers: HeaderList = [],
+): void {
+  reply.send(status, ['Content-Type', 'text/plain', ...headers], text);
+}
+
+/**
+ * A bug of ours: log it with its stack and answer 500 (or drop the connection when
+ * the answer had begun). Costs one request, never the daemon.
+ *
+ * @param reply the answer of the failed request
+ * @param error what was thrown
+ */
+export function internalError(reply: Reply, error: unknown): void {
+  console.error(`pushserver: internal error: ${(error as Error)?.stack ?? error}`);
+  if (!reply.headersSent) sendText(reply, 500, 'Internal Server Error');
+  else reply.destroy();
+}
