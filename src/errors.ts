@@ -45,3 +45,17 @@ export class PublishError extends Error {
     this.body = details.body;
   }
 }
+
+/**
+ * A value as an error message names what was given instead of what was expected.
+ *
+ * @example describeValue(42) // 'number 42'
+ * @example describeValue([]) // 'an array'
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${value}`;
+  return typeof value === 'object' ? 'an object' : typeof value;
+}

@@ -4,9 +4,9 @@
  * these functions.
  */
 import { fileURLToPath } from 'node:url';
-import { MAX_CHANNEL_ID_BYTES } from './channel/id.js';
+import { channelIdProblem } from './channel/id.js';
 import { channelUrl } from './channel/urls.js';
-import { ChannelIdError } from './errors.js';
+import { ChannelIdError, describeValue } from './errors.js';
 import { escapeAttribute, escapejs, jsonForScript } from './escape.js';
 import type { ResolvedSettings } from './settings/index.js';
 
@@ -134,7 +134,7 @@ export function mergeChannels(
   if (positional === undefined) return named as SubscriptionChannels;
   if (typeof positional !== 'object' || positional === null || Array.isArray(positional)) {
     throw new TypeError(
-      `${helper}: the first argument must be an object of name → channel id, got ${describe(positional)}`,
+      `${helper}: the first argument must be an object of name → channel id, got ${describeValue(positional)}`,
     );
   }
   return { ...positional, ...named } as SubscriptionChannels;
@@ -147,7 +147,7 @@ function channelUrls(
 ): Record<string, string> {
   if (typeof channels !== 'object' || channels === null || Array.isArray(channels)) {
     throw new TypeError(
-      `${helper}: channels must be an object of name → channel id, got ${describe(channels)}`,
+      `${helper}: channels must be an object of name → channel id, got ${describeValue(channels)}`,
     );
   }
   const entries = Object.entries(channels);
@@ -175,7 +175,7 @@ function explicitUrl({ url }: { url: unknown }, where: string): string {
   if (typeof url === 'string' && ABSOLUTE_URL.test(url)) return url;
   throw new TypeError(
     `${where}: url must be an absolute http(s) URL, e.g. {url: "https://push.example.com/sub/x"}; got ${
-      typeof url === 'string' ? JSON.stringify(url) : describe(url)
+      typeof url === 'string' ? JSON.stringify(url) : describeValue(url)
     }`,
   );
 }
@@ -205,7 +205,7 @@ function checkedChannelUrl(
   helper: string,
   settings?: ResolvedSettings,
 ): string {
-  const problem = channelIdProblem(channelId);
+  const problem = templateChannelIdProblem(channelId);
   if (problem) throw new ChannelIdError(`${helper}: ${problem}`);
   try {
     return settings ? channelUrl(channelId as string, settings) : channelUrl(channelId as string);
@@ -215,26 +215,11 @@ function checkedChannelUrl(
   }
 }
 
-function channelIdProblem(channelId: unknown): string | undefined {
+function templateChannelIdProblem(channelId: unknown): string | undefined {
   if (channelId === undefined) {
     return 'the channel id is undefined; is the variable set in the render context?';
   }
-  if (typeof channelId !== 'string') {
-    return `the channel id must be a string, got ${describe(channelId)}`;
-  }
-  if (channelId === '') return 'the channel id is an empty string';
-  const bytes = Buffer.byteLength(channelId, 'utf8');
-  if (bytes > MAX_CHANNEL_ID_BYTES) {
-    return `the channel id is ${bytes} bytes long; the limit is ${MAX_CHANNEL_ID_BYTES} bytes`;
-  }
-  return undefined;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${value}`;
-  return typeof value === 'object' ? 'an object' : typeof value;
+  return channelIdProblem(channelId);
 }
 
 /** Defaults for the helpers made by {@link createTemplateHelpers}. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ChannelIdError } from '../errors.js';
+import { ChannelIdError, describeValue } from '../errors.js';
 
 /** Nchan refuses channel ids longer than this many bytes (UTF-8, decoded). */
 export const MAX_CHANNEL_ID_BYTES = 1024;
@@ -20,7 +20,7 @@ export const MAX_CHANNEL_ID_BYTES = 1024;
  */
 export function channelIdProblem(channelId: unknown): string | undefined {
   if (typeof channelId !== 'string') {
-    return `the channel id must be a string, got ${describe(channelId)}`;
+    return `the channel id must be a string, got ${describeValue(channelId)}`;
   }
   if (channelId === '') return 'the channel id is an empty string';
   const bytes = Buffer.byteLength(channelId, 'utf8');
@@ -87,12 +87,4 @@ export function isTooLong(channel: string): boolean {
   return (
     channel.length > MAX_CHANNEL_ID_BYTES / 3 && Buffer.byteLength(channel) > MAX_CHANNEL_ID_BYTES
   );
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${value}`;
-  return typeof value === 'object' ? 'an object' : typeof value;
 }
