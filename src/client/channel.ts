@@ -3,7 +3,7 @@
  * with each answer, and the registry of subscribed channels and of where each one was.
  */
 import { emit, warn, whenDocumentReady } from './events.js';
-import { retryDelay } from './options.js';
+import { now, pollWait, retryDelay } from './options.js';
 import { deliver } from './processors.js';
 import { type Cursor, cursorHeaders, readEtag } from './protocol.js';
 import type { ChannelState } from './types.js';
@@ -28,6 +28,8 @@ export class Channel {
   private failures = 0;
   private controller: AbortController | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** When the last poll started (`now()`), for `minPollInterval`. */
+  private startedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: string,
@@ -57,6 +59,7 @@ export class Channel {
     if (this.state !== 'open') this.setState('connecting');
     const controller = new AbortController();
     this.controller = controller;
+    this.startedAt = now();
     let response: Response;
     let body = '';
     try {
@@ -99,9 +102,11 @@ export class Channel {
     if (status === 200) {
       this.receive(response.headers, body);
     } else if (status === 304 || status === 408) {
-      // Nothing newer (interval polling) or the daemon's wait timed out: ask again, same cursor.
+      // Nothing newer (interval polling) or the daemon's wait timed out: ask again with
+      // the same cursor, at once after a long wait, but never in a loop with a daemon
+      // that answers at once.
       this.succeeded();
-      this.poll();
+      this.pollIn(pollWait(this.startedAt));
     } else if (status === 410) {
       this.fail('gone', status, `channel "${this.name}" was deleted on the daemon (410 Gone)`);
     } else if (status >= 500) {
@@ -172,7 +177,7 @@ export class Channel {
 
   /** After a network error (status 0) or a 5xx: back off, then ask again with the same cursor. */
   private retry(status: number, error: unknown): void {
-    const delay = retryDelay(this.failures);
+    const delay = Math.max(retryDelay(this.failures), pollWait(this.startedAt));
     this.failures += 1;
     emit('error', {
       channel: this.name,

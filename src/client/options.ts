@@ -1,6 +1,6 @@
 /**
- * The poll timing (`updates.configure()`), and the capped exponential backoff after
- * failures computed from it.
+ * The poll timing (`updates.configure()`), and the delays computed from it: the capped
+ * exponential backoff after failures, and the least time between two polls of a channel.
  */
 import type { UpdatesOptions } from './types.js';
 
@@ -9,6 +9,9 @@ export const options: UpdatesOptions = {
   retryDelay: 1000,
   maxRetryDelay: 30000,
   jitter: 0.2,
+  // The seed's client waits 1 s after an error answer (408 among them); Nchan's own client
+  // waits its reconnectTimeout, 1 s, after a 304.
+  minPollInterval: 1000,
 };
 
 /**
@@ -39,4 +42,21 @@ export function retryDelay(failures: number): number {
   const base = Math.min(options.maxRetryDelay, options.retryDelay * 2 ** Math.min(failures, 30));
   const spread = 1 + options.jitter * (2 * Math.random() - 1);
   return Math.max(0, Math.round(base * spread));
+}
+
+/**
+ * Milliseconds still to wait before a poll may start, when the last one started at
+ * `startedAt` (a `performance.now()` time): 0 once `minPollInterval` has passed.
+ */
+export function pollWait(startedAt: number): number {
+  const elapsed = now() - startedAt;
+  return Math.max(
+    0,
+    Math.min(options.minPollInterval, Math.ceil(options.minPollInterval - elapsed)),
+  );
+}
+
+/** A monotonic clock in milliseconds: the wall clock may jump. */
+export function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }

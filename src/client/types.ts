@@ -66,7 +66,7 @@ export interface UpdatesEventMap {
   state: ChannelStateEvent;
 }
 
-/** Timing of the retries, changed with `updates.configure()`. All in milliseconds. */
+/** Timing of the polls, changed with `updates.configure()`. All in milliseconds. */
 export interface UpdatesOptions {
   /**
    * Delay before the first retry after a network error or a 5xx; it doubles with each
@@ -84,6 +84,14 @@ export interface UpdatesOptions {
    * @default 0.2
    */
   jitter: number;
+  /**
+   * Least time between the starts of two polls of one channel, unless the first one
+   * brought a message (200): a daemon that answers 304 (interval polling), 408 or an error
+   * at once is asked at most once per this interval. A 408 after a long wait is re-polled
+   * at once.
+   * @default 1000
+   */
+  minPollInterval: number;
 }
 
 /** `processor(data)` for each update of one channel and type. */
@@ -133,10 +141,10 @@ export interface Updates {
   /** The state of channel `name`, or undefined when it is not subscribed. */
   state(name: string): Exclude<ChannelState, 'idle'> | undefined;
   /**
-   * Change the retry timing.
+   * Change the poll timing.
    *
    * @returns the options now in use (a copy)
-   * @example window.pushserver.updates.configure({ maxRetryDelay: 60000 });
+   * @example window.pushserver.updates.configure({ minPollInterval: 5000 });
    */
   configure(changes?: Partial<UpdatesOptions>): UpdatesOptions;
 }

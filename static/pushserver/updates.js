@@ -70,6 +70,9 @@
     retryDelay: 1e3,
     maxRetryDelay: 3e4,
     jitter: 0.2,
+    // The seed's client waits 1 s after an error answer (408 among them); Nchan's own client
+    // waits its reconnectTimeout, 1 s, after a 304.
+    minPollInterval: 1e3,
   };
   function configure(changes) {
     const given = changes || {};
@@ -89,6 +92,16 @@
     const base = Math.min(options.maxRetryDelay, options.retryDelay * 2 ** Math.min(failures, 30));
     const spread = 1 + options.jitter * (2 * Math.random() - 1);
     return Math.max(0, Math.round(base * spread));
+  }
+  function pollWait(startedAt) {
+    const elapsed = now() - startedAt;
+    return Math.max(
+      0,
+      Math.min(options.minPollInterval, Math.ceil(options.minPollInterval - elapsed)),
+    );
+  }
+  function now() {
+    return typeof performance !== 'undefined' ? performance.now() : Date.now();
   }
 
   // src/client/processors.ts
@@ -164,6 +177,8 @@
       this.failures = 0;
       this.controller = null;
       this.timer = null;
+      /** When the last poll started (`now()`), for `minPollInterval`. */
+      this.startedAt = Number.NEGATIVE_INFINITY;
     }
     start() {
       if (this.running) return;
@@ -185,6 +200,7 @@
       if (this.state !== 'open') this.setState('connecting');
       const controller = new AbortController();
       this.controller = controller;
+      this.startedAt = now();
       let response;
       let body = '';
       try {
@@ -225,7 +241,7 @@
         this.receive(response.headers, body);
       } else if (status === 304 || status === 408) {
         this.succeeded();
-        this.poll();
+        this.pollIn(pollWait(this.startedAt));
       } else if (status === 410) {
         this.fail('gone', status, `channel "${this.name}" was deleted on the daemon (410 Gone)`);
       } else if (status >= 500) {
@@ -289,7 +305,7 @@
     }
     /** After a network error (status 0) or a 5xx: back off, then ask again with the same cursor. */
     retry(status, error) {
-      const delay = retryDelay(this.failures);
+      const delay = Math.max(retryDelay(this.failures), pollWait(this.startedAt));
       this.failures += 1;
       emit('error', {
         channel: this.name,
