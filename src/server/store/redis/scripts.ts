@@ -26,22 +26,105 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import type { ChannelInfo, Message, MessageId, StoreEvent } from '../types.js';
 
-/** A Lua script, run with `EVALSHA` (loaded up front; sent whole with `EVAL` if the server lost it). */
-export interface RedisScript {
+/**
+ * A Lua script with its arguments and reply typed once: `encode` puts the arguments in
+ * the order the Lua reads them (KEYS, then ARGV), `parse` turns Redis' reply into the
+ * shape callers use. Run with `EVALSHA` (loaded up front; sent whole with `EVAL` if the
+ * server lost it).
+ */
+export interface RedisScript<Args, Reply> {
   readonly name: string;
   readonly lua: string;
   readonly sha1: string;
-  /** Number of leading arguments that are keys. */
-  readonly keys: number;
+  /** The script's KEYS and ARGV for these arguments. */
+  encode(args: Args): ScriptCall;
+  /** The reply as the store uses it (Redis' reply as `callBuffer` gives it: Buffers, numbers, arrays, null). */
+  parse(reply: unknown): Reply;
 }
 
-function script(name: string, keys: number, body: string): RedisScript {
-  return rawScript(name, keys, `${PRELUDE}\n${body}`);
+/** What `EVALSHA` sends after the script's hash. */
+export interface ScriptCall {
+  keys: string[];
+  argv: (string | Buffer)[];
 }
 
-function rawScript(name: string, keys: number, lua: string): RedisScript {
-  return { name, lua, keys, sha1: createHash('sha1').update(lua).digest('hex') };
+/** Any script, whatever its arguments and reply (for loading them all). */
+export type AnyRedisScript = RedisScript<never, unknown>;
+
+/**
+ * Define a script: its Lua text, how its arguments are sent and how its reply is read.
+ *
+ * @param name a name for errors and logs
+ * @param lua the whole script
+ * @param encode the arguments as KEYS and ARGV
+ * @param parse the reply as callers use it
+ * @returns the script, with its SHA1 for `EVALSHA`
+ * @example
+ * const GET = defineScript('get', "return redis.call('GET', KEYS[1])",
+ *   (key: string) => ({ keys: [key], argv: [] }), (reply) => (reply as Buffer | null)?.toString());
+ */
+export function defineScript<Args, Reply>(
+  name: string,
+  lua: string,
+  encode: (args: Args) => ScriptCall,
+  parse: (reply: unknown) => Reply,
+): RedisScript<Args, Reply> {
+  return { name, lua, sha1: createHash('sha1').update(lua).digest('hex'), encode, parse };
+}
+
+/** A channel script: the shared helpers, then `body`; its arguments start with a {@link ChannelScope}. */
+function channelScript<Args extends { scope: ChannelScope }, Reply>(
+  name: string,
+  body: string,
+  extra: (args: Args) => ScriptCall,
+  parse: (reply: unknown) => Reply,
+): RedisScript<Args, Reply> {
+  return defineScript(
+    name,
+    `${PRELUDE}\n${body}`,
+    (args) => {
+      const { keys, argv } = extra(args);
+      const { scope } = args;
+      return {
+        keys: [scope.channelKey, scope.streamKey, scope.daemonsKey, ...keys],
+        argv: [
+          scope.channel,
+          scope.daemonPrefix,
+          String(scope.maxMessages),
+          String(scope.minMessages),
+          String(scope.messageTimeout),
+          String(scope.idleTtl),
+          ...argv,
+        ],
+      };
+    },
+    parse,
+  );
+}
+
+/**
+ * What every channel script is told first: the channel's keys and the store's limits
+ * (KEYS[1..3] and ARGV[1..6] of the shared helpers below).
+ */
+export interface ChannelScope {
+  /** `P` + `channel:` + C */
+  channelKey: string;
+  /** `P` + `messages:` + C */
+  streamKey: string;
+  /** `P` + `daemons` */
+  daemonsKey: string;
+  /** The channel id C. */
+  channel: string;
+  /** `P` + `daemon:` (a daemon's hash is this + its id). */
+  daemonPrefix: string;
+  maxMessages: number;
+  minMessages: number;
+  /** Whole seconds a message lives, 0 = forever. */
+  messageTimeout: number;
+  /** Seconds a channel without messages is kept after its last use. */
+  idleTtl: number;
 }
 
 /**
@@ -134,9 +217,8 @@ end
  * Returns false when the channel does not exist and may not be created, else
  * {time, tag, duplicate 0/1, info...}.
  */
-export const PUBLISH = script(
+export const PUBLISH = channelScript(
   'publish',
-  4,
   `
 local idempotency_key = KEYS[4]
 if idempotency_key ~= '' then
@@ -181,6 +263,23 @@ local result = {time, tag, 0}
 for _, value in ipairs(info()) do table.insert(result, value) end
 return result
 `,
+  (args: PublishArgs) => ({
+    keys: [args.idempotencyKey],
+    argv: [
+      args.eventsChannel,
+      args.create ? '1' : '0',
+      args.contentType === null ? '0' : '1',
+      args.contentType ?? '',
+      args.body,
+      String(args.idempotencyTtl),
+      String(args.lostDataAt),
+    ],
+  }),
+  (reply): PublishReply | undefined => {
+    if (reply === null) return undefined;
+    const [time, tag, duplicate, ...info] = reply as [number, number, number, ...unknown[]];
+    return { id: { time, tag }, duplicate: duplicate === 1, info: parseInfo(info) };
+  },
 );
 
 /**
@@ -190,9 +289,8 @@ return result
  * Returns {exists 0/1, last id or false, entry or false} where entry is
  * {id, {field, value, ...}}.
  */
-export const NEXT = script(
+export const NEXT = channelScript(
   'next',
-  3,
   `
 drop_expired()
 local found = exists()
@@ -203,33 +301,43 @@ end
 local entries = redis.call('XRANGE', stream_key, ARGV[7], '+', 'COUNT', 1)
 return {found and 1 or 0, redis.call('HGET', channel_key, 'last') or false, entries[1] or false}
 `,
+  (args: RangeArgs) => ({ keys: [], argv: [args.start] }),
+  (reply): NextReply => {
+    const [exists, last, entry] = reply as [number, Buffer | null, EntryReply | null];
+    return {
+      exists: exists === 1,
+      last: last ? parseId(last) : null,
+      message: entry ? parseEntry(entry) : undefined,
+    };
+  },
 );
 
 /** The buffered messages after a cursor (catch-up after a lost subscription). ARGV[7] the start. */
-export const AFTER = script(
+export const AFTER = channelScript(
   'after',
-  3,
   `
 drop_expired()
 return redis.call('XRANGE', stream_key, ARGV[7], '+')
 `,
+  (args: RangeArgs) => ({ keys: [], argv: [args.start] }),
+  (reply): Message[] => (reply as EntryReply[]).map(parseEntry),
 );
 
 /** Channel info, or false when the channel does not exist. */
-export const INFO = script(
+export const INFO = channelScript(
   'info',
-  3,
   `
 drop_expired()
 if not exists() then return false end
 return info()
 `,
+  (_args: { scope: ChannelScope }) => ({ keys: [], argv: [] }),
+  (reply): ChannelInfo | undefined => (reply === null ? undefined : parseInfo(reply)),
 );
 
 /** Delete a channel and announce it. ARGV[7] events channel. Returns the info before, or false. */
-export const DELETE = script(
+export const DELETE = channelScript(
   'delete',
-  3,
   `
 drop_expired()
 if not exists() then return false end
@@ -238,6 +346,11 @@ redis.call('DEL', channel_key, stream_key)
 redis.call('PUBLISH', ARGV[7], 'd' .. cjson.encode({c = channel}))
 return before
 `,
+  (args: { scope: ChannelScope; eventsChannel: string }) => ({
+    keys: [],
+    argv: [args.eventsChannel],
+  }),
+  (reply): ChannelInfo | undefined => (reply === null ? undefined : parseInfo(reply)),
 );
 
 /**
@@ -246,9 +359,8 @@ return before
  * KEYS[4] this daemon's hash. ARGV[7] the delta, ARGV[8] the daemon hash TTL in ms,
  * ARGV[9] '1' to create the channel (a subscriber starts waiting on it).
  */
-export const SUBSCRIBERS = script(
+export const SUBSCRIBERS = channelScript(
   'subscribers',
-  4,
   `
 local count = redis.call('HINCRBY', KEYS[4], channel, tonumber(ARGV[7]))
 if count <= 0 then redis.call('HDEL', KEYS[4], channel) end
@@ -261,6 +373,11 @@ if ARGV[9] == '1' then
 end
 return count
 `,
+  (args: SubscribersArgs) => ({
+    keys: [args.daemonKey],
+    argv: [String(args.delta), String(args.ttlMs), args.started ? '1' : '0'],
+  }),
+  (reply): number => reply as number,
 );
 
 /**
@@ -269,9 +386,8 @@ return count
  * ARGV[3] '1' to replace the hash with the channel, count pairs in ARGV[4..] (all
  * of this daemon's counts, written after a reconnect).
  */
-export const HEARTBEAT = rawScript(
+export const HEARTBEAT = defineScript(
   'heartbeat',
-  2,
   `
 local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -285,10 +401,20 @@ redis.call('PEXPIRE', KEYS[2], alive)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms - 60000)
 return now_ms
 `,
+  (args: HeartbeatArgs) => ({
+    keys: [args.daemonsKey, args.daemonKey],
+    argv: [
+      String(args.aliveMs),
+      args.daemonId,
+      args.counts ? '1' : '0',
+      ...(args.counts ?? []).flatMap(([channel, count]) => [channel, String(count)]),
+    ],
+  }),
+  (reply): number => reply as number,
 );
 
 /** Every script, loaded before first use (`SCRIPT LOAD` at open and after a reconnect). */
-export const ALL_SCRIPTS: readonly RedisScript[] = [
+export const ALL_SCRIPTS: readonly AnyRedisScript[] = [
   PUBLISH,
   NEXT,
   AFTER,
@@ -297,3 +423,132 @@ export const ALL_SCRIPTS: readonly RedisScript[] = [
   SUBSCRIBERS,
   HEARTBEAT,
 ];
+
+/** The arguments of {@link PUBLISH}. */
+export interface PublishArgs {
+  scope: ChannelScope;
+  /** The key that remembers this publish's id: `P` + `publish:` + sha1(C + NUL + key). */
+  idempotencyKey: string;
+  /** Seconds the idempotency key is remembered. */
+  idempotencyTtl: number;
+  /** The store's pub/sub channel, `P` + `events`. */
+  eventsChannel: string;
+  /** Create the channel when it does not exist. */
+  create: boolean;
+  contentType: string | null;
+  body: Buffer;
+  /** The newest second ids had before Redis lost its data; 0 when it did not. */
+  lostDataAt: number;
+}
+
+/** What {@link PUBLISH} stored, or stored before under the same idempotency key. */
+export interface PublishReply {
+  id: MessageId;
+  /** The idempotency key was known: nothing was stored now. */
+  duplicate: boolean;
+  info: ChannelInfo;
+}
+
+/** The arguments of {@link NEXT} and {@link AFTER}. */
+export interface RangeArgs {
+  scope: ChannelScope;
+  /** The XRANGE start: `-` for the oldest, `(time-tag` for strictly after, `time-0` for from a second on. */
+  start: string;
+}
+
+/** What {@link NEXT} found. */
+export interface NextReply {
+  /** The channel exists (it has a key or a subscriber somewhere). */
+  exists: boolean;
+  /** The newest message ever published to the channel, as Redis had it when the script ran. */
+  last: MessageId | null;
+  /** The first buffered message after the start, if any. */
+  message: Message | undefined;
+}
+
+/** The arguments of {@link SUBSCRIBERS}. */
+export interface SubscribersArgs {
+  scope: ChannelScope;
+  /** This daemon's hash, `P` + `daemon:` + D. */
+  daemonKey: string;
+  /** The change of this daemon's count (+n / -n). */
+  delta: number;
+  /** Milliseconds the daemon's hash lives without a heartbeat. */
+  ttlMs: number;
+  /** A subscriber started waiting: the channel counts as requested now. */
+  started: boolean;
+}
+
+/** The arguments of {@link HEARTBEAT}. */
+export interface HeartbeatArgs {
+  daemonsKey: string;
+  daemonKey: string;
+  daemonId: string;
+  /** Milliseconds (Redis clock) this daemon counts as alive from now. */
+  aliveMs: number;
+  /** All of this daemon's subscriber counts, to replace its hash with; undefined keeps the hash. */
+  counts: [channel: string, count: number][] | undefined;
+}
+
+/** [messages, seconds since requested or -1, subscribers, last id or null] as `info()` returns it. */
+type InfoReply = [number, number, number, Buffer | null];
+/** [stream id, [field, value, ...]] as XRANGE returns it. */
+type EntryReply = [Buffer, Buffer[]];
+
+function parseInfo(reply: unknown): ChannelInfo {
+  const [messages, requested, subscribers, last] = reply as InfoReply;
+  return { messages, requested, subscribers, lastMessageId: last ? parseId(last) : null };
+}
+
+/** A message id as the scripts write it: `time:tag` in the channel hash, `time-tag` in the stream. */
+function parseId(text: Buffer | string): MessageId {
+  const [time, tag] = String(text).split(/[-:]/).map(Number);
+  return { time: time ?? 0, tag: tag ?? 0 };
+}
+
+function parseEntry([id, fields]: EntryReply): Message {
+  let body: Buffer = Buffer.alloc(0);
+  let contentType: string | null = null;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = String(fields[i]);
+    if (name === 'b') body = fields[i + 1] as Buffer;
+    else if (name === 'c') contentType = String(fields[i + 1]);
+  }
+  return { id: parseId(id), contentType, body };
+}
+
+/**
+ * A payload of the events channel, as {@link PUBLISH} and {@link DELETE} write it, or
+ * undefined when it is not one (another program publishing on the channel).
+ *
+ * @param payload the pub/sub message
+ * @returns the event it announces
+ * @example parseEvent(Buffer.from('d{"c":"room"}')) // { type: 'delete', channel: 'room' }
+ */
+export function parseEvent(payload: Buffer): StoreEvent | undefined {
+  const kind = payload[0];
+  const newline = payload.indexOf(0x0a);
+  let head: { c?: unknown; t?: unknown; g?: unknown; y?: unknown };
+  try {
+    head = JSON.parse(payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof head?.c !== 'string') return undefined;
+  if (kind === 0x64 /* d */) return { type: 'delete', channel: head.c };
+  if (
+    kind !== 0x6d /* m */ ||
+    newline === -1 ||
+    typeof head.t !== 'number' ||
+    typeof head.g !== 'number'
+  ) {
+    return undefined;
+  }
+  const contentType = typeof head.y === 'string' ? head.y : null;
+  const message: Message = {
+    id: { time: head.t, tag: head.g },
+    contentType,
+    body: payload.subarray(newline + 1),
+  };
+  return { type: 'message', channel: head.c, message };
+}

@@ -1,6 +1,6 @@
 /**
  * The Redis store: messages that survive a daemon restart, shared by any number of
- * daemons. Every change is one Lua script (see `redis-scripts.ts`), so ids are
+ * daemons. Every change is one Lua script (see `scripts.ts`), so ids are
  * assigned by Redis atomically and strictly increase per channel whichever daemon
  * publishes; each daemon holds one pub/sub subscription and turns the store's
  * announcements into {@link StoreEvent}s for its own waiting subscribers.
@@ -16,7 +16,6 @@ import type { ResolvedStore } from '../../../settings/index.js';
 import {
   type ChannelInfo,
   compareIds,
-  type Message,
   type MessageId,
   type NewMessage,
   type NextResult,
@@ -28,11 +27,14 @@ import {
 import {
   AFTER,
   ALL_SCRIPTS,
+  type ChannelScope,
   DELETE,
   HEARTBEAT,
   INFO,
   NEXT,
   PUBLISH,
+  type PublishReply,
+  parseEvent,
   type RedisScript,
   SUBSCRIBERS,
 } from './scripts.js';
@@ -103,12 +105,6 @@ export class RedisUnavailableError extends Error {
  */
 export function createRedisStore(settings: ResolvedStore, options: RedisStoreOptions = {}): Store {
   return new RedisStore(settings, options);
-}
-
-/** The pieces of a channel script's arguments that depend only on the channel. */
-interface ChannelCall {
-  keys: string[];
-  args: (string | Buffer)[];
 }
 
 class RedisStore implements Store {
@@ -220,38 +216,32 @@ class RedisStore implements Store {
     const idempotency = `${this.prefix}publish:${sha1(`${channel}\0${key}`)}`;
     const ttl = message.idempotencyKey ? IDEMPOTENCY_TTL : RESEND_TTL;
     const resendUntil = Date.now() + (this.options.resendWindow ?? 2000);
-    let reply: [number, number, number, ...InfoReply] | null;
+    let reply: PublishReply | undefined;
     for (;;) {
       // A failed check shows in the publish below, which then cannot reach Redis either.
       if (this.resyncPending) await this.checkData().catch(() => {});
-      const call = this.channelCall(channel);
       try {
-        reply = (await this.run(
-          PUBLISH,
-          [...call.keys, idempotency],
-          [
-            ...call.args,
-            this.eventsChannel,
-            options.create ? '1' : '0',
-            message.contentType === null ? '0' : '1',
-            message.contentType ?? '',
-            message.body,
-            String(ttl),
-            String(this.lostDataAt),
-          ],
-        )) as typeof reply;
+        reply = await this.run(PUBLISH, {
+          scope: this.scope(channel),
+          idempotencyKey: idempotency,
+          idempotencyTtl: ttl,
+          eventsChannel: this.eventsChannel,
+          create: options.create,
+          contentType: message.contentType,
+          body: message.body,
+          lostDataAt: this.lostDataAt,
+        });
         break;
       } catch (error) {
         const unsure = error instanceof RedisUnavailableError && error.maybeStored;
         if (!unsure || !(await this.ready(resendUntil))) throw error;
       }
     }
-    if (reply === null) return undefined;
-    const [time, tag, , ...info] = reply;
-    this.newestSecond = Math.max(this.newestSecond, time);
+    if (reply === undefined) return undefined;
+    this.newestSecond = Math.max(this.newestSecond, reply.id.time);
     return {
-      message: { id: { time, tag }, contentType: message.contentType, body: message.body },
-      info: parseInfo(info),
+      message: { id: reply.id, contentType: message.contentType, body: message.body },
+      info: reply.info,
     };
   }
 
@@ -259,34 +249,25 @@ class RedisStore implements Store {
     if (cursor !== null && this.knowsNothingAfter(channel, cursor)) return NOTHING_NEWER;
     // Announcements come on another connection than this reply and may overtake it;
     // the daemon re-reads when one arrives while it asks (WaitingRoom's `dirty`).
-    const call = this.channelCall(channel);
-    const [exists, last, entry] = (await this.run(NEXT, call.keys, [
-      ...call.args,
-      rangeStart(cursor),
-    ])) as [number, Buffer | null, EntryReply | null];
+    const { exists, last, message } = await this.run(NEXT, {
+      scope: this.scope(channel),
+      start: rangeStart(cursor),
+    });
     // The subscriber is about to wait: remember where the channel stood, for catch-up
     // after an outage and to drop an announcement of a message it already read.
     if (last) {
-      const id = parseId(last);
-      this.newestSecond = Math.max(this.newestSecond, id.time);
-      if (!entry && !this.announced.has(channel)) this.announced.set(channel, id);
+      this.newestSecond = Math.max(this.newestSecond, last.time);
+      if (!message && !this.announced.has(channel)) this.announced.set(channel, last);
     }
-    return { message: entry ? parseEntry(entry) : undefined, exists: exists === 1 };
+    return { message, exists };
   }
 
-  async info(channel: string): Promise<ChannelInfo | undefined> {
-    const call = this.channelCall(channel);
-    const reply = (await this.run(INFO, call.keys, call.args)) as InfoReply | null;
-    return reply ? parseInfo(reply) : undefined;
+  info(channel: string): Promise<ChannelInfo | undefined> {
+    return this.run(INFO, { scope: this.scope(channel) });
   }
 
-  async delete(channel: string): Promise<ChannelInfo | undefined> {
-    const call = this.channelCall(channel);
-    const reply = (await this.run(DELETE, call.keys, [
-      ...call.args,
-      this.eventsChannel,
-    ])) as InfoReply | null;
-    return reply ? parseInfo(reply) : undefined;
+  delete(channel: string): Promise<ChannelInfo | undefined> {
+    return this.run(DELETE, { scope: this.scope(channel), eventsChannel: this.eventsChannel });
   }
 
   /**
@@ -358,43 +339,37 @@ class RedisStore implements Store {
     return `${this.prefix}daemon:${this.daemonId}`;
   }
 
-  private channelCall(channel: string): ChannelCall {
+  private scope(channel: string): ChannelScope {
     const { maxMessages, minMessages, messageTimeout } = this.settings;
     return {
-      keys: [
-        `${this.prefix}channel:${channel}`,
-        `${this.prefix}messages:${channel}`,
-        this.daemonsKey,
-      ],
-      args: [
-        channel,
-        `${this.prefix}daemon:`,
-        String(maxMessages),
-        String(minMessages),
-        String(Math.ceil(messageTimeout)),
-        String(Math.max(IDLE_CHANNEL_TTL, Math.ceil(messageTimeout) + 1)),
-      ],
+      channelKey: `${this.prefix}channel:${channel}`,
+      streamKey: `${this.prefix}messages:${channel}`,
+      daemonsKey: this.daemonsKey,
+      channel,
+      daemonPrefix: `${this.prefix}daemon:`,
+      maxMessages,
+      minMessages,
+      messageTimeout: Math.ceil(messageTimeout),
+      idleTtl: Math.max(IDLE_CHANNEL_TTL, Math.ceil(messageTimeout) + 1),
     };
   }
 
   /** Run a script, loading it on first use; connection problems become RedisUnavailableError. */
-  private async run(
-    script: RedisScript,
-    keys: string[],
-    args: (string | Buffer)[],
-  ): Promise<unknown> {
+  private async run<Args, Reply>(script: RedisScript<Args, Reply>, args: Args): Promise<Reply> {
     const client = this.commands;
     if (!client || this.closed)
       throw new RedisUnavailableError(`${this.where}: the store is closed`);
     if (client.status !== 'ready') throw this.unreachable();
     // Counts changed before this command reach Redis before it.
     if (this.pendingCounts.size > 0) this.flushCounts();
+    const { keys, argv } = script.encode(args);
+    let reply: unknown;
     try {
       try {
-        return await client.callBuffer('EVALSHA', [script.sha1, keys.length, ...keys, ...args]);
+        reply = await client.callBuffer('EVALSHA', [script.sha1, keys.length, ...keys, ...argv]);
       } catch (error) {
         if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-        return await client.callBuffer('EVAL', [script.lua, keys.length, ...keys, ...args]);
+        reply = await client.callBuffer('EVAL', [script.lua, keys.length, ...keys, ...argv]);
       }
     } catch (error) {
       if (isServerError(error)) throw error;
@@ -406,6 +381,7 @@ class RedisStore implements Store {
         { cause: error, maybeStored: true },
       );
     }
+    return script.parse(reply);
   }
 
   /** Resolve true once the command connection is ready (at once if it is), false at `deadline`. */
@@ -458,12 +434,13 @@ class RedisStore implements Store {
     const changes = [...this.pendingCounts];
     this.pendingCounts.clear();
     for (const [channel, { delta, started }] of changes) {
-      const call = this.channelCall(channel);
-      this.run(
-        SUBSCRIBERS,
-        [...call.keys, this.daemonKey],
-        [...call.args, String(delta), String(this.heartbeatMs * 3), started ? '1' : '0'],
-      ).catch((error) => {
+      this.run(SUBSCRIBERS, {
+        scope: this.scope(channel),
+        daemonKey: this.daemonKey,
+        delta,
+        ttlMs: this.heartbeatMs * 3,
+        started,
+      }).catch((error) => {
         if (!(error instanceof RedisUnavailableError)) {
           this.log(`pushserver: ${this.where} refused a subscriber count: ${reasonOf(error)}`);
         }
@@ -474,15 +451,14 @@ class RedisStore implements Store {
   /** Tell Redis this daemon is alive; with `replace`, rewrite all of its subscriber counts. */
   private async heartbeat(replace: boolean): Promise<void> {
     if (replace) this.countsDirty = false;
-    const counts = replace
-      ? [...this.waiting].flatMap(([channel, count]) => [channel, String(count)])
-      : [];
     try {
-      await this.run(
-        HEARTBEAT,
-        [this.daemonsKey, this.daemonKey],
-        [String(this.heartbeatMs * 3), this.daemonId, replace ? '1' : '0', ...counts],
-      );
+      await this.run(HEARTBEAT, {
+        daemonsKey: this.daemonsKey,
+        daemonKey: this.daemonKey,
+        daemonId: this.daemonId,
+        aliveMs: this.heartbeatMs * 3,
+        counts: replace ? [...this.waiting] : undefined,
+      });
     } catch (error) {
       if (replace) this.countsDirty = true;
       throw error;
@@ -539,11 +515,9 @@ class RedisStore implements Store {
     this.forgetIdleChannels();
     for (const channel of [...this.waiting.keys()]) {
       const last = this.announced.get(channel);
-      const call = this.channelCall(channel);
       const start = last ? `(${last.time}-${last.tag}` : '-';
-      const entries = (await this.run(AFTER, call.keys, [...call.args, start])) as EntryReply[];
-      for (const entry of entries)
-        this.announce({ type: 'message', channel, message: parseEntry(entry) });
+      const messages = await this.run(AFTER, { scope: this.scope(channel), start });
+      for (const message of messages) this.announce({ type: 'message', channel, message });
     }
     this.resyncPending = false;
   }
@@ -610,60 +584,6 @@ class RedisStore implements Store {
 }
 
 const NOTHING_NEWER: NextResult = Object.freeze({ message: undefined, exists: true });
-
-/** [messages, seconds since requested, subscribers, last id] as the scripts return it. */
-type InfoReply = [number, number, number, Buffer | null];
-/** [stream id, [field, value, ...]] as XRANGE returns it. */
-type EntryReply = [Buffer, Buffer[]];
-
-/** A payload of the events channel (see redis-scripts.ts), or undefined when it is not one. */
-function parseEvent(payload: Buffer): StoreEvent | undefined {
-  const kind = payload[0];
-  const newline = payload.indexOf(0x0a);
-  let head: { c?: unknown; t?: unknown; g?: unknown; y?: unknown };
-  try {
-    head = JSON.parse(payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof head?.c !== 'string') return undefined;
-  if (kind === 0x64 /* d */) return { type: 'delete', channel: head.c };
-  if (
-    kind !== 0x6d /* m */ ||
-    newline === -1 ||
-    typeof head.t !== 'number' ||
-    typeof head.g !== 'number'
-  ) {
-    return undefined;
-  }
-  const contentType = typeof head.y === 'string' ? head.y : null;
-  const message: Message = {
-    id: { time: head.t, tag: head.g },
-    contentType,
-    body: payload.subarray(newline + 1),
-  };
-  return { type: 'message', channel: head.c, message };
-}
-
-function parseInfo([messages, requested, subscribers, last]: InfoReply): ChannelInfo {
-  return { messages, requested, subscribers, lastMessageId: last ? parseId(last) : null };
-}
-
-function parseId(text: Buffer | string): MessageId {
-  const [time, tag] = String(text).split(/[-:]/).map(Number);
-  return { time: time ?? 0, tag: tag ?? 0 };
-}
-
-function parseEntry([id, fields]: EntryReply): Message {
-  let body: Buffer = Buffer.alloc(0);
-  let contentType: string | null = null;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = String(fields[i]);
-    if (name === 'b') body = fields[i + 1] as Buffer;
-    else if (name === 'c') contentType = String(fields[i + 1]);
-  }
-  return { id: parseId(id), contentType, body };
-}
 
 /** The XRANGE start for "strictly after the cursor", with Nchan's reading of odd cursors. */
 function rangeStart(cursor: MessageId | null): string {
