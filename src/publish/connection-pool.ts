@@ -2,7 +2,7 @@
 // small POST and one small answer; node:http spends more CPU on its request and
 // response objects, listeners and agent bookkeeping than the daemon spends storing the
 // message, so `sendUpdate` writes a prebuilt request head and reads the answer with
-// the strict reader in publish-response.ts. https goes through node:https instead.
+// the strict reader in response-reader.ts. https goes through node:https instead.
 import { connect, type Socket } from 'node:net';
 import { type PublishAnswer, ResponseReader } from './response-reader.js';
 

@@ -4,15 +4,11 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import { PublishError } from '../../src/errors.ts';
 import {
   createPublisher,
-  createRecordingPublisher,
   type PostSendUpdateEvent,
   type PreSendUpdateEvent,
   type Publisher,
-  parseChannelInfo,
-  sendUpdate,
-  setDefaultPublisher,
 } from '../../src/publish/index.ts';
-import { type PushServerSettings, resolveSettings } from '../../src/settings/index.ts';
+import type { PushServerSettings } from '../../src/settings/index.ts';
 import { signals } from '../../src/signals.ts';
 import { type Nchan, startNchan } from '../support/nchan.ts';
 import { freePort } from '../support/ports.ts';
@@ -315,66 +311,5 @@ describe('signals', { skip: needs(NCHAN) }, () => {
       String(errors.mock.calls[0].arguments[0]),
       /^pushserver: a "preSendUpdate" listener failed: Error: listener bug/,
     );
-  });
-});
-
-describe('createRecordingPublisher', () => {
-  test('records calls instead of publishing, and sendUpdate can be pointed at it', async () => {
-    const recorder = createRecordingPublisher({ settings: resolveSettings() });
-    const restore = setDefaultPublisher(recorder);
-    try {
-      const result = await sendUpdate('orders', { type: 'created', id: 1 });
-      await sendUpdate('other', 2, { alreadySerialized: false });
-      await sendUpdate('orders', { type: 'paid', id: 1 });
-      assert.deepEqual(result, {
-        ok: true,
-        delivered: false,
-        queued: true,
-        status: 202,
-        url: 'http://127.0.0.1:8001/publisher/orders',
-      });
-      assert.deepEqual(recorder.dataFor('orders'), [
-        { type: 'created', id: 1 },
-        { type: 'paid', id: 1 },
-      ]);
-      assert.deepEqual(recorder.updates[1], {
-        channelId: 'other',
-        data: 2,
-        options: { alreadySerialized: false },
-        url: 'http://127.0.0.1:8001/publisher/other',
-      });
-      await assert.rejects(sendUpdate('', 1), { name: 'ChannelIdError' });
-      recorder.clear();
-      assert.deepEqual(recorder.updates, []);
-    } finally {
-      restore();
-    }
-  });
-
-  test('delivered: true answers as if a subscriber waited', async () => {
-    const recorder = createRecordingPublisher({ delivered: true, settings: resolveSettings() });
-    const result = await recorder.sendUpdate('c', 1);
-    assert.equal(result.status, 201);
-    assert.equal(result.delivered, true);
-  });
-});
-
-describe('parseChannelInfo', () => {
-  test("Nchan's text and JSON bodies; an empty body (py-hbpush) gives nothing", () => {
-    const expected = { messages: 1, requested: -1, subscribers: 0, lastMessageId: '1795828527:0' };
-    assert.deepEqual(
-      parseChannelInfo(
-        'queued messages: 1\r\nlast requested: -1 sec. ago\r\nactive subscribers: 0\r\nlast message id: 1795828527:0',
-      ),
-      expected,
-    );
-    assert.deepEqual(
-      parseChannelInfo(
-        '{"messages": 1, "requested": -1, "subscribers": 0, "last_message_id": "1795828527:0" }',
-      ),
-      expected,
-    );
-    assert.equal(parseChannelInfo(''), undefined);
-    assert.equal(parseChannelInfo('<html>oops</html>'), undefined);
   });
 });
