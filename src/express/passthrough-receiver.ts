@@ -9,7 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { addressMatcher, LOOPBACK_RANGES, PROXIED_FOR_HEADER } from '../ip.js';
-import { emitRobust } from '../signals.js';
+import { type ChannelSignal, emitRobust } from '../signals.js';
 
 /** Options of {@link passthrough}. */
 export interface PassthroughOptions {
@@ -23,13 +23,8 @@ export interface PassthroughOptions {
   maxBodyBytes?: number;
 }
 
-/** What `channelSubscribe` / `channelUnsubscribe` listeners receive. */
-export interface ChannelSignal<Req = IncomingMessage> {
-  /** The notification request: the subscriber's headers, the app's middlewares applied (`req.session`, `req.user`). */
-  req: Req;
-  /** The channel id, decoded. */
-  channelId: string;
-}
+/** What `channelSubscribe` / `channelUnsubscribe` listeners receive (declared with the signals). */
+export type { ChannelSignal };
 
 /** The request as the receiver reads it: a Node request, plus what Express adds when present. */
 type PassthroughRequest = IncomingMessage & { ip?: string; body?: unknown };
