@@ -5,6 +5,7 @@
  * @module
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { isTooLong } from '../../channel/id.js';
 import type { ResolvedLocation } from '../../settings/index.js';
 import type { PassthroughNotifier } from '../hooks/passthrough-sender.js';
@@ -27,11 +28,25 @@ const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Con
 
 const WAITER = Symbol('waiter');
 type WaitingResponse = ServerResponse & { [WAITER]?: Waiter };
+const SOCKET_WAITERS = Symbol('socketWaiters');
+type PollSocket = Socket & { [SOCKET_WAITERS]?: Set<Waiter> };
 
-/** One listener for every node:http poll (no closure per request): the client went away. */
+/** One listener for every node:http poll (no closure per request): the answer ended or its client went away. */
 function onResponseClose(this: WaitingResponse): void {
   const waiter = this[WAITER];
-  if (waiter) stopWaiter(waiter);
+  if (!waiter) return;
+  stopWaiter(waiter);
+  (this.req.socket as PollSocket | null)?.[SOCKET_WAITERS]?.delete(waiter);
+}
+
+/**
+ * node:http emits `close` only on the response it is writing: a poll pipelined behind
+ * another never hears that its client went away. Its socket does.
+ */
+function onSocketClose(this: PollSocket): void {
+  const waiters = this[SOCKET_WAITERS];
+  this[SOCKET_WAITERS] = undefined;
+  if (waiters) for (const waiter of waiters) stopWaiter(waiter);
 }
 
 /** What a subscriber location needs from the daemon. */
@@ -82,6 +97,14 @@ export class SubscriberLocation {
     if (waiter && waiter.state !== 'done') {
       (reply.res as WaitingResponse)[WAITER] = waiter;
       reply.res.on('close', onResponseClose);
+      const socket = req.socket as PollSocket;
+      let waiters = socket[SOCKET_WAITERS];
+      if (waiters === undefined) {
+        waiters = new Set();
+        socket[SOCKET_WAITERS] = waiters;
+        socket.once('close', onSocketClose);
+      }
+      waiters.add(waiter);
     }
   }
 

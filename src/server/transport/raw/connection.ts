@@ -63,8 +63,17 @@ export class RawConnection implements Reply {
   received(chunk: Buffer): void {
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     if (!this.busy) this.process();
-    // Pipelined behind a poll: read on once it is answered.
-    else if (this.pending.length > MAX_PENDING) this.socket.pause();
+    else if (this.pending.length > MAX_PENDING) {
+      // A paused socket never reads its client's close, and a parked poll may wait for
+      // ever: a client that pipelines this much behind one loses the connection. Behind
+      // a request the store is still answering, reading waits for that answer.
+      if (this.waiter?.state === 'waiting') {
+        this.pending = undefined;
+        this.socket.destroy();
+        return;
+      }
+      this.socket.pause();
+    }
     // The next read overwrites the shared buffer.
     if (this.pending !== undefined && this.pending.buffer === READ_BUFFER.buffer) {
       this.pending = Buffer.from(this.pending);
@@ -201,6 +210,8 @@ export class RawConnection implements Reply {
 
   parked(): void {
     if (this.server.daemon.log) this.parkedAt = performance.now();
+    // Paused behind the store's answer with a full backlog: see `received`.
+    if (this.pending !== undefined && this.pending.length > MAX_PENDING) this.socket.destroy();
   }
 
   destroy(): void {
