@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseChannelInfo } from '../../src/channel/info.ts';
+import { formatChannelInfo, parseChannelInfo } from '../../src/channel/info.ts';
 
 describe('parseChannelInfo', () => {
   test("Nchan's text and JSON bodies; an empty body (py-hbpush) gives nothing", () => {
@@ -55,5 +55,15 @@ describe('parseChannelInfo', () => {
       subscribers: 0,
       lastMessageId: '',
     });
+  });
+});
+
+describe('the writer and the reader agree', () => {
+  test('every format the writer sends reads back as the same counters', () => {
+    const info = { messages: 12, requested: -1, subscribers: 3, lastMessageId: '1795828879:4' };
+    for (const accept of [undefined, 'application/json', 'text/xml', 'text/yaml']) {
+      const { body } = formatChannelInfo(info, accept);
+      assert.deepEqual(parseChannelInfo(body), info, accept ?? 'text');
+    }
   });
 });
