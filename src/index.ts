@@ -38,13 +38,21 @@ export {
   resolveSettings,
   type StoreSettings,
 } from './settings/index.js';
-export { signals } from './signals.js';
+export {
+  type ChannelSignal,
+  type SignalEvents,
+  type SignalListener,
+  type SignalPayload,
+  type Signals,
+  signals,
+} from './signals.js';
 export {
   createTemplateHelpers,
   DEFAULT_CLIENT_SRC,
   type SubscriptionChannels,
   type SubscriptionMode,
   type SubscriptionSnippetOptions,
+  type SubscriptionUrl,
   subscriptionSnippet,
   type TemplateHelperOptions,
   type TemplateHelpers,
