@@ -261,7 +261,7 @@ async function main(): Promise<void> {
   const serverNames = values.servers ? values.servers.split(',').filter(Boolean) : [];
   // One frozen build for the whole run (others may edit src/ meanwhile).
   const cli = serverNames.includes('pushserver') ? snapshotDaemon() : undefined;
-  const library = cli && join(dirname(cli), '../publish.js');
+  const library = cli && join(dirname(cli), '../../publish/index.js');
   const nodeArgs = values['node-args'].split(/\s+/).filter(Boolean);
   const servers = starters(serverNames, values.target, cli, workers, nodeArgs);
   const names = servers.map((s) => s.name);
