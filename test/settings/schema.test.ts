@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { SettingsError } from '../../src/errors.ts';
 import {
-  configure,
-  getSettings,
   type PushServerSettings,
-  readConfigFile,
-  resetSettings,
+  type ResolvedSettings,
   resolveSettings,
 } from '../../src/settings/index.ts';
 
@@ -224,110 +218,50 @@ describe('resolveSettings', () => {
       'pushserver settings: locations has no subscriber location; channel URLs need one',
     );
   });
-});
 
-describe('settings sources: defaults, config file, configure()', () => {
-  const dirs: string[] = [];
-  const cwd = process.cwd();
-  afterEach(() => {
-    process.chdir(cwd);
-    delete process.env.PUSHSERVER_CONFIG;
-    resetSettings();
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
-  function tempDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'pushserver-settings-'));
-    dirs.push(dir);
-    return dir;
-  }
-
-  for (const [file, text] of [
-    ['pushserver.config.json', '{"port": 9001}'],
-    ['pushserver.config.cjs', 'module.exports = { port: 9001 };'],
-    ['pushserver.config.mjs', 'export default { port: 9001 };'],
-    ['pushserver.config.js', 'export default { port: 9001 };'],
-  ]) {
-    test(`reads ${file} from the working directory`, () => {
-      const dir = tempDir();
-      // .js is an ES module only with "type": "module" beside it, as in an ESM app.
-      if (file.endsWith('.js')) writeFileSync(join(dir, 'package.json'), '{"type": "module"}');
-      writeFileSync(join(dir, file), text);
-      const loaded = readConfigFile(dir, {});
-      assert.deepEqual(loaded, { settings: { port: 9001 }, source: join(dir, file) });
+  test('a left-out or null key takes its default, which passes the same checks', () => {
+    const nulls = resolveSettings({
+      store: null,
+      locations: null,
+      publisherHost: null,
+      publisherAllow: null,
+    } as unknown as PushServerSettings);
+    // Patterns hold functions; their source stands for them.
+    const comparable = (settings: ResolvedSettings) => ({
+      ...settings,
+      locations: settings.locations.map((l) => ({ ...l, pattern: l.pattern.source })),
     });
-  }
-
-  test('PUSHSERVER_CONFIG names the file; a missing one is an error', () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'other.json'), '{"servername": "x"}');
-    assert.deepEqual(readConfigFile(dir, { PUSHSERVER_CONFIG: 'other.json' }).settings, {
-      servername: 'x',
-    });
-    assert.throws(
-      () => readConfigFile(dir, { PUSHSERVER_CONFIG: 'nope.json' }),
-      new SettingsError(
-        '',
-        `config file ${join(dir, 'nope.json')} (from PUSHSERVER_CONFIG) does not exist`,
-      ),
-    );
-  });
-
-  test('a config file that does not parse is a SettingsError naming the file', () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'pushserver.config.json'), '{port: 1}');
-    assert.throws(
-      () => readConfigFile(dir, {}),
-      (error: Error) => {
-        assert.ok(error instanceof SettingsError);
-        assert.match(
-          error.message,
-          new RegExp(`config file ${join(dir, 'pushserver.config.json')} could not be loaded: `),
-        );
-        return true;
-      },
-    );
-  });
-
-  test('later wins: defaults < config file < configure(); configure() calls merge', () => {
-    const dir = tempDir();
-    writeFileSync(
-      join(dir, 'pushserver.config.json'),
-      JSON.stringify({
-        port: 9001,
-        servername: 'from-file',
-        subscriberHost: { location: 'push.example.com' },
+    assert.deepEqual(comparable(nulls), comparable(resolveSettings()));
+    // A location's store defaults to "default", which a map of named stores may lack.
+    assert.equal(
+      failure({
+        store: { main: { type: 'memory' } },
+        locations: [
+          { type: 'publisher', prefix: '/p/' },
+          { type: 'subscriber', prefix: '/s/', store: 'main' },
+        ],
       }),
+      'pushserver settings: locations[0].store is "default" but no such store exists; the stores are "main"',
     );
-    process.chdir(dir);
-    resetSettings();
-    assert.equal(getSettings().port, 9001);
-    assert.equal(getSettings().source, join(dir, 'pushserver.config.json'));
-    configure({ servername: 'from-code' });
-    configure({ subscriberHost: { location: 'push.example.com', secure: true } });
-    const settings = getSettings();
-    assert.equal(settings.port, 9001);
-    assert.equal(settings.servername, 'from-code');
-    assert.deepEqual(settings.subscriberHost, { location: 'push.example.com', secure: true });
-    assert.equal(settings.source, `${join(dir, 'pushserver.config.json')} + configure()`);
   });
 
-  test('configure() validates at once and keeps the previous settings on error', () => {
-    configure({ port: 9100 });
-    assert.throws(() => configure({ port: 99999 }), /port is 99999/);
-    assert.equal(getSettings().port, 9100);
-  });
-
-  test('errors in a config file name the file', () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, 'pushserver.config.json'), '{"prot": 1}');
-    process.chdir(dir);
-    resetSettings();
-    assert.throws(
-      () => getSettings(),
-      new SettingsError(
-        'prot',
-        `is not a known setting; did you mean "port"? (in ${join(dir, 'pushserver.config.json')})`,
-      ),
+  test('keys of one store or location type are unknown to the other', () => {
+    assert.equal(
+      failure({ store: { type: 'memory', url: 'redis://h' } }),
+      'pushserver settings: store.url is not a known setting; known keys: type, minMessages, maxMessages, messageTimeout',
+    );
+    assert.equal(
+      failure({ store: { type: 'redis', url: 'http://h' } }),
+      'pushserver settings: store.url is "http://h"; use a redis:// or rediss:// URL',
+    );
+    assert.equal(
+      failure({
+        locations: [
+          { type: 'publisher', prefix: '/p/' },
+          { type: 'subscriber', prefix: '/s/', maxBodySize: 1 },
+        ],
+      }),
+      'pushserver settings: locations[1].maxBodySize is not a known setting; known keys: type, url, prefix, store, polling, createOnGet, allowOrigin, allowCredentials, passthrough, subscriberTimeout',
     );
   });
 });
