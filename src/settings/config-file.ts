@@ -1,5 +1,5 @@
 /**
- * The config file: `PUSHSERVER_CONFIG` when given, else the first
+ * The config file: `--config FILE` or `PUSHSERVER_CONFIG` when given, else the first
  * `pushserver.config.{js,mjs,cjs,json}` in the working directory; and how its settings
  * merge with those set in code.
  *
@@ -20,6 +20,14 @@ const CONFIG_FILES = [
   'pushserver.config.json',
 ];
 
+/** A config file named by the user, and where its name came from (for the error when it is missing). */
+export interface NamedConfigFile {
+  /** The file, absolute or relative to the working directory. */
+  path: string;
+  /** Where the name came from, e.g. `--config` or `PUSHSERVER_CONFIG`. */
+  from: string;
+}
+
 /**
  * Typed identity for config files: `export default defineSettings({...})`.
  *
@@ -30,25 +38,31 @@ export function defineSettings(settings: PushServerSettings): PushServerSettings
 }
 
 /**
- * Read the config file: `PUSHSERVER_CONFIG` if set, else the first of
- * `pushserver.config.{js,mjs,cjs,json}` in `cwd`. Synchronous, so template helpers
- * can call it; ES modules load through `require()` (Node 20.19+), so they may not
- * use top-level await.
+ * Read the config file: `named` if given, else `PUSHSERVER_CONFIG` if set, else the
+ * first of `pushserver.config.{js,mjs,cjs,json}` in `cwd`. Synchronous, so template
+ * helpers can call it; ES modules load through `require()` (Node 20.19+), so they may
+ * not use top-level await.
  *
+ * @param cwd where relative names and the default files are looked up
+ * @param env where `PUSHSERVER_CONFIG` is read
+ * @param named a file the user named some other way, such as `runpushserver --config`
  * @returns the file's settings and its path, or empty settings and `'defaults'`
  * @throws SettingsError when the named file is missing or does not parse
+ * @example readConfigFile(process.cwd(), process.env, { path: 'push.json', from: '--config' })
  */
 export function readConfigFile(
   cwd = process.cwd(),
   env: NodeJS.ProcessEnv = process.env,
+  named: NamedConfigFile | undefined = env.PUSHSERVER_CONFIG
+    ? { path: env.PUSHSERVER_CONFIG, from: 'PUSHSERVER_CONFIG' }
+    : undefined,
 ): { settings: PushServerSettings; source: string } {
-  const named = env.PUSHSERVER_CONFIG;
   const path = named
-    ? resolve(cwd, named)
+    ? resolve(cwd, named.path)
     : CONFIG_FILES.map((name) => resolve(cwd, name)).find((file) => existsSync(file));
   if (!path) return { settings: {}, source: 'defaults' };
   if (!existsSync(path))
-    throw new SettingsError('', `config file ${path} (from PUSHSERVER_CONFIG) does not exist`);
+    throw new SettingsError('', `config file ${path} (from ${named?.from}) does not exist`);
   try {
     if (path.endsWith('.json'))
       return { settings: JSON.parse(readFileSync(path, 'utf8')), source: path };

@@ -7,7 +7,12 @@
  *
  * @module
  */
-export { defineSettings, mergeSettings, readConfigFile } from './config-file.js';
+export {
+  defineSettings,
+  mergeSettings,
+  type NamedConfigFile,
+  readConfigFile,
+} from './config-file.js';
 export { configure, getSettings, resetSettings } from './current.js';
 export { DEFAULT_ADDRESS, DEFAULT_PORT, hostPort, resolveSettings } from './schema.js';
 export type {

@@ -52,6 +52,21 @@ describe('readConfigFile', () => {
     );
   });
 
+  test('a file named otherwise (runpushserver --config) wins over PUSHSERVER_CONFIG; a missing one names where it came from', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'flag.json'), '{"servername": "from-flag"}');
+    writeFileSync(join(dir, 'env.json'), '{"servername": "from-env"}');
+    const env = { PUSHSERVER_CONFIG: 'env.json' };
+    assert.deepEqual(readConfigFile(dir, env, { path: 'flag.json', from: '--config' }), {
+      settings: { servername: 'from-flag' },
+      source: join(dir, 'flag.json'),
+    });
+    assert.throws(
+      () => readConfigFile(dir, env, { path: 'nope.json', from: '--config' }),
+      new SettingsError('', `config file ${join(dir, 'nope.json')} (from --config) does not exist`),
+    );
+  });
+
   test('a config file that does not parse is a SettingsError naming the file', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'pushserver.config.json'), '{port: 1}');

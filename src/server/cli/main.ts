@@ -323,9 +323,8 @@ async function listenForAllRequests(
 }
 
 function loadSettings(line: CommandLine): ResolvedSettings {
-  const env =
-    line.config === undefined ? process.env : { ...process.env, PUSHSERVER_CONFIG: line.config };
-  const file = readConfigFile(process.cwd(), env);
+  const named = line.config === undefined ? undefined : { path: line.config, from: '--config' };
+  const file = readConfigFile(process.cwd(), process.env, named);
   const input: PushServerSettings = { ...file.settings };
   if (line.address !== undefined) input.address = line.address;
   if (line.port !== undefined) input.port = line.port;

@@ -217,7 +217,7 @@ describe('runpushserver', { concurrency: true }, () => {
     [
       'a missing config file',
       async () => ['--config', 'nowhere.json'],
-      /^Error: pushserver settings: config file .+nowhere\.json \(from PUSHSERVER_CONFIG\) does not exist\n$/,
+      /^Error: pushserver settings: config file .+nowhere\.json \(from --config\) does not exist\n$/,
     ],
   ];
   for (const [label, args, message] of failures) {
