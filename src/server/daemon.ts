@@ -60,7 +60,7 @@ export interface PushServerOptions {
    * socket). About half the CPU and memory per subscriber of node:http alone. Off, or
    * on a Node without the internals it needs (`transport/node-internals.ts`), node:http
    * serves everything.
-   * @default true
+   * @default the `rawSockets` setting (true)
    */
   rawSockets?: boolean;
   /**
@@ -218,7 +218,7 @@ export function createPushServer(
       server.headersTimeout = 60_000;
       server.requestTimeout = 300_000;
       const listening = server;
-      if (options.rawSockets !== false) {
+      if ((options.rawSockets ?? resolved.rawSockets) !== false) {
         raw = RawServer.attach(listening, {
           servername,
           keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,

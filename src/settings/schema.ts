@@ -215,6 +215,7 @@ const SETTINGS: Table<PushServerSettings, Omit<ResolvedSettings, 'source'>> = {
       },
     },
     publishTimeout: numberKey({ default: 5000, min: 1 }),
+    rawSockets: booleanKey({ default: true }),
   },
 };
 

@@ -101,6 +101,12 @@ export interface PushServerSettings {
   publisherAllow?: string[];
   /** Milliseconds `sendUpdate` waits for the daemon. @default 5000 */
   publishTimeout?: number;
+  /**
+   * The daemon serves subscriber polls and plain publishes on its sockets directly (a
+   * strict HTTP/1.1 subset; about half node:http's CPU and memory per subscriber); false:
+   * node:http serves every request (`runpushserver --no-raw-sockets`). @default true
+   */
+  rawSockets?: boolean;
 }
 
 /**
@@ -151,6 +157,7 @@ export interface ResolvedSettings {
   ignoreErrors: boolean;
   publisherAllow: string[];
   publishTimeout: number;
+  rawSockets: boolean;
   /** Where the settings came from, for the daemon's banner. */
   source: string;
 }

@@ -256,7 +256,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     if (line.allrequests) push = await listenForAllRequests(line, settings, log);
     else {
-      push = createPushServer(settings, { log, rawSockets: line.rawSockets });
+      push = createPushServer(settings, { log });
       await push.listen(settings.port, settings.address);
     }
   } catch (error) {
@@ -316,7 +316,7 @@ async function listenForAllRequests(
     upstream: line.upstream,
     forcehost: line.forcehost,
     // One log line for every request, the app's too.
-    pushOptions: { log, rawSockets: line.rawSockets },
+    pushOptions: { log },
   });
   await one.listen(settings.port, settings.address);
   return one.push;
@@ -330,6 +330,7 @@ function loadSettings(line: CommandLine): ResolvedSettings {
   if (line.port !== undefined) input.port = line.port;
   // Browsers reach the app and the daemon on one port: the app's usual 8000.
   else if (line.allrequests && input.port === undefined) input.port = ALLREQUESTS_PORT;
+  if (!line.rawSockets) input.rawSockets = false;
   return resolveSettings(input, file.source);
 }
 
@@ -357,7 +358,7 @@ function banner(settings: ResolvedSettings, line: CommandLine, pids: number[] = 
   const lines = [
     bannerDate(new Date()),
     `pushserver version ${version()}, using settings from ${settings.source}`,
-    `Node ${process.version}, ${describeTransport(line.rawSockets)}`,
+    `Node ${process.version}, ${describeTransport(settings.rawSockets, line.rawSockets)}`,
     `Starting push server at http://${listening}/`,
   ];
   // The URLs as the app and browsers reach them (publisherHost / subscriberHost).
@@ -387,8 +388,9 @@ function banner(settings: ResolvedSettings, line: CommandLine, pids: number[] = 
 }
 
 /** Which path requests take: the raw socket path (and the Node internals it uses) or node:http. */
-function describeTransport(rawSockets: boolean): string {
-  if (!rawSockets) return 'raw socket path off (--no-raw-sockets)';
+function describeTransport(rawSockets: boolean, flag: boolean): string {
+  if (!flag) return 'raw socket path off (--no-raw-sockets)';
+  if (!rawSockets) return 'raw socket path off (rawSockets: false in the settings)';
   if (!nodeInternals.connectionHandOff) return `raw socket path off (${describeNodeInternals()})`;
   return `raw socket path on (${describeNodeInternals()})`;
 }
