@@ -32,6 +32,7 @@ import {
   HEARTBEAT,
   INFO,
   NEXT,
+  type NextReply,
   PUBLISH,
   type PublishReply,
   parseEvent,
@@ -107,6 +108,44 @@ export function createRedisStore(settings: ResolvedStore, options: RedisStoreOpt
   return new RedisStore(settings, options);
 }
 
+/**
+ * What this daemon knows of a channel from its live subscription and its reads. A view
+ * holds only while the subscription has been up since it was made: every view is
+ * dropped when a connection is lost, and none is made again before the catch-up has
+ * listed the channels it reads. It is kept while a poll of this daemon reads or waits
+ * on the channel, and until the heartbeat after that.
+ */
+interface ChannelView {
+  /**
+   * Every message after this one reaches the listeners on the live subscription (or by
+   * the catch-up after an outage), and no poll of this daemon needs one up to it: the
+   * catch-up starts after it, and an announcement up to it is a repeat. Set by the
+   * first announcement or read reply after the view was made, then by announcements
+   * only (a read's `last` may not have been announced yet: a poll may still need it).
+   */
+  heard: MessageId | undefined;
+  /**
+   * The newest message of the channel this daemon knows of, from announcements and the
+   * replies of reads sent since the view was made; it never goes back (a reply can come
+   * after the announcement of a newer message). Nothing newer has been announced here
+   * yet, so a poll at or after it can wait for the announcement.
+   */
+  newest: MessageId | undefined;
+  /** Reads of the channel on their way to Redis: the heartbeat keeps the view for them. */
+  reads: number;
+}
+
+/** A channel to catch up after a lost subscription. */
+interface CatchUp {
+  /** Where the catch-up starts (`heard` of the channel's view then); undefined: from the oldest message. */
+  after: MessageId | undefined;
+  /** Live events of the channel that came before the catch-up's read: announced after it, in order. */
+  held: StoreEvent[];
+}
+
+/** An id before every message (a channel that had none yet). */
+const BEFORE_ALL: MessageId = Object.freeze({ time: 0, tag: 0 });
+
 class RedisStore implements Store {
   private readonly prefix: string;
   private readonly where: string;
@@ -116,8 +155,18 @@ class RedisStore implements Store {
   private readonly listeners = new Set<StoreListener>();
   /** Subscribers of this daemon waiting per channel (the truth; Redis gets a copy). */
   private readonly waiting = new Map<string, number>();
-  /** Newest message id announced per channel with waiting subscribers (no duplicates, catch-up start). */
-  private readonly announced = new Map<string, MessageId>();
+  /** What the live subscription and the reads say of the channels polled here. */
+  private readonly views = new Map<string, ChannelView>();
+  /**
+   * Channels whose subscribers waited here when a connection was lost (and, once
+   * `behindListed`, every channel waited on when the catch-up started): until each is
+   * caught up, its live events are held.
+   */
+  private readonly behind = new Map<string, CatchUp>();
+  /** The catch-up knows every channel it has to read: other channels' events go through. */
+  private behindListed = false;
+  /** Connection losses so far: a catch-up that sees this change was overtaken by another. */
+  private losses = 0;
   private commands: RedisClient | undefined;
   private events: RedisClient | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -230,6 +279,7 @@ class RedisStore implements Store {
           contentType: message.contentType,
           body: message.body,
           lostDataAt: this.lostDataAt,
+          event: message.event,
         });
         break;
       } catch (error) {
@@ -240,26 +290,40 @@ class RedisStore implements Store {
     if (reply === undefined) return undefined;
     this.newestSecond = Math.max(this.newestSecond, reply.id.time);
     return {
-      message: { id: reply.id, contentType: message.contentType, body: message.body },
+      message: {
+        id: reply.id,
+        contentType: message.contentType,
+        body: message.body,
+        event: message.event,
+      },
       info: reply.info,
     };
   }
 
   async next(channel: string, cursor: MessageId | null): Promise<NextResult> {
     if (cursor !== null && this.knowsNothingAfter(channel, cursor)) return NOTHING_NEWER;
-    // Announcements come on another connection than this reply and may overtake it;
-    // the daemon re-reads when one arrives while it asks (WaitingRoom's `dirty`).
-    const { exists, last, message } = await this.run(NEXT, {
-      scope: this.scope(channel),
-      start: rangeStart(cursor),
-    });
-    // The subscriber is about to wait: remember where the channel stood, for catch-up
-    // after an outage and to drop an announcement of a message it already read.
-    if (last) {
-      this.newestSecond = Math.max(this.newestSecond, last.time);
-      if (!message && !this.announced.has(channel)) this.announced.set(channel, last);
+    // Announcements come on another connection than this reply and may overtake it:
+    // the view, made before the read is sent, takes them in, so the reply's older
+    // `last` cannot hide them, and the daemon's re-read (WaitingRoom's `dirty`) asks
+    // Redis again. Made only while the subscription is up and caught up.
+    const view = this.viewsHold() ? this.viewOf(channel) : undefined;
+    if (view) view.reads++;
+    let reply: NextReply;
+    try {
+      reply = await this.run(NEXT, { scope: this.scope(channel), start: rangeStart(cursor) });
+    } finally {
+      if (view) view.reads--;
     }
-    return { message, exists };
+    const { last } = reply;
+    if (last) this.newestSecond = Math.max(this.newestSecond, last.time);
+    // A view dropped or made anew meanwhile (a delete, a lost connection) learns
+    // nothing from a read sent before.
+    if (view && this.views.get(channel) === view) {
+      view.heard ??= last ?? BEFORE_ALL;
+      if (last && (view.newest === undefined || compareIds(last, view.newest) > 0))
+        view.newest = last;
+    }
+    return { message: reply.message, exists: reply.exists };
   }
 
   info(channel: string): Promise<ChannelInfo | undefined> {
@@ -273,13 +337,13 @@ class RedisStore implements Store {
   /**
    * Whether the live subscription says the channel has nothing after `cursor`: every
    * message stored in Redis is announced on it (by the script that stores it), so with
-   * the subscription up since `announced` was read, a message after the newest announced
-   * one is at most on its way, and its announcement wakes the poll. A re-poll then parks
+   * the subscription up since the view was made, a message after the newest one known
+   * is at most on its way, and its announcement wakes the poll. A re-poll then parks
    * without a round trip. Not during or after an outage until the catch-up is done, and
    * not when the newest message may have expired (the channel may be gone).
    */
   private knowsNothingAfter(channel: string, cursor: MessageId): boolean {
-    const last = this.announced.get(channel);
+    const last = this.views.get(channel)?.newest;
     if (last === undefined || compareIds(cursor, last) < 0) return false;
     if (this.outageSince !== undefined || this.resyncPending) return false;
     if (this.commands?.status !== 'ready' || this.events?.status !== 'ready') return false;
@@ -297,7 +361,7 @@ class RedisStore implements Store {
     const count = this.waiting.get(channel) ?? 0;
     if (count === 0) return;
     if (count === 1) {
-      // `announced` stays until the heartbeat (forgetIdleChannels): the re-poll that
+      // The view stays until the heartbeat (forgetIdleChannels): the re-poll that
       // usually follows at once can then park without asking Redis.
       this.waiting.delete(channel);
     } else {
@@ -465,11 +529,25 @@ class RedisStore implements Store {
     }
   }
 
-  /** Drop what `next` remembered for channels nobody here waits on any more. */
+  /** Drop the views of channels nobody here reads or waits on any more. */
   private forgetIdleChannels(): void {
-    for (const channel of this.announced.keys()) {
-      if (!this.waiting.has(channel)) this.announced.delete(channel);
+    for (const [channel, view] of this.views) {
+      if (view.reads === 0 && !this.waiting.has(channel)) this.views.delete(channel);
     }
+  }
+
+  /** Whether a view made now holds: the subscription is up and, after an outage, caught up. */
+  private viewsHold(): boolean {
+    return this.outageSince === undefined && !this.resyncPending && this.events?.status === 'ready';
+  }
+
+  private viewOf(channel: string): ChannelView {
+    let view = this.views.get(channel);
+    if (!view) {
+      view = { heard: undefined, newest: undefined, reads: 0 };
+      this.views.set(channel, view);
+    }
+    return view;
   }
 
   /** Log once when a connection is lost and once when both are back; resync then. */
@@ -480,6 +558,7 @@ class RedisStore implements Store {
       if (this.closed || this.outageSince !== undefined) return;
       this.outageSince = Date.now();
       this.resyncPending = true;
+      this.fallBehind();
       const reason = ` (${error ? reasonOf(error) : 'connection closed'})`;
       this.log(
         `pushserver: lost the connection to ${this.where}${reason}; publishes answer 503 until it is back, reconnecting`,
@@ -501,23 +580,55 @@ class RedisStore implements Store {
   }
 
   /**
+   * A connection was lost: announcements may be missed from now on. Every channel
+   * with subscribers waiting here is to be caught up from what its view had heard, and
+   * no view holds any more.
+   */
+  private fallBehind(): void {
+    this.losses++;
+    this.behindListed = false;
+    for (const channel of this.waiting.keys()) {
+      if (!this.behind.has(channel))
+        this.behind.set(channel, { after: this.views.get(channel)?.heard, held: [] });
+    }
+    this.views.clear();
+  }
+
+  /**
    * After an outage: give Redis this daemon's subscriber counts again, and announce
    * the messages published while this daemon's subscription was down, so waiting
-   * subscribers get them without waiting for the next publish.
+   * subscribers get them without waiting for the next publish. Live events of a
+   * channel that waits for its catch-up are held and announced after it, so a waiting
+   * poll never gets a message with an older one still unannounced. Stops when a
+   * connection is lost again meanwhile.
    */
   private async resync(): Promise<void> {
+    const losses = this.losses;
     // Commands on one connection run in order: once this PING is answered the
     // subscription is active again, and the catch-up below misses nothing.
     await this.events?.ping();
     await this.checkData();
-    // Channels nobody here waits on are not caught up: what was announced for them may
-    // be behind what was published meanwhile.
-    this.forgetIdleChannels();
-    for (const channel of [...this.waiting.keys()]) {
-      const last = this.announced.get(channel);
-      const start = last ? `(${last.time}-${last.tag}` : '-';
+    if (this.losses !== losses) return;
+    // Channels waited on now are caught up too (their polls may have read while the
+    // subscription was down); the events of any other channel go through from here on.
+    for (const channel of this.waiting.keys()) {
+      if (!this.behind.has(channel)) this.behind.set(channel, { after: undefined, held: [] });
+    }
+    this.behindListed = true;
+    for (const [channel, catchUp] of [...this.behind]) {
+      const start = catchUp.after ? `(${catchUp.after.time}-${catchUp.after.tag}` : '-';
       const messages = await this.run(AFTER, { scope: this.scope(channel), start });
+      if (this.losses !== losses) return;
+      this.behind.delete(channel);
       for (const message of messages) this.announce({ type: 'message', channel, message });
+      // The next catch-up of this channel can start where this one ended.
+      if (this.waiting.has(channel) && !this.views.has(channel))
+        this.views.set(channel, {
+          heard: catchUp.after ?? BEFORE_ALL,
+          newest: undefined,
+          reads: 0,
+        });
+      for (const event of catchUp.held) this.announce(event);
     }
     this.resyncPending = false;
   }
@@ -534,8 +645,9 @@ class RedisStore implements Store {
       await loadScripts(commands);
       if ((await commands.zscore(this.daemonsKey, this.daemonId)) === null) {
         this.lostDataAt = this.newestSecond;
-        // What was announced before may be gone: catch up from the start of each channel.
-        this.announced.clear();
+        // What was heard before may be gone: catch up from the start of each channel.
+        for (const catchUp of this.behind.values()) catchUp.after = undefined;
+        this.views.clear();
       }
       // The counts go out whole; changes sent after this line reach Redis after them.
       const rewrite = this.heartbeat(true);
@@ -548,31 +660,53 @@ class RedisStore implements Store {
     return this.dataChecked;
   }
 
-  /** Run `resync` unless one is running; a failed one is retried at the next heartbeat. */
+  /**
+   * Run `resync` unless one is running; a failed one is retried at the next heartbeat,
+   * one overtaken by another lost connection at once if both connections are back.
+   */
   private startResync(): void {
+    const losses = this.losses;
     this.resyncing ??= this.resync()
       .catch(() => {})
-      .finally(() => {
+      .then(() => {
         this.resyncing = undefined;
+        // Lost and back again while it ran (the 'ready' found it running): run it again.
+        const again = this.resyncPending && this.losses !== losses;
+        if (again && !this.closed && this.outageSince === undefined) this.startResync();
       });
   }
 
   private receive(payload: Buffer): void {
     const event = parseEvent(payload);
     // Anything else published on the channel (another program, a typo'd prefix) is ignored.
-    if (event) this.announce(event);
+    if (!event) return;
+    const catchUp = this.behind.get(event.channel);
+    if (catchUp) {
+      catchUp.held.push(event);
+    } else if (this.resyncPending && !this.behindListed && this.waiting.has(event.channel)) {
+      // Waited on after the loss: the catch-up will list it.
+      this.behind.set(event.channel, { after: undefined, held: [event] });
+    } else {
+      this.announce(event);
+    }
   }
 
   private announce(event: StoreEvent): void {
     if (event.type === 'message') {
-      this.newestSecond = Math.max(this.newestSecond, event.message.id.time);
-      // Catch-up and the live subscription can both carry a message: announce it once.
-      const last = this.announced.get(event.channel);
-      if (last && compareIds(event.message.id, last) <= 0) return;
-      if (last || this.waiting.has(event.channel))
-        this.announced.set(event.channel, event.message.id);
+      const id = event.message.id;
+      this.newestSecond = Math.max(this.newestSecond, id.time);
+      let view = this.views.get(event.channel);
+      if (!view && this.waiting.has(event.channel) && (!this.resyncPending || this.behindListed))
+        view = this.viewOf(event.channel);
+      if (view) {
+        // Catch-up and the live subscription can both carry a message: announce it once.
+        if (view.heard && compareIds(id, view.heard) <= 0) return;
+        view.heard = id;
+        if (view.newest === undefined || compareIds(id, view.newest) > 0) view.newest = id;
+      }
+    } else {
+      this.views.delete(event.channel);
     }
-    if (event.type === 'delete') this.announced.delete(event.channel);
     for (const listener of this.listeners) {
       try {
         listener(event);
