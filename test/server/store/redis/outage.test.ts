@@ -89,15 +89,16 @@ describe('Redis stops mid-stream and starts again', { skip: needs(REDIS), timeou
     );
 
     await redis.start();
-    // The app retries its publish until Redis is back.
+    // Each daemon reconnects on its own schedule: until both have, a subscriber that
+    // got a message from one and polls the other may be answered 503.
+    await waitUntil('both daemons reconnected', () =>
+      daemons.every((daemon) => daemon.stderr().includes('reconnected to Redis')),
+    );
+    // The app retries its publish until Redis takes it.
     await waitUntil('a publish goes through again', async () => {
       const answer = await publish(two, 'stream', `s${BEFORE_OUTAGE}`);
       return answer.status === 201 || answer.status === 202;
     });
-    // Each daemon reconnects on its own schedule: the other one may still refuse.
-    await waitUntil('both daemons reconnected', () =>
-      daemons.every((daemon) => daemon.stderr().includes('reconnected to Redis')),
-    );
     for (let i = BEFORE_OUTAGE + 1; i < TOTAL; i++) {
       const answer = await publish(i % 2 ? two : one, 'stream', `s${i}`);
       assert.ok([201, 202].includes(answer.status), answer.body);
