@@ -39,6 +39,29 @@ export function getSettings(): ResolvedSettings {
   return current;
 }
 
+/**
+ * Put `settings` in place of the config file, under every `configure()` call: how
+ * `runpushserver --allrequests --app` tells the app in its process the settings the
+ * daemon listens with (its config file, the command line, the port it really bound),
+ * so `channelUrl` and `sendUpdate` point at that one port.
+ *
+ * @param settings the daemon's settings as given (not resolved)
+ * @param source where they came from, as the banner says it
+ * @throws SettingsError when they are invalid
+ * @example useDaemonSettings({ port: 8000 }, 'runpushserver --allrequests');
+ */
+export function useDaemonSettings(settings: PushServerSettings, source: string): void {
+  const previous = fileLayer;
+  fileLayer = { settings, source };
+  current = undefined;
+  try {
+    getSettings();
+  } catch (error) {
+    fileLayer = previous;
+    throw error;
+  }
+}
+
 /** Forget `configure()` calls and the config file read; for tests. */
 export function resetSettings(): void {
   fileLayer = undefined;

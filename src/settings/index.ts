@@ -13,7 +13,7 @@ export {
   type NamedConfigFile,
   readConfigFile,
 } from './config-file.js';
-export { configure, getSettings, resetSettings } from './current.js';
+export { configure, getSettings, resetSettings, useDaemonSettings } from './current.js';
 export { DEFAULT_ADDRESS, DEFAULT_PORT, hostPort, resolveSettings } from './schema.js';
 export type {
   HostSettings,
@@ -25,4 +25,5 @@ export type {
   ResolvedSettings,
   ResolvedStore,
   StoreSettings,
+  SubscriberTransport,
 } from './types.js';

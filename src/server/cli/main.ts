@@ -18,6 +18,7 @@ import {
   type ResolvedSettings,
   readConfigFile,
   resolveSettings,
+  useDaemonSettings,
 } from '../../settings/index.js';
 import { createPushServer, type PushServer, type RequestLogEntry } from '../daemon.js';
 import { describeNodeInternals, nodeInternals } from '../transport/node-internals.js';
@@ -309,6 +310,9 @@ async function listenForAllRequests(
   settings: ResolvedSettings,
   log: ((entry: RequestLogEntry) => void) | undefined,
 ): Promise<PushServer> {
+  // The app in this process builds its URLs and publishes with the daemon's settings.
+  const { input, source } = settingsInput(line);
+  if (line.app !== undefined) useDaemonSettings(input, source);
   const app = line.app === undefined ? undefined : await loadApp(line.app);
   const one = createAllRequestsServer({
     settings,
@@ -318,11 +322,20 @@ async function listenForAllRequests(
     // One log line for every request, the app's too.
     pushOptions: { log },
   });
-  await one.listen(settings.port, settings.address);
+  const bound = await one.listen(settings.port, settings.address);
+  if (line.app !== undefined && bound.port !== settings.port) {
+    useDaemonSettings({ ...input, port: bound.port }, source);
+  }
   return one.push;
 }
 
 function loadSettings(line: CommandLine): ResolvedSettings {
+  const { input, source } = settingsInput(line);
+  return resolveSettings(input, source);
+}
+
+/** The settings as given: the config file, then the command line. */
+function settingsInput(line: CommandLine): { input: PushServerSettings; source: string } {
   const named = line.config === undefined ? undefined : { path: line.config, from: '--config' };
   const file = readConfigFile(process.cwd(), process.env, named);
   const input: PushServerSettings = { ...file.settings };
@@ -331,7 +344,7 @@ function loadSettings(line: CommandLine): ResolvedSettings {
   // Browsers reach the app and the daemon on one port: the app's usual 8000.
   else if (line.allrequests && input.port === undefined) input.port = ALLREQUESTS_PORT;
   if (!line.rawSockets) input.rawSockets = false;
-  return resolveSettings(input, file.source);
+  return { input, source: file.source };
 }
 
 function fail(error: unknown, settings?: ResolvedSettings): void {
