@@ -17,7 +17,8 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { addressMatcher } from '../ip.js';
 import {
   type PushServerSettings,
@@ -33,8 +34,9 @@ import { createMemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis/store.js';
 import type { Store } from './store/types.js';
 import { type RawRoute, RawServer } from './transport/raw/server.js';
-import { internalError, NodeReply, PARKED_AT, sendText } from './transport/reply.js';
+import { internalError, NodeReply, PARKED_AT, sendText, TRANSPORT } from './transport/reply.js';
 import { KEEP_ALIVE_TIMEOUT_MS } from './transport/response-head.js';
+import { createWebSocketAcceptor, UpgradeReply, wantsWebSocket } from './transport/websocket.js';
 
 /** One answered request, for the daemon's log. */
 export interface RequestLogEntry {
@@ -46,6 +48,12 @@ export interface RequestLogEntry {
   duration: number;
   /** Milliseconds a long-poll was parked waiting for a message; undefined when it did not wait. */
   waited: number | undefined;
+  /**
+   * How a subscriber request was served: `longpoll`, `intervalpoll`, `eventsource` or
+   * `websocket`, and what it asked for when its location does not serve that
+   * (`longpoll, eventsource not enabled`); undefined for other requests.
+   */
+  transport?: string;
 }
 
 /** Options of {@link createPushServer} beyond the settings. */
@@ -75,6 +83,11 @@ export interface PushServerOptions {
 export interface PushServer {
   /** Handle one request: mount it in any Node HTTP server (or Express app). */
   handler(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * Handle one WebSocket upgrade: mount it as the `upgrade` listener of the server that
+   * uses {@link handler} (`listen()`'s server has it already).
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /**
    * Open the stores and listen. Long-polls are kept open indefinitely; keep-alive
    * connections stay up 75 s between polls (as nginx).
@@ -134,6 +147,7 @@ export function createPushServer(
     return notifier;
   };
   const router = new Router(resolved.locations);
+  const websockets = createWebSocketAcceptor(servername);
   /** The location objects, by the router's index; built once the stores are open. */
   let routes: Route[] | undefined;
   const buildRoutes = () => {
@@ -148,7 +162,7 @@ export function createPushServer(
         rooms.set(location.store, room);
       }
       const passthrough = notifierFor(location.passthrough);
-      return new SubscriberLocation(location, { servername, room, passthrough });
+      return new SubscriberLocation(location, { servername, room, passthrough, websockets });
     });
   };
   // Stores open in the background; requests that come earlier wait for them, and
@@ -184,6 +198,49 @@ export function createPushServer(
 
   const handler = (req: IncomingMessage, res: ServerResponse) => dispatch(req, res, false);
 
+  /** Answer one upgrade request: a WebSocket subscriber, or a refusal on its socket. */
+  const upgrade = (req: IncomingMessage, stream: Duplex, head: Buffer) => {
+    const socket = stream as Socket;
+    const reply = new UpgradeReply(socket, servername);
+    socket.on('error', () => {});
+    if (log) {
+      const start = performance.now();
+      socket.once('close', () =>
+        log({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          status: reply.status,
+          duration: performance.now() - start,
+          waited: undefined,
+          transport: reply.transportName,
+        }),
+      );
+    }
+    if (!wantsWebSocket(req.method ?? '', req.headers)) {
+      return sendText(reply, 400, 'only WebSocket upgrades are served here');
+    }
+    const match = router.route(requestPath(req.url));
+    if (match === undefined) return sendText(reply, 404, 'Not Found');
+    if ('status' in match) return sendText(reply, match.status, match.text);
+    const answer = () => {
+      const route = (routes as Route[])[match.index];
+      try {
+        if (route instanceof SubscriberLocation) {
+          route.upgrade(req, socket, head, reply, match.channel);
+        } else {
+          // Nchan's publisher locations take WebSocket publishers; ours take HTTP only.
+          sendText(reply, 403, 'publish with POST; WebSocket publishing is not supported');
+        }
+      } catch (error) {
+        internalError(reply, error);
+      }
+    };
+    if (routes) return answer();
+    ready.then(answer, (error: Error) =>
+      sendText(reply, 503, `store unavailable: ${error.message}`),
+    );
+  };
+
   /** The raw path's routing: the location of a path, when it has one and it decodes cleanly. */
   const rawRoute = (path: string): RawRoute | undefined => {
     if (!routes) return undefined;
@@ -196,6 +253,7 @@ export function createPushServer(
   let raw: RawServer | undefined;
   const push: PushServer = {
     handler,
+    upgrade,
     get server() {
       return server;
     },
@@ -212,6 +270,7 @@ export function createPushServer(
     async listen(port = resolved.port, address = resolved.address) {
       await ready;
       server = createServer((req, res) => dispatch(req, res, true));
+      server.on('upgrade', upgrade);
       // Browsers re-poll on the same connection; keep it as long as nginx does.
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       // A parked poll's request is complete; these only bound slow request headers and bodies.
@@ -243,6 +302,7 @@ export function createPushServer(
       raw?.close();
       server?.closeIdleConnections();
       await closing;
+      websockets.close();
       await Promise.all([...notifiers.values()].map((notifier) => notifier.close()));
       await Promise.all(Object.values(stores).map((store) => store.close()));
     },
@@ -285,13 +345,15 @@ export function logRequest(
   const start = performance.now();
   res.once('close', () => {
     const end = performance.now();
-    const parked = (res as ServerResponse & { [PARKED_AT]?: number })[PARKED_AT];
+    const answered = res as ServerResponse & { [PARKED_AT]?: number; [TRANSPORT]?: string };
+    const parked = answered[PARKED_AT];
     log({
       method: req.method ?? '',
       url: req.url ?? '',
       status: res.headersSent ? res.statusCode : 0,
       duration: end - start,
       waited: parked === undefined ? undefined : end - parked,
+      transport: answered[TRANSPORT],
     });
   });
 }

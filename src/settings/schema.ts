@@ -16,6 +16,7 @@ import type {
   ResolvedSettings,
   ResolvedStore,
   StoreSettings,
+  SubscriberTransport,
 } from './types.js';
 import {
   asString,
@@ -82,6 +83,9 @@ const STORE: Table<StoreSettings, ResolvedStore> = {
   },
 };
 
+const TRANSPORTS: SubscriberTransport[] = ['longpoll', 'eventsource', 'websocket'];
+const TRANSPORT_NAMES = '"longpoll", "eventsource" and "websocket"';
+
 const PUBLISHER = ['publisher'] as const;
 const SUBSCRIBER = ['subscriber'] as const;
 
@@ -128,6 +132,31 @@ const LOCATION: Table<LocationSettings, ResolvedLocation> = {
     },
     subscriberTimeout: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
     maxBodySize: { ...integerKey({ default: 8 * 1024 * 1024, min: 0 }), only: PUBLISHER },
+    transports: {
+      default: TRANSPORTS,
+      nullMeansDefault: true,
+      only: SUBSCRIBER,
+      check(value: unknown, path: string, context: Context): SubscriberTransport[] {
+        if (!Array.isArray(value) || value.length === 0)
+          context.fail(path, `must be a non-empty array of ${TRANSPORT_NAMES}`);
+        value.forEach((name, i) => {
+          if (!TRANSPORTS.includes(name))
+            context.fail(`${path}[${i}]`, `is ${JSON.stringify(name)}; use ${TRANSPORT_NAMES}`);
+        });
+        return [...value];
+      },
+    },
+    splitDelimiter: {
+      default: null,
+      only: SUBSCRIBER,
+      check(value: unknown, path: string, context: Context) {
+        if (value !== null && (typeof value !== 'string' || value === ''))
+          context.fail(path, 'must be a non-empty string such as "," or null');
+        return value;
+      },
+    },
+    eventsourcePingInterval: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
+    websocketPingInterval: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
   },
   finish(location, path, context) {
     const { url, prefix, ...rest } = location;
@@ -186,6 +215,8 @@ const SETTINGS: Table<PushServerSettings, Omit<ResolvedSettings, 'source'>> = {
       default: [
         { type: 'publisher', prefix: '/publisher/' },
         { type: 'subscriber', prefix: '/subscriber/' },
+        // As ../shared/nchan/nginx.conf: up to 255 channels on one connection.
+        { type: 'subscriber', prefix: '/multi/', splitDelimiter: ',' },
       ],
       nullMeansDefault: true,
       check(value: unknown, path: string, context: Context): ResolvedLocation[] {

@@ -69,7 +69,30 @@ export interface LocationSettings {
   subscriberTimeout?: number;
   /** Publisher: largest message body in bytes (413 above). @default 8 MiB */
   maxBodySize?: number;
+  /**
+   * Subscriber: the transports served (Nchan's `nchan_subscriber`). A WebSocket upgrade
+   * on a location without `websocket` gets 403; an EventSource request on one without
+   * `eventsource` is answered as a long-poll, as Nchan does (the log says so).
+   * @default ['longpoll', 'eventsource', 'websocket']
+   */
+  transports?: SubscriberTransport[];
+  /**
+   * Subscriber: split the channel id at this string into up to 255 channels served on
+   * one connection (Nchan's `nchan_channel_id_split_delimiter`): `/multi/a,b,c` with `','`.
+   * null: the id is one channel. @default null
+   */
+  splitDelimiter?: string | null;
+  /** Subscriber: seconds between EventSource ping events (`nchan_eventsource_ping_interval`); 0: none. @default 0 */
+  eventsourcePingInterval?: number;
+  /**
+   * Subscriber: seconds between WebSocket pings (`nchan_websocket_ping_interval`); a
+   * client that has not answered the previous ping is closed. 0: none. @default 0
+   */
+  websocketPingInterval?: number;
 }
+
+/** A subscriber transport: `longpoll` (also interval polls), `eventsource` or `websocket`. */
+export type SubscriberTransport = 'longpoll' | 'eventsource' | 'websocket';
 
 /**
  * django-pushserver's `PUSH_SERVER`, in camelCase. Every key is optional.
@@ -138,6 +161,10 @@ export interface ResolvedLocation {
   passthrough: string | null;
   subscriberTimeout: number;
   maxBodySize: number;
+  transports: SubscriberTransport[];
+  splitDelimiter: string | null;
+  eventsourcePingInterval: number;
+  websocketPingInterval: number;
 }
 
 /**

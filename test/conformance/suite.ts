@@ -18,12 +18,15 @@
  * `conformanceSettings()`): `/publisher/` and `/subscriber/` on a store of 100
  * messages / 60 s, `/pubshort/` and `/subshort/` on one of 3 messages / 2 s,
  * `/subcors/` (allowOrigin http://127.0.0.1:8000), `/subinterval/` (interval polling),
- * `/subtimeout/` (1 s subscriberTimeout). Every case uses its own channel ids.
+ * `/subtimeout/` (1 s subscriberTimeout), `/sublp/` (long-poll only) and `/multi/`
+ * (channels split at `,`); the EventSource, WebSocket and multiplexed cases are in
+ * `streams.ts`. Every case uses its own channel ids.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type Answer, type RequestOptions, request } from './http-client.js';
+import { describeStreams } from './streams.js';
 import type { StartTarget, Target } from './targets.js';
 
 const VARY = 'If-None-Match, If-Modified-Since';
@@ -97,6 +100,15 @@ export function runConformance(
       }
       assert.fail(`${id} never reported ${count} subscribers`);
     };
+
+    describeStreams({
+      target: () => t,
+      channel,
+      call,
+      publish,
+      lastId,
+      untilSubscribers,
+    });
 
     test('Server header names the server', async () => {
       const answer = await call('GET', `/publisher/${channel('server')}`);
@@ -458,12 +470,10 @@ export function runConformance(
         assert.equal(got.status, 200);
         assert.equal(got.headers.allow, 'GET');
         assert.equal(got.headers['access-control-allow-methods'], 'GET');
-        // Nchan also lists X-EventSource-Event for its EventSource transport, which we do not serve.
+        // A fixed list (Last-Event-ID is not in it: browsers send it without a preflight).
         assert.equal(
           got.headers['access-control-allow-headers'],
-          t.kind === 'nchan'
-            ? 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control, X-EventSource-Event'
-            : 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control',
+          'If-None-Match, If-Modified-Since, Content-Type, Cache-Control, X-EventSource-Event',
         );
         assert.equal(got.headers['access-control-allow-origin'], ALLOWED);
         assert.equal(got.headers['access-control-allow-credentials'], 'true');

@@ -42,9 +42,16 @@ export function conformanceSettings(
       { type: 'publisher', prefix: '/publisher/', maxBodySize: 3 * 1024 * 1024 },
       { type: 'publisher', prefix: '/pubshort/', store: 'short' },
       { type: 'subscriber', prefix: '/subscriber/' },
-      { type: 'subscriber', prefix: '/subshort/', store: 'short' },
+      { type: 'subscriber', prefix: '/sublp/', transports: ['longpoll'] },
+      { type: 'subscriber', prefix: '/multi/', splitDelimiter: ',' },
+      { type: 'subscriber', prefix: '/subshort/', store: 'short', transports: ['longpoll'] },
       { type: 'subscriber', prefix: '/subcors/', allowOrigin: 'http://127.0.0.1:8000' },
-      { type: 'subscriber', prefix: '/subinterval/', polling: 'interval' },
+      {
+        type: 'subscriber',
+        prefix: '/subinterval/',
+        polling: 'interval',
+        transports: ['longpoll'],
+      },
       { type: 'subscriber', prefix: '/subtimeout/', subscriberTimeout: 1 },
     ],
   };

@@ -166,9 +166,12 @@ export class PublisherLocation {
   ) {
     const store = this.context.store;
     const key = headers['idempotency-key'];
+    const event = headers['x-eventsource-event'];
     const message: NewMessage = {
       contentType: headers['content-type'] ?? null,
       body,
+      // Nchan keeps the header with the message for its EventSource subscribers.
+      event: typeof event === 'string' && event !== '' ? event : undefined,
       idempotencyKey: typeof key === 'string' && key !== '' ? key : undefined,
     };
     const options = { create: this.location.createOnPost };

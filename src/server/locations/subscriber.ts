@@ -1,6 +1,10 @@
 /**
- * The subscriber location: long-poll and interval-poll GETs, answered from a store.
- * Waiting polls are parked per channel and woken by the store's events only.
+ * The subscriber location: it decides how each subscriber request is served. A plain
+ * GET for one channel is a long-poll (or interval poll) answered here, parked per
+ * channel and woken by the store's events only; an EventSource request, a WebSocket
+ * upgrade, or a multiplexed request (`splitDelimiter`) becomes a {@link Subscription}
+ * with its transport's output (`transport/eventsource.ts`, `transport/websocket.ts`,
+ * or {@link PollOutput} for a multiplexed long-poll).
  *
  * @module
  */
@@ -12,9 +16,24 @@ import type { PassthroughNotifier } from '../hooks/passthrough-sender.js';
 import { type Cors, corsFor } from '../protocol/cors.js';
 import { parseCursor, VARY } from '../protocol/cursor.js';
 import { currentHttpDate, httpDate } from '../protocol/dates.js';
-import type { Message, NextResult } from '../store/types.js';
+import {
+  channelCursor,
+  formatTags,
+  MAX_CHANNELS,
+  type MultiId,
+  readMessageId,
+} from '../protocol/message-id.js';
+import type { Message, MessageId, NextResult } from '../store/types.js';
+import { EventSourceOutput, wantsEventSource } from '../transport/eventsource.js';
 import { internalError, type NodeReply, type Reply, sendText } from '../transport/reply.js';
 import { type HeaderList, headStart, headTail } from '../transport/response-head.js';
+import type { EndReason, SubscriptionOutput } from '../transport/stream.js';
+import {
+  type UpgradeReply,
+  type WebSocketAcceptor,
+  WebSocketOutput,
+} from '../transport/websocket.js';
+import { Subscription } from './subscription.js';
 import {
   NO_HEADERS,
   newWaiter,
@@ -24,7 +43,9 @@ import {
 } from './waiting-room.js';
 
 const EXPOSE = 'Last-Modified, Etag, Content-Type, Cache-Control';
-const ALLOW_HEADERS = 'If-None-Match, If-Modified-Since, Content-Type, Cache-Control';
+/** Nchan's list, X-EventSource-Event included (a fixed list, not derived from the request). */
+const ALLOW_HEADERS =
+  'If-None-Match, If-Modified-Since, Content-Type, Cache-Control, X-EventSource-Event';
 
 const WAITER = Symbol('waiter');
 type WaitingResponse = ServerResponse & { [WAITER]?: Waiter };
@@ -55,6 +76,8 @@ export interface SubscriberContext {
   room: WaitingRoom;
   /** Notifies the app when a poll starts and stops waiting (the location's `passthrough`). */
   passthrough?: PassthroughNotifier;
+  /** Completes WebSocket handshakes (one per daemon). */
+  websockets?: WebSocketAcceptor;
 }
 
 /** One subscriber location of the settings, bound to its store's waiting room. */
@@ -93,7 +116,7 @@ export class SubscriberLocation {
    * @param channel decoded channel id
    */
   handle(req: IncomingMessage, reply: NodeReply, channel: string): void {
-    const waiter = this.serve(req.method ?? '', req.headers, reply, channel);
+    const waiter = this.serve(req.method ?? '', req.headers, reply, channel, undefined, req.url);
     if (waiter && waiter.state !== 'done') {
       (reply.res as WaitingResponse)[WAITER] = waiter;
       reply.res.on('close', onResponseClose);
@@ -118,6 +141,7 @@ export class SubscriberLocation {
    * @param spare the connection's previous poll: reused for this one when it is answered
    *   (a parked poll then allocates nothing that outlives it, so garbage collection has
    *   nothing to copy or promote)
+   * @param url the request target (its query may carry `last_event_id`)
    * @returns the poll when the request is a GET that got as far as the store (it may
    *   already be answered); the caller calls {@link stopWaiter} when its client goes away
    */
@@ -127,21 +151,134 @@ export class SubscriberLocation {
     reply: Reply,
     channel: string,
     spare?: Waiter,
+    url = '',
   ): Waiter | undefined {
     const origin = headers.origin;
     const cors = corsFor(origin, this.location);
-    if (method === 'GET' && !cors.refuse && !isTooLong(channel)) {
+    if (method !== 'GET' || cors.refuse || isTooLong(channel)) {
+      this.refuse(method, origin, reply, channel, cors);
+      return undefined;
+    }
+    const delimiter = this.location.splitDelimiter;
+    const stream = wantsEventSource(headers);
+    if (!stream && (delimiter === null || !channel.includes(delimiter))) {
+      reply.transport(this.pollName);
       return this.get(
         headers,
         reply,
         channel,
         cors.headers,
         origin ?? '',
-        spare?.state === 'done' ? spare : undefined,
+        spare?.state === 'done' && spare.owner === undefined ? spare : undefined,
+        url,
       );
     }
-    this.refuse(method, origin, reply, channel, cors);
-    return undefined;
+    const channels = delimiter === null ? [channel] : channel.split(delimiter);
+    // Nchan's limit; its answer is an empty 403.
+    if (channels.length > MAX_CHANNELS) {
+      reply.send(403, cors.headers);
+      return undefined;
+    }
+    const id = readMessageId(headers, queryOf(url), channels.length);
+    if (id === 'invalid') {
+      sendText(reply, 400, 'Message ID invalid', cors.headers);
+      return undefined;
+    }
+    let output: SubscriptionOutput;
+    if (stream && this.location.transports.includes('eventsource')) {
+      const eventsource = new EventSourceOutput(
+        reply,
+        cors.headers,
+        this.location.eventsourcePingInterval,
+      );
+      output = eventsource;
+      reply.transport('eventsource');
+      const subscription = this.subscribe(channels, id, output, headers);
+      eventsource.onClose(() => subscription.stop());
+      subscription.start();
+      return undefined;
+    }
+    // An EventSource request where EventSource is off is a long-poll, as in Nchan; the log says so.
+    reply.transport(stream ? `${this.pollName}, eventsource not enabled` : this.pollName);
+    if (channels.length === 1) {
+      return this.get(headers, reply, channel, cors.headers, origin ?? '', undefined, url);
+    }
+    output = new PollOutput(this, reply, cors.headers);
+    const subscription = this.subscribe(channels, id, output, headers);
+    subscription.start();
+    return subscription.state === 'done' ? undefined : subscription.links[0];
+  }
+
+  /**
+   * Answer a WebSocket upgrade for `channel` (node:http's `upgrade` event).
+   *
+   * @param req the upgrade request
+   * @param socket its connection
+   * @param head bytes received after the request's head
+   * @param reply answers refusals on the socket
+   * @param channel decoded channel id
+   */
+  upgrade(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    reply: UpgradeReply,
+    channel: string,
+  ): void {
+    const headers = req.headers;
+    const cors = corsFor(headers.origin, this.location);
+    reply.transport('websocket');
+    if (
+      cors.refuse ||
+      isTooLong(channel) ||
+      !this.location.transports.includes('websocket') ||
+      !this.context.websockets
+    ) {
+      // Nchan refuses a WebSocket where it does not serve one with an empty 403.
+      reply.send(403, cors.headers);
+      return;
+    }
+    const delimiter = this.location.splitDelimiter;
+    const channels = delimiter === null ? [channel] : channel.split(delimiter);
+    if (channels.length > MAX_CHANNELS) {
+      reply.send(403, cors.headers);
+      return;
+    }
+    const id = readMessageId(headers, queryOf(req.url ?? ''), channels.length);
+    if (id === 'invalid') {
+      sendText(reply, 400, 'Message ID invalid', cors.headers);
+      return;
+    }
+    const output = new WebSocketOutput(this.context.websockets, {
+      req,
+      socket,
+      head,
+      reply,
+      cors: cors.headers,
+      pingSeconds: this.location.websocketPingInterval,
+    });
+    const subscription = this.subscribe(channels, id, output, headers);
+    output.onClose(() => subscription.stop());
+    subscription.start();
+  }
+
+  /** The log's name of this location's polls. */
+  private get pollName(): string {
+    return this.location.polling === 'interval' ? 'intervalpoll' : 'longpoll';
+  }
+
+  private subscribe(
+    channels: string[],
+    id: MultiId | null,
+    output: SubscriptionOutput,
+    headers: IncomingHttpHeaders,
+  ): Subscription {
+    return new Subscription(channels, id, output, this.passthrough ? headers : NO_HEADERS, {
+      room: this.context.room,
+      location: this,
+      timeoutSeconds: this.location.subscriberTimeout,
+      createOnGet: this.location.createOnGet,
+    });
   }
 
   /** Answer what is not a poll: refusals, OPTIONS, other methods. */
@@ -173,12 +310,12 @@ export class SubscriberLocation {
     cors: HeaderList,
     corsKey: string,
     reuse: Waiter | undefined,
+    url: string,
   ): Waiter | undefined {
-    const cursor = parseCursor(
-      headers['if-modified-since'],
-      headers['if-none-match'] as string | undefined,
-      reuse?.ownCursor,
-    );
+    const ims = headers['if-modified-since'];
+    let cursor = parseCursor(ims, headers['if-none-match'] as string | undefined, reuse?.ownCursor);
+    // Without a date, a compound If-None-Match, Last-Event-ID or ?last_event_id= may name the message.
+    if (cursor === null && ims === undefined) cursor = idCursor(headers, url);
     if (cursor === 'invalid') {
       sendText(reply, 400, 'Message ID invalid', cors);
       return undefined;
@@ -261,7 +398,7 @@ export class SubscriberLocation {
       if (answer.date !== date) rebuild(answer, message, date);
       if (reply.sendPrebuilt(answer.head, answer.bytes as Buffer)) return;
     }
-    reply.send(200, this.messageHeaders(message, waiter), message.body);
+    reply.send(200, this.messageHeaders(message, waiter.cors), message.body);
   }
 
   /** Answer `waiter` with 410: its channel was deleted. */
@@ -279,18 +416,17 @@ export class SubscriberLocation {
 
   private finish(waiter: Waiter, status: number, headers: HeaderList): void {
     this.context.room.remove(waiter);
-    waiter.reply.send(status, [...headers, 'Vary', VARY, ...this.exposed(waiter)]);
+    waiter.reply.send(status, [...headers, 'Vary', VARY, ...exposed(waiter.cors)]);
   }
 
-  private exposed(waiter: Waiter): HeaderList {
-    return waiter.cors.length === 0
-      ? waiter.cors
-      : ['Access-Control-Expose-Headers', EXPOSE, ...waiter.cors];
-  }
-
-  /** The headers of a 200 answer between `Server` and `Content-Length`. */
-  private messageHeaders(message: Message, waiter: Waiter): HeaderList {
-    const tag = String(message.id.tag);
+  /**
+   * The headers of a 200 answer between `Server` and `Content-Length`.
+   *
+   * @param message the message answered
+   * @param cors the request's CORS headers (exposing the cache headers)
+   * @param tag the `Etag`: the message's tag, or a multiplexed subscriber's tags
+   */
+  messageHeaders(message: Message, cors: HeaderList, tag = String(message.id.tag)): HeaderList {
     const headers: HeaderList = [];
     if (message.contentType !== null) headers.push('Content-Type', message.contentType);
     headers.push(
@@ -303,7 +439,7 @@ export class SubscriberLocation {
       // py-hbpush's header, read by old clients when Etag is not exposed to them.
       'Cache-Control',
       `etag=${tag}`,
-      ...this.exposed(waiter),
+      ...exposed(cors),
     );
     return headers;
   }
@@ -324,7 +460,7 @@ export class SubscriberLocation {
     ) {
       return cached.answer;
     }
-    const headers = this.messageHeaders(message, waiter);
+    const headers = this.messageHeaders(message, waiter.cors);
     const prefix = headStart(200, this.context.servername, headers, message.body.length);
     const answer: Answer = { prefix, date: '', head: '', bytes: undefined };
     cached.message = message;
@@ -359,6 +495,69 @@ function rebuild(answer: Answer, message: Message, date: string): void {
   answer.date = date;
   answer.head = head;
   answer.bytes = bytes;
+}
+
+/**
+ * A multiplexed long-poll's answer: the first message of any of its channels (its
+ * `Etag` the subscriber's tags, `[0],-`), or 410 / 408 / 503 as a single poll.
+ */
+class PollOutput implements SubscriptionOutput {
+  readonly transport = 'longpoll';
+  readonly stream = false;
+
+  constructor(
+    private readonly location: SubscriberLocation,
+    private readonly reply: Reply,
+    private readonly cors: HeaderList,
+  ) {}
+
+  open(): void {}
+
+  parked(): void {
+    this.reply.parked();
+  }
+
+  refuse(status: number): void {
+    this.reply.send(status, ['Vary', VARY, ...exposed(this.cors)]);
+  }
+
+  message(message: Message, id: MultiId): void {
+    const headers = this.location.messageHeaders(message, this.cors, formatTags(id));
+    this.reply.send(200, headers, message.body);
+  }
+
+  end(reason: EndReason, id: MultiId): void {
+    if (reason === 'shutdown') {
+      sendText(this.reply, 503, 'push server shutting down', ['Connection', 'close']);
+      return;
+    }
+    const etag = reason === 'gone' && id.time > 0 ? ['Etag', formatTags(id)] : [];
+    this.reply.send(reason === 'gone' ? 410 : 408, [...etag, 'Vary', VARY, ...exposed(this.cors)]);
+  }
+}
+
+/** `Access-Control-Expose-Headers` before the CORS headers of a request with an Origin. */
+function exposed(cors: HeaderList): HeaderList {
+  return cors.length === 0 ? cors : ['Access-Control-Expose-Headers', EXPOSE, ...cors];
+}
+
+/** The query string of a request target ('' when none). */
+function queryOf(url: string): string {
+  const mark = url.indexOf('?');
+  return mark < 0 ? '' : url.slice(mark + 1);
+}
+
+/** A single-channel poll's cursor from a compound id (`If-None-Match`, `Last-Event-ID`, `?last_event_id=`). */
+function idCursor(headers: IncomingHttpHeaders, url: string): MessageId | null | 'invalid' {
+  if (
+    headers['if-none-match'] === undefined &&
+    headers['last-event-id'] === undefined &&
+    !url.includes('last_event_id=')
+  ) {
+    return null;
+  }
+  const id = readMessageId(headers, queryOf(url), 1);
+  return id === null || id === 'invalid' ? id : channelCursor(id, 0);
 }
 
 function ignore(): void {}

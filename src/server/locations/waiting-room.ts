@@ -11,11 +11,16 @@ import { compareIds } from '../store/types.js';
 import { type Reply, sendText } from '../transport/reply.js';
 import type { HeaderList } from '../transport/response-head.js';
 import type { SubscriberLocation } from './subscriber.js';
+import type { Subscription } from './subscription.js';
 
 /** The headers of a poll whose location has no passthrough (a parked poll keeps nothing). */
 export const NO_HEADERS: IncomingHttpHeaders = {};
 
-/** One poll, from its arrival until it is answered. */
+/**
+ * One poll, from its arrival until it is answered; or one channel of a
+ * {@link Subscription} (a stream or a multiplexed poll), which then gets the channel's
+ * events instead of the location.
+ */
 export interface Waiter {
   reply: Reply;
   /** The request's headers, forwarded with passthrough notifications. */
@@ -36,6 +41,10 @@ export interface Waiter {
   generation: number;
   /** The cursor object this waiter owns, filled in again by its next poll. */
   ownCursor: { time: number; tag: number } | undefined;
+  /** The subscription this waiter is one channel of; undefined for a plain poll. */
+  owner: Subscription | undefined;
+  /** The channel's position in the owner's request. */
+  slot: number;
   /** The channel's list this waiter is in (see {@link WaitingRoom}), and its neighbours there. */
   list: Waiters | undefined;
   previous: Waiter | undefined;
@@ -58,7 +67,8 @@ interface Waiters {
  * passthrough app, when it was parked). Nothing when it was already answered.
  */
 export function stopWaiter(waiter: Waiter): void {
-  if (waiter.state !== 'done') waiter.location.room.remove(waiter);
+  if (waiter.owner !== undefined) waiter.owner.stop();
+  else if (waiter.state !== 'done') waiter.location.room.remove(waiter);
 }
 
 /**
@@ -107,6 +117,18 @@ export class WaitingRoom {
 
   /** Forget `waiter`; when it was parked, tell the store it stopped waiting. */
   remove(waiter: Waiter): void {
+    this.leave(waiter);
+    if (waiter.timer) clearTimeout(waiter.timer);
+    const wasWaiting = waiter.state === 'waiting';
+    waiter.state = 'done';
+    if (wasWaiting) {
+      this.store.subscriberStopped(waiter.channel)?.catch(ignore);
+      waiter.location.passthrough?.unsubscribe(waiter.channel, waiter.headers);
+    }
+  }
+
+  /** Take `waiter` out of its channel's list, nothing else (a subscription counts for itself). */
+  leave(waiter: Waiter): void {
     const waiters = waiter.list;
     if (waiters) {
       // `waiter.next` stays: an event going through the list goes on from there.
@@ -118,13 +140,6 @@ export class WaitingRoom {
       waiter.previous = undefined;
       if (--waiters.size === 0 && ++this.empty > 1024) this.dropEmpty();
     }
-    if (waiter.timer) clearTimeout(waiter.timer);
-    const wasWaiting = waiter.state === 'waiting';
-    waiter.state = 'done';
-    if (wasWaiting) {
-      this.store.subscriberStopped(waiter.channel)?.catch(ignore);
-      waiter.location.passthrough?.unsubscribe(waiter.channel, waiter.headers);
-    }
   }
 
   private dropEmpty(): void {
@@ -135,16 +150,24 @@ export class WaitingRoom {
     this.empty = 0;
   }
 
-  /** Answer every parked poll with 503 and `Connection: close` (the daemon is stopping). */
+  /**
+   * Answer every parked poll with 503 and `Connection: close`, and end every stream
+   * (the daemon is stopping).
+   */
   closeAll(): void {
     const all: Waiter[] = [];
+    const subscriptions = new Set<Subscription>();
     for (const waiters of this.channels.values()) {
-      for (let waiter = waiters.first; waiter; waiter = waiter.next) all.push(waiter);
+      for (let waiter = waiters.first; waiter; waiter = waiter.next) {
+        if (waiter.owner) subscriptions.add(waiter.owner);
+        else all.push(waiter);
+      }
     }
     for (const waiter of all) {
       this.remove(waiter);
       sendText(waiter.reply, 503, 'push server shutting down', ['Connection', 'close']);
     }
+    for (const subscription of subscriptions) subscription.end('shutdown');
     this.unlisten();
   }
 
@@ -153,6 +176,11 @@ export class WaitingRoom {
     if (!waiters) return;
     // Answering a waiter removes it; its `next` stays set for this loop.
     for (let waiter = waiters.first; waiter; waiter = waiter.next) {
+      if (waiter.owner !== undefined) {
+        // A stream stays in the list after a delivery; a subscription's own checks decide.
+        waiter.owner.onEvent(waiter.slot, event);
+        continue;
+      }
       if (event.type === 'delete') {
         if (waiter.state === 'checking') waiter.deleted = true;
         else waiter.location.gone(waiter);
@@ -184,6 +212,8 @@ export function newWaiter(reply: Reply, location: SubscriberLocation): Waiter {
     location,
     generation: 0,
     ownCursor: undefined,
+    owner: undefined,
+    slot: 0,
     list: undefined,
     previous: undefined,
     next: undefined,

@@ -32,6 +32,8 @@ interface Channel {
   /** When each message expires (ms), Infinity when it never does. */
   expires: number[];
   types: Array<string | null>;
+  /** Each message's `X-EventSource-Event`, undefined for most. */
+  events: Array<string | undefined>;
   /** Where each body is in `slab`; -1: in `large`. */
   offsets: number[];
   lengths: number[];
@@ -56,6 +58,7 @@ function newChannel(lastRequested: number): Channel {
     tags: [],
     expires: [],
     types: [],
+    events: [],
     offsets: [],
     lengths: [],
     large: [],
@@ -103,7 +106,7 @@ export function createMemoryStore(
 
   /** Drop what is beyond the buffer limits; forget the channel when nothing is left. */
   function prune(id: string, channel: Channel, time: number): void {
-    const { expires, large, types } = channel;
+    const { expires, large, types, events } = channel;
     const length = expires.length;
     let first = Math.max(channel.first, length - maxMessages);
     while (first < length - minMessages && expires[first] <= time) first++;
@@ -111,6 +114,7 @@ export function createMemoryStore(
     for (let i = channel.first; i < first; i++) {
       large[i] = undefined;
       types[i] = null;
+      events[i] = undefined;
     }
     // Compacted once half is dropped, and when all is.
     if (first > 0 && (first === length || (first > 32 && first * 2 > length))) {
@@ -163,13 +167,15 @@ export function createMemoryStore(
     let contentType = input.contentType;
     if (contentType === lastContentType) contentType = lastContentType;
     else lastContentType = contentType;
-    const message: Message = { id: { time: second, tag }, contentType, body: input.body };
+    const event = input.event;
+    const message: Message = { id: { time: second, tag }, contentType, body: input.body, event };
     channel.lastTime = second;
     channel.lastTag = tag;
     channel.times.push(second);
     channel.tags.push(tag);
     channel.expires.push(time + timeoutMs);
     channel.types.push(contentType);
+    channel.events.push(event);
     storeBody(channel, input.body);
     prune(id, channel, time);
     const info = infoOf(channel, time);
@@ -264,6 +270,7 @@ function keepFrom(channel: Channel, first: number): void {
   channel.tags = channel.tags.slice(first);
   channel.expires = channel.expires.slice(first);
   channel.types = channel.types.slice(first);
+  channel.events = channel.events.slice(first);
   channel.offsets = channel.offsets.slice(first);
   channel.lengths = channel.lengths.slice(first);
   channel.large = channel.large.slice(first);
@@ -333,5 +340,6 @@ function firstAfter(channel: Channel, cursor: MessageId | null): Message | undef
     id: { time: times[low], tag: tags[low] },
     contentType: channel.types[low],
     body: bodyAt(channel, low),
+    event: channel.events[low],
   };
 }

@@ -48,6 +48,11 @@ export interface Message {
   readonly contentType: string | null;
   /** The body, byte for byte (may be empty). */
   readonly body: Buffer;
+  /**
+   * The publish's `X-EventSource-Event` header, sent as the `event:` field to EventSource
+   * subscribers; undefined when the publish had none.
+   */
+  readonly event?: string;
 }
 
 /** Channel counters as Nchan reports them in the publisher's info body. */
@@ -66,6 +71,8 @@ export interface ChannelInfo {
 export interface NewMessage {
   contentType: string | null;
   body: Buffer;
+  /** The publish's `X-EventSource-Event` header, if any (see {@link Message.event}). */
+  event?: string;
   /**
    * The publish's `Idempotency-Key`: a store that can tell a retried publish from a new
    * one (Redis) returns the first publish's id for a key it has seen on the channel

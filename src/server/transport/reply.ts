@@ -7,7 +7,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { writePrebuiltResponse } from './node-internals.js';
-import { type HeaderList, nodeHeaderList } from './response-head.js';
+import { type HeaderList, nodeHeaderList, nodeStreamHeaderList } from './response-head.js';
+import type { StreamSink } from './stream.js';
 
 /**
  * Where one request's answer goes: a node:http response ({@link NodeReply}) or a
@@ -31,14 +32,26 @@ export interface Reply {
   sendPrebuilt(head: string, bytes: Buffer): boolean;
   /** The poll is parked from now on (the request log's `waited`). */
   parked(): void;
+  /** How a subscriber request is served, for the request log (`longpoll`, `eventsource`, ...). */
+  transport(name: string): void;
   /** Whether the answer has begun. */
   readonly headersSent: boolean;
   /** Drop the connection (an answer that began cannot be finished). */
   destroy(): void;
+  /**
+   * Begin an answer with no length that ends with the connection (an EventSource
+   * stream): the head now, the body through the sink.
+   *
+   * @returns the sink, or undefined when this exchange cannot stream (the raw path
+   *   hands such requests to node:http before they get here)
+   */
+  stream?(status: number, headers: HeaderList): StreamSink | undefined;
 }
 
 /** When a node:http response's poll was parked (ms, `performance.now()`), for the request log. */
 export const PARKED_AT = Symbol('parkedAt');
+/** How a node:http response's subscriber request was served, for the request log. */
+export const TRANSPORT = Symbol('transport');
 
 /** A node:http response as a {@link Reply}. */
 export class NodeReply implements Reply {
@@ -72,8 +85,46 @@ export class NodeReply implements Reply {
     (this.res as ServerResponse & { [PARKED_AT]?: number })[PARKED_AT] = performance.now();
   }
 
+  transport(name: string): void {
+    (this.res as ServerResponse & { [TRANSPORT]?: string })[TRANSPORT] = name;
+  }
+
   destroy(): void {
     this.res.destroy();
+  }
+
+  stream(status: number, headers: HeaderList): StreamSink {
+    const res = this.res;
+    // Neither a length nor chunked encoding: the stream ends with the connection (as Nchan's).
+    res.removeHeader('Transfer-Encoding');
+    res.writeHead(status, nodeStreamHeaderList(this.server, headers));
+    res.flushHeaders();
+    return new NodeStreamSink(res);
+  }
+}
+
+/** A node:http response as a {@link StreamSink}. */
+class NodeStreamSink implements StreamSink {
+  constructor(private readonly res: ServerResponse) {}
+
+  write(bytes: string | Buffer): void {
+    if (!this.res.destroyed) this.res.write(bytes);
+  }
+
+  get buffered(): number {
+    return this.res.writableLength + (this.res.socket?.writableLength ?? 0);
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
+  }
+
+  onClose(listener: () => void): void {
+    this.res.once('close', listener);
   }
 }
 

@@ -36,6 +36,44 @@ export function nodeHeaderList(
 }
 
 /**
+ * The headers of an answer with no length (an EventSource stream) as node:http's
+ * `writeHead` takes them: `Server`, then the answer's own. node:http adds `Date`,
+ * `Connection` and `Keep-Alive`; the body ends with the connection, as Nchan's does.
+ *
+ * @param servername the `Server` header
+ * @param headers the answer's own headers
+ */
+export function nodeStreamHeaderList(servername: string, headers: HeaderList): HeaderList {
+  return ['Server', servername, ...headers];
+}
+
+/**
+ * The lines of a WebSocket `101` head in Nchan's order: status, `Server`, `Date`,
+ * `Connection: upgrade`, the answer's own headers (CORS, the subprotocol), the
+ * handshake's `Sec-WebSocket-Accept` and `Upgrade`. `ws` writes them as given.
+ *
+ * @param servername the `Server` header
+ * @param headers CORS and `Sec-WebSocket-Protocol`, when they apply
+ * @param accept the `Sec-WebSocket-Accept` value
+ * @returns the head's lines, without line ends
+ */
+export function upgradeHeadLines(
+  servername: string,
+  headers: HeaderList,
+  accept: string,
+): string[] {
+  const lines = [
+    'HTTP/1.1 101 Switching Protocols',
+    `Server: ${servername}`,
+    `Date: ${currentHttpDate()}`,
+    'Connection: upgrade',
+  ];
+  for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i]}: ${headers[i + 1]}`);
+  lines.push(`Sec-WebSocket-Accept: ${accept}`, 'Upgrade: websocket');
+  return lines;
+}
+
+/**
  * A head up to its `Date` line: status line, `Server`, the answer's own headers,
  * `Content-Length`. A message's prebuilt answer keeps this part for as long as the
  * message is the newest, and adds {@link headTail} once per second.

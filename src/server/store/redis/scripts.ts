@@ -9,8 +9,8 @@
  * - `P` + `channel:` + C: hash `last` (`time:tag` of the newest message ever
  *   published), `requested` (unix second a subscriber last asked), `created`.
  * - `P` + `messages:` + C: stream of the buffered messages; the entry id IS the
- *   message id (`time-tag`), fields `b` (body) and `c` (Content-Type, absent when
- *   the publish had none). Reading "the first message after a cursor" is one
+ *   message id (`time-tag`), fields `b` (body), `c` (Content-Type) and `e`
+ *   (`X-EventSource-Event`), the last two absent when the publish had none. Reading "the first message after a cursor" is one
  *   `XRANGE (time-tag + COUNT 1`.
  * - `P` + `publish:` + sha1(C + NUL + key): the id a publish with that idempotency
  *   key got, so a retry returns it instead of storing the message twice.
@@ -212,7 +212,8 @@ end
  * Append a message. KEYS[4] idempotency key ('' for none). ARGV[7] events channel,
  * ARGV[8] '1' to create an unknown channel, ARGV[9] '1' when a Content-Type is
  * given, ARGV[10] Content-Type, ARGV[11] body, ARGV[12] idempotency TTL (seconds),
- * ARGV[13] the newest second ids had before Redis lost its data (0 when it did not).
+ * ARGV[13] the newest second ids had before Redis lost its data (0 when it did not),
+ * ARGV[14] the `X-EventSource-Event` ('' for none).
  *
  * Returns false when the channel does not exist and may not be created, else
  * {time, tag, duplicate 0/1, info...}.
@@ -247,6 +248,7 @@ elseif now <= tonumber(ARGV[13]) then
 end
 local entry = {'b', ARGV[11]}
 if ARGV[9] == '1' then table.insert(entry, 'c'); table.insert(entry, ARGV[10]) end
+if ARGV[14] ~= '' then table.insert(entry, 'e'); table.insert(entry, ARGV[14]) end
 -- The first write; if it fails nothing else was written.
 redis.call('XADD', stream_key, 'MAXLEN', max_messages, time .. '-' .. tag, unpack(entry))
 redis.call('HSET', channel_key, 'last', time .. ':' .. tag)
@@ -258,6 +260,7 @@ if idempotency_key ~= '' then
 end
 local head = {c = channel, t = time, g = tag}
 if ARGV[9] == '1' then head.y = ARGV[10] end
+if ARGV[14] ~= '' then head.e = ARGV[14] end
 redis.call('PUBLISH', ARGV[7], 'm' .. cjson.encode(head) .. '\\n' .. ARGV[11])
 local result = {time, tag, 0}
 for _, value in ipairs(info()) do table.insert(result, value) end
@@ -273,6 +276,7 @@ return result
       args.body,
       String(args.idempotencyTtl),
       String(args.lostDataAt),
+      args.event ?? '',
     ],
   }),
   (reply): PublishReply | undefined => {
@@ -439,6 +443,8 @@ export interface PublishArgs {
   body: Buffer;
   /** The newest second ids had before Redis lost its data; 0 when it did not. */
   lostDataAt: number;
+  /** The publish's `X-EventSource-Event`, if any. */
+  event?: string;
 }
 
 /** What {@link PUBLISH} stored, or stored before under the same idempotency key. */
@@ -509,12 +515,14 @@ function parseId(text: Buffer | string): MessageId {
 function parseEntry([id, fields]: EntryReply): Message {
   let body: Buffer = Buffer.alloc(0);
   let contentType: string | null = null;
+  let event: string | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = String(fields[i]);
     if (name === 'b') body = fields[i + 1] as Buffer;
     else if (name === 'c') contentType = String(fields[i + 1]);
+    else if (name === 'e') event = String(fields[i + 1]);
   }
-  return { id: parseId(id), contentType, body };
+  return { id: parseId(id), contentType, body, event };
 }
 
 /**
@@ -528,7 +536,7 @@ function parseEntry([id, fields]: EntryReply): Message {
 export function parseEvent(payload: Buffer): StoreEvent | undefined {
   const kind = payload[0];
   const newline = payload.indexOf(0x0a);
-  let head: { c?: unknown; t?: unknown; g?: unknown; y?: unknown };
+  let head: { c?: unknown; t?: unknown; g?: unknown; y?: unknown; e?: unknown };
   try {
     head = JSON.parse(payload.subarray(1, newline === -1 ? undefined : newline).toString('utf8'));
   } catch {
@@ -549,6 +557,7 @@ export function parseEvent(payload: Buffer): StoreEvent | undefined {
     id: { time: head.t, tag: head.g },
     contentType,
     body: payload.subarray(newline + 1),
+    event: typeof head.e === 'string' ? head.e : undefined,
   };
   return { type: 'message', channel: head.c, message };
 }

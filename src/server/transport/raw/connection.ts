@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { PublisherLocation } from '../../locations/publisher.js';
 import type { SubscriberLocation } from '../../locations/subscriber.js';
 import { stopWaiter, type Waiter } from '../../locations/waiting-room.js';
+import { wantsEventSource } from '../eventsource.js';
 import { internalError, type Reply } from '../reply.js';
 import { type HeaderList, responseHead } from '../response-head.js';
 import { parseHead } from './head-parser.js';
@@ -51,6 +52,8 @@ export class RawConnection implements Reply {
   private url = '';
   private startedAt = 0;
   private parkedAt = -1;
+  /** How the request is served, for the log: set by a subscriber location, unset for a publish. */
+  private transportName: string | undefined = undefined;
 
   constructor(
     readonly socket: RawSocket,
@@ -129,7 +132,8 @@ export class RawConnection implements Reply {
       ) {
         return false;
       }
-    } else if (head.method !== 'GET') {
+    } else if (head.method !== 'GET' || wantsEventSource(head.headers)) {
+      // An EventSource stream is node:http's: it never ends, so it needs no raw fast path.
       return false;
     }
     this.pending = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
@@ -141,6 +145,7 @@ export class RawConnection implements Reply {
       this.url = head.url;
       this.startedAt = performance.now();
       this.parkedAt = -1;
+      this.transportName = undefined;
     }
     try {
       if (route.publisher) {
@@ -162,6 +167,7 @@ export class RawConnection implements Reply {
           this,
           route.channel,
           this.spare,
+          head.url,
         );
         if (waiter !== undefined) {
           this.spare = waiter;
@@ -206,6 +212,10 @@ export class RawConnection implements Reply {
     if (this.headersSent || !this.keepAlive || this.server.closing) return false;
     this.write(bytes, 200);
     return true;
+  }
+
+  transport(name: string): void {
+    if (this.server.daemon.log) this.transportName = name;
   }
 
   parked(): void {
@@ -272,6 +282,7 @@ export class RawConnection implements Reply {
       status,
       duration: end - this.startedAt,
       waited: this.parkedAt < 0 ? undefined : end - this.parkedAt,
+      transport: this.transportName,
     });
   }
 }

@@ -49,6 +49,7 @@ export interface RawDaemon {
         status: number;
         duration: number;
         waited: number | undefined;
+        transport?: string;
       }) => void)
     | undefined;
 }
