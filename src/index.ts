@@ -11,7 +11,7 @@
 
 export { encodeChannelId, MAX_CHANNEL_ID_BYTES } from './channel/id.js';
 export { compileLocation, type LocationPattern } from './channel/location-pattern.js';
-export { channelUrl, publisherUrl } from './channel/urls.js';
+export { channelUrl, multiChannelUrl, publisherUrl } from './channel/urls.js';
 export { ChannelIdError, PublishError, SettingsError } from './errors.js';
 export { escapejs, jsonForScript } from './escape.js';
 export {

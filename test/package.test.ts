@@ -34,6 +34,12 @@ describe('the built package in an app without peer dependencies', () => {
     for (const entry of ['package.json', 'bin', 'static', 'templates']) {
       cpSync(join(root, entry), join(installed, entry), { recursive: true });
     }
+    // What npm installs with the package: its regular dependencies (ws, for the daemon).
+    for (const dependency of Object.keys(pkg.dependencies ?? {})) {
+      cpSync(join(root, 'node_modules', dependency), join(app, 'node_modules', dependency), {
+        recursive: true,
+      });
+    }
   });
   after(() => rmSync(app, { recursive: true, force: true }));
 

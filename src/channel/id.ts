@@ -10,6 +10,9 @@ import { ChannelIdError, describeValue } from '../errors.js';
 /** Nchan refuses channel ids longer than this many bytes (UTF-8, decoded). */
 export const MAX_CHANNEL_ID_BYTES = 1024;
 
+/** Most channels one multiplexed request may name (Nchan answers 403 beyond). */
+export const MAX_CHANNELS = 255;
+
 /**
  * What is wrong with a channel id given by app code or a template, in words a template
  * author can act on, or undefined when it is usable.

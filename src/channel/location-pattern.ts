@@ -25,8 +25,11 @@ export interface LocationPattern {
   match(path: string): string | undefined;
   /** The channel id in `path` as it stands there (still percent-encoded), or `undefined`. */
   matchEncoded(path: string): string | undefined;
-  /** The path for `channelId`, which is encoded as one path segment. */
-  reverse(channelId: string): string;
+  /**
+   * The path for `channelId`, which is encoded as one path segment; `keep` (a
+   * multiplexed location's delimiter) stays as written.
+   */
+  reverse(channelId: string, keep?: string): string;
 }
 
 /** Why a url cannot be used, or the parts it reverses into. */
@@ -59,8 +62,9 @@ export function compileLocation(spec: { url?: string; prefix?: string }): Locati
       const found = regex.exec(path);
       return found ? found[1] : undefined;
     },
-    reverse(channelId) {
-      const encoded = encodeChannelId(channelId);
+    reverse(channelId, keep) {
+      let encoded = encodeChannelId(channelId);
+      if (keep) encoded = encoded.replaceAll(encodeURIComponent(keep), keep);
       if (!idRegex.test(encoded)) {
         throw new ChannelIdError(
           `channel id ${JSON.stringify(channelId)} does not match the location "${source}" (encoded as "${encoded}")`,

@@ -1,18 +1,68 @@
 import { ChannelIdError } from '../errors.js';
 import type { ResolvedSettings } from '../settings/index.js';
 import { getSettings } from '../settings/index.js';
+import { channelIdProblem, MAX_CHANNELS } from './id.js';
 
 /**
  * The absolute URL browsers subscribe to for `channelId`: the first subscriber
- * location reversed, on `subscriberHost`, `https` when that host is secure.
+ * location reversed, on `subscriberHost`, `https` when that host is secure. Several
+ * ids give one multiplexed URL ({@link multiChannelUrl}).
  *
  * @param channelId any non-empty string up to 1024 bytes; encoded as one path segment
  * @param settings defaults to the process-wide settings
  * @throws ChannelIdError for an empty, over-long or non-string id, or one the location's pattern refuses
  * @example channelUrl('room 1') // 'http://127.0.0.1:8001/subscriber/room%201'
  */
-export function channelUrl(channelId: string, settings: ResolvedSettings = getSettings()): string {
-  return locationUrl('subscriber', channelId, settings);
+export function channelUrl(
+  channelId: string | readonly string[],
+  settings: ResolvedSettings = getSettings(),
+): string {
+  if (Array.isArray(channelId)) return multiChannelUrl(channelId, settings);
+  return locationUrl('subscriber', channelId as string, settings);
+}
+
+/**
+ * One URL for several channels, served on one connection (Nchan's multiplexed
+ * channels): the first subscriber location with a `splitDelimiter` (by default
+ * `/multi/`), the ids encoded one by one and joined with the delimiter. Each message's
+ * id names the channel it came from (`1796323864:-,[0]` for the second of two).
+ *
+ * @param channelIds 1 to 255 ids; none may contain the delimiter
+ * @param settings defaults to the process-wide settings
+ * @throws ChannelIdError for a bad id, one holding the delimiter, no ids or more than
+ *   255, or settings without a multiplexed location
+ * @example multiChannelUrl(['news', 'room 1']) // 'http://127.0.0.1:8001/multi/news,room%201'
+ */
+export function multiChannelUrl(
+  channelIds: readonly string[],
+  settings: ResolvedSettings = getSettings(),
+): string {
+  const location = settings.locations.find(
+    (candidate) => candidate.type === 'subscriber' && candidate.splitDelimiter !== null,
+  );
+  if (!location) {
+    throw new ChannelIdError(
+      'no subscriber location has a splitDelimiter; add one, e.g. {type: "subscriber", prefix: "/multi/", splitDelimiter: ","}',
+    );
+  }
+  const delimiter = location.splitDelimiter as string;
+  if (channelIds.length === 0 || channelIds.length > MAX_CHANNELS) {
+    throw new ChannelIdError(
+      `a multiplexed URL takes 1 to ${MAX_CHANNELS} channel ids, got ${channelIds.length}`,
+    );
+  }
+  for (const id of channelIds) {
+    const problem = channelIdProblem(id);
+    if (problem) throw new ChannelIdError(problem);
+    if (id.includes(delimiter)) {
+      throw new ChannelIdError(
+        `channel id ${JSON.stringify(id)} contains the delimiter ${JSON.stringify(delimiter)} of the location "${location.pattern.source}"`,
+      );
+    }
+  }
+  const path = location.pattern.reverse(channelIds.join(delimiter), delimiter);
+  const host = settings.subscriberHost;
+  return `${host.secure ? 'https' : 'http'}://${host.location}${path}`;
 }
 
 /**

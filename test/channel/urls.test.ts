@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compileLocation } from '../../src/channel/location-pattern.ts';
-import { channelUrl, publisherUrl } from '../../src/channel/urls.ts';
+import { channelUrl, multiChannelUrl, publisherUrl } from '../../src/channel/urls.ts';
 import { ChannelIdError } from '../../src/errors.ts';
 import { resolveSettings } from '../../src/settings/index.ts';
 
@@ -142,5 +142,56 @@ describe('compileLocation', () => {
 
   test('a malformed escape in a request path throws URIError for the daemon to answer 400', () => {
     assert.throws(() => compileLocation({ prefix: '/s/' }).match('/s/%zz'), URIError);
+  });
+});
+
+describe('multiChannelUrl and channelUrl([...])', () => {
+  test('ids encoded one by one, joined with the location delimiter', () => {
+    assert.equal(
+      multiChannelUrl(['news', 'room 1'], defaults),
+      'http://127.0.0.1:8001/multi/news,room%201',
+    );
+    assert.equal(channelUrl(['a', 'b'], defaults), 'http://127.0.0.1:8001/multi/a,b');
+    const settings = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', prefix: '/sub/' },
+        { type: 'subscriber', url: '/mux/:ids/stream', splitDelimiter: '+' },
+      ],
+    });
+    assert.equal(
+      multiChannelUrl(['a', 'b c'], settings),
+      'http://127.0.0.1:8001/mux/a+b%20c/stream',
+    );
+  });
+
+  test('refused: an id with the delimiter, none, more than 255, no multiplexed location', () => {
+    assert.match(
+      idError(() => multiChannelUrl(['a,b'], defaults)),
+      /contains the delimiter ","/,
+    );
+    assert.match(
+      idError(() => multiChannelUrl([], defaults)),
+      /1 to 255 channel ids, got 0/,
+    );
+    const many = Array.from({ length: 256 }, (_, i) => String(i));
+    assert.match(
+      idError(() => multiChannelUrl(many, defaults)),
+      /got 256/,
+    );
+    assert.match(
+      idError(() => multiChannelUrl(['a', ''], defaults)),
+      /empty string/,
+    );
+    const single = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', prefix: '/sub/' },
+      ],
+    });
+    assert.match(
+      idError(() => multiChannelUrl(['a'], single)),
+      /no subscriber location has a splitDelimiter/,
+    );
   });
 });

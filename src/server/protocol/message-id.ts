@@ -11,11 +11,11 @@
  *
  * @module
  */
+import { MAX_CHANNELS } from '../../channel/id.js';
 import type { MessageId } from '../store/types.js';
 import { parseHttpDate } from './dates.js';
 
-/** Most channels one request may name (Nchan's limit; it answers 403 beyond). */
-export const MAX_CHANNELS = 255;
+export { MAX_CHANNELS };
 
 /**
  * A subscriber's position: the second of its last message and, per channel of its
