@@ -5,14 +5,18 @@
  * This file is also the child's entry point: run with PUSHSERVER_TEST_DAEMON set to
  * the settings as JSON, it starts the daemon, prints `listening <port>` and stops
  * cleanly on SIGTERM. A daemon that cannot start prints the error and exits with 2.
+ *
+ * Daemons listen on port 0 and report the port they got: a port picked free beforehand
+ * can be taken by another test's process before the child binds it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PushServerSettings } from '../../src/settings/index.js';
 import { type Answer as HttpAnswer, request } from '../conformance/http-client.js';
-import { freePort } from './ports.js';
+import { type Child, spawnChild } from './child.js';
 
 const CHILD_ENV = 'PUSHSERVER_TEST_DAEMON';
+const CLI = fileURLToPath(new URL('../../src/server/cli/main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
 
 /** A daemon process started by a test. */
 export interface DaemonProcess {
@@ -34,21 +38,23 @@ export interface DaemonProcess {
 }
 
 /**
- * Start a daemon in a child process on a free port (or `settings.port`).
+ * Start a daemon in a child process on a port the system picks (or `settings.port`).
  *
- * @param settings the daemon's settings; `port` defaults to a free one
+ * @param settings the daemon's settings
  * @returns the running daemon; stop it in `after`
  * @example const daemon = await startDaemonProcess({ store: { type: 'redis', url: redis.url } });
  */
 export async function startDaemonProcess(settings: PushServerSettings): Promise<DaemonProcess> {
-  const port = settings.port || (await freePort());
-  const env = { ...process.env, [CHILD_ENV]: JSON.stringify({ ...settings, port }) };
-  return spawnDaemon(port, [fileURLToPath(import.meta.url)], env, `listening ${port}\n`);
+  const entry = fileURLToPath(import.meta.url);
+  return startProcess(settings.port ?? 0, (port) => ({
+    args: [entry],
+    env: { ...process.env, [CHILD_ENV]: JSON.stringify({ ...settings, port }) },
+  }));
 }
 
 /**
- * Run the real command, `runpushserver 127.0.0.1:<port> ...args` (src/server/cli/main.ts
- * through tsx), and wait for its banner.
+ * Run the real command, `runpushserver 127.0.0.1:0 ...args` (src/server/cli/main.ts
+ * through tsx), and wait for its banner, which names the port.
  *
  * @param args arguments after the address, e.g. `['--config', file]`
  * @param env extra environment variables
@@ -58,13 +64,37 @@ export async function startCommand(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<DaemonProcess> {
-  const port = await freePort();
-  return spawnDaemon(
-    port,
-    [CLI, `127.0.0.1:${port}`, ...args],
-    { ...process.env, ...env },
-    'Quit the server with CONTROL-C.',
-  );
+  return startProcess(0, (port) => ({
+    args: [CLI, `127.0.0.1:${port}`, ...args],
+    env: { ...process.env, ...env },
+  }));
+}
+
+/**
+ * Start `runpushserver ...args` (src/server/cli/main.ts through tsx) and collect its
+ * output; give it `127.0.0.1:0` and read the port with {@link listeningPort}.
+ *
+ * @param args the command line after `runpushserver`
+ * @param options `cwd` and `env` of the process
+ * @returns the running command; stop it in `after`
+ * @example const cli = runpushserver(['127.0.0.1:0', '--quiet']);
+ */
+export function runpushserver(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Child {
+  return spawnChild(process.execPath, ['--import', TSX, CLI, ...args], options);
+}
+
+/**
+ * The port in `runpushserver`'s banner (`Starting push server at http://ADDR:PORT/`),
+ * once printed: the one the system gave for port 0.
+ *
+ * @example const port = await listeningPort(runpushserver(['127.0.0.1:0']));
+ */
+export async function listeningPort(command: Child): Promise<number> {
+  const [, port] = await command.printed(/Starting push server at http:\/\/\S+:(\d+)\/\n/);
+  return Number(port);
 }
 
 /**
@@ -76,75 +106,72 @@ export async function runCommand(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const code = await new Promise<number | null>((resolve) =>
-    child.once('close', (exit) => resolve(exit)),
-  );
-  return { code, stdout, stderr };
+  const command = runpushserver(args, { env: { ...process.env, ...env } });
+  const code = await command.ended();
+  return {
+    code: typeof code === 'number' ? code : null,
+    stdout: command.stdout(),
+    stderr: command.stderr(),
+  };
 }
 
-const CLI = fileURLToPath(new URL('../../src/server/cli/main.ts', import.meta.url));
+/** Printed by the test entry point and the command once they listen: the port. */
+const READY = /(?:^listening |Starting push server at http:\/\/\S+:)(\d+)/m;
 
-async function spawnDaemon(
-  port: number,
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  ready: string,
+/** How many times a restart on a port someone took meanwhile is tried again. */
+const RESTART_TRIES = 5;
+
+async function startProcess(
+  requested: number,
+  command: (port: number) => { args: string[]; env: NodeJS.ProcessEnv },
 ): Promise<DaemonProcess> {
-  let stdout = '';
-  let stderr = '';
-  let child: ChildProcess | undefined;
-  let exited: Promise<number | null> = Promise.resolve(null);
+  // Output of the processes before the current one.
+  let before = { stdout: '', stderr: '' };
+  let child: Child | undefined;
+  let port = requested;
 
-  const running = () => !!child && child.exitCode === null && child.signalCode === null;
+  const running = () => !!child?.running();
   const signal = async (name: NodeJS.Signals) => {
-    if (running()) child?.kill(name);
-    await exited;
+    await child?.stop(name);
   };
 
-  const daemon: DaemonProcess = {
+  /** One start; resolves false when the port is in use (a restart's port was taken). */
+  const startOnce = async (): Promise<boolean> => {
+    const { args, env } = command(port);
+    if (child)
+      before = { stdout: before.stdout + child.stdout(), stderr: before.stderr + child.stderr() };
+    const current = spawnChild(process.execPath, ['--import', TSX, ...args], { env });
+    child = current;
+    try {
+      const [, bound] = await current.printed(READY);
+      port = Number(bound);
+      return true;
+    } catch (error) {
+      await current.stop('SIGKILL');
+      if (/EADDRINUSE|already in use/.test(current.stderr())) return false;
+      throw new Error(`the daemon did not start: ${(error as Error).message}`);
+    }
+  };
+
+  const start = async () => {
+    for (let tries = 1; !(await startOnce()); tries++) {
+      if (tries === RESTART_TRIES)
+        throw new Error(`port ${port} stayed in use through ${tries} starts:\n${child?.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+
+  await start();
+  return {
     port,
     url: `http://127.0.0.1:${port}`,
-    stdout: () => stdout,
-    stderr: () => stderr,
+    stdout: () => before.stdout + (child?.stdout() ?? ''),
+    stderr: () => before.stderr + (child?.stderr() ?? ''),
     running,
-    async start() {
-      const current = spawn(process.execPath, ['--import', 'tsx', ...argv], {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child = current;
-      current.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr += chunk;
-      });
-      exited = new Promise((resolve) => current.once('exit', (code) => resolve(code)));
-      await new Promise<void>((resolve, reject) => {
-        const from = stdout.length;
-        current.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-          stdout += chunk;
-          if (stdout.includes(ready, from)) resolve();
-        });
-        exited.then((code) =>
-          reject(new Error(`daemon exited with ${code} before it was ready:\n${stderr}`)),
-        );
-      });
-    },
+    start,
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),
   };
-  await daemon.start();
-  return daemon;
 }
 
 /** Where a subscriber is: the `Last-Modified` and `Etag` of the last message it got. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SettingsError } from '../../errors.js';
@@ -61,7 +61,8 @@ const USAGE = `usage: runpushserver [addrport] [-6|--ipv6] [--config FILE] [--qu
                      [--allrequests (--app FILE | --upstream URL) [--forcehost HOST]]
 
 Run the push daemon (Nchan's protocol) on 127.0.0.1:8001, or on addrport:
-a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001).
+a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001). Port 0 takes
+any free port; the banner names it.
 
   -6, --ipv6       listen on ::1 when addrport names no address
   --config FILE    settings file (default: PUSHSERVER_CONFIG, else pushserver.config.{js,mjs,cjs,json})
@@ -151,7 +152,6 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     const port = Number(found?.port);
     if (
       !found ||
-      port < 1 ||
       port > 65535 ||
       (found.ipv4 && !isIP(found.ipv4)) ||
       /^[\d.]+$/.test(found.fqdn ?? '') ||
@@ -269,8 +269,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     await closed;
     process.exit(2);
   }
-  // The primary prints the banner once every worker listens.
-  if (worker === undefined) out(banner(settings, line));
+  // The primary prints the banner once every worker listens. With port 0 it names the
+  // port the system gave.
+  const bound = (push.server?.address() as AddressInfo | null)?.port ?? settings.port;
+  if (worker === undefined) out(banner(settings, line, bound));
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -296,8 +298,8 @@ async function runWorkers(
     workers: line.workers,
     exec: fileURLToPath(import.meta.url),
     args: argv,
-    onListening: (pids) => {
-      if (!line.quiet) process.stdout.write(`${banner(settings, line, pids)}\n`);
+    onListening: (pids, port) => {
+      if (!line.quiet) process.stdout.write(`${banner(settings, line, port, pids)}\n`);
     },
   });
   if (end.error) process.stderr.write(`Error: ${end.error}\n`);
@@ -365,8 +367,13 @@ function describeFailure(error: unknown, settings?: ResolvedSettings): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function banner(settings: ResolvedSettings, line: CommandLine, pids: number[] = []): string {
-  const { address, port } = settings;
+function banner(
+  settings: ResolvedSettings,
+  line: CommandLine,
+  port: number,
+  pids: number[] = [],
+): string {
+  const { address } = settings;
   const listening = isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
   const lines = [
     bannerDate(new Date()),
@@ -378,7 +385,10 @@ function banner(settings: ResolvedSettings, line: CommandLine, pids: number[] = 
   const rows = settings.locations.map((location): [string, string] => {
     const publisher = location.type === 'publisher';
     const host = publisher ? settings.publisherHost : settings.subscriberHost;
-    const url = `${host.secure ? 'https' : 'http'}://${host.location}${displayPattern(location)}`;
+    // The daemon's own address (the default host) with the port it listens on.
+    const where =
+      host.location === hostPort(address, settings.port) ? hostPort(address, port) : host.location;
+    const url = `${host.secure ? 'https' : 'http'}://${where}${displayPattern(location)}`;
     return [location.type, url];
   });
   if (pids.length > 0) {

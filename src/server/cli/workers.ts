@@ -67,8 +67,11 @@ export interface SupervisorOptions {
   exec: string;
   /** The command line the workers get (the same as the primary's). */
   args: readonly string[];
-  /** Called once, when every worker listens: print the banner. */
-  onListening(pids: number[]): void;
+  /**
+   * Called once, when every worker listens, with their pids and the port they share (the
+   * one the system gave for port 0): print the banner.
+   */
+  onListening(pids: number[], port: number): void;
   /** Receives one line when a worker dies, is replaced, or the daemon gives up. @default stderr */
   log?: (line: string) => void;
 }
@@ -149,7 +152,7 @@ export function superviseWorkers(options: SupervisorOptions): Promise<Supervisor
     else log(`pushserver: worker ${slots.get(worker)} could not start: ${message.message}`);
   });
 
-  cluster.on('listening', (worker) => {
+  cluster.on('listening', (worker, address) => {
     // A worker's daemon listens once; a second server of its own (e.g. an app's) is not news.
     if (listening.has(worker)) return;
     listening.add(worker);
@@ -158,7 +161,11 @@ export function superviseWorkers(options: SupervisorOptions): Promise<Supervisor
       log(`pushserver: worker ${slot} is back (pid ${worker.process.pid})`);
     } else if (listening.size === options.workers) {
       started = true;
-      options.onListening([...slots.keys()].map((w) => w.process.pid as number));
+      // Workers share one listening socket: port 0 gives them all the same port.
+      options.onListening(
+        [...slots.keys()].map((w) => w.process.pid as number),
+        address.port,
+      );
     }
   });
 

@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { channelUrl } from '../../../src/channel/urls.js';
 import { createPublisher, type Publisher } from '../../../src/publish/index.js';
 import { type ResolvedSettings, resolveSettings } from '../../../src/settings/index.js';
+import { type Child, spawnChild } from '../../support/child.js';
 import { startNchan } from '../../support/nchan.js';
-import { freePort, waitForPort } from '../../support/ports.js';
+import { waitForPort } from '../../support/ports.js';
 import { nginxBinary } from '../../support/system.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -165,58 +166,54 @@ function alive(pid: number): boolean {
 const DAEMON_FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'daemon.ts');
 
 /**
- * This project's daemon (`createPushServer`) in a child process on a free port, with
- * Nchan's test buffer (100 messages, 10 s). kill is SIGKILL; restart starts a new
- * process on the same port.
+ * This project's daemon (`createPushServer`) in a child process on a port the system
+ * picks, with Nchan's test buffer (100 messages, 10 s). kill is SIGKILL; restart starts
+ * a new process on the same port.
  */
 async function startPushserverDaemon(options: DaemonOptions): Promise<Daemon> {
-  const port = await freePort();
-  const parts = daemonParts(port);
-  const cookies: string[] = [];
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
+  const subscriber = {
+    allowOrigin: options.strictOrigin ? options.allowOrigin : null,
+    subscriberTimeout: options.subscriberTimeout ?? 0,
+  };
+  /** stdout of the processes before the current one. */
+  const earlier: string[] = [];
+  let child: Child | undefined;
+  let port = 0;
 
   async function start() {
-    const subscriber = {
-      allowOrigin: options.strictOrigin ? options.allowOrigin : null,
-      subscriberTimeout: options.subscriberTimeout ?? 0,
-    };
-    const args = ['--import', 'tsx', DAEMON_FIXTURE, String(port), JSON.stringify(subscriber)];
-    const started = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    child = started;
-    exited = new Promise((resolve) => started.once('exit', () => resolve()));
-    let buffered = '';
-    const listening = new Promise<void>((resolve, reject) => {
-      started.stdout?.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        let newline = buffered.indexOf('\n');
-        while (newline !== -1) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          if (line === 'listening') resolve();
-          else if (line.startsWith('cookie ')) cookies.push(JSON.parse(line.slice(7)));
-          newline = buffered.indexOf('\n');
-        }
-      });
-      started.once('exit', (code) => reject(new Error(`the daemon exited at start (${code})`)));
-    });
-    await listening;
-  }
-
-  async function kill() {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
+    for (let tries = 1; ; tries++) {
+      if (child) earlier.push(child.stdout());
+      const args = ['--import', 'tsx', DAEMON_FIXTURE, String(port), JSON.stringify(subscriber)];
+      const started = spawnChild(process.execPath, args);
+      child = started;
+      try {
+        const [, bound] = await started.printed(/^listening (\d+)$/m);
+        port = Number(bound);
+        return;
+      } catch (error) {
+        await started.stop('SIGKILL');
+        // A restart's port was taken meanwhile: try it again a few times.
+        if (tries === 5 || !/EADDRINUSE/.test(started.stderr())) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     }
   }
 
+  async function kill() {
+    await child?.stop('SIGKILL');
+  }
+
   await start();
+  const parts = daemonParts(port);
   return {
     kind: 'pushserver',
     ...parts,
-    cookiesSeen: () => [...cookies],
+    cookiesSeen: () =>
+      [...earlier, child?.stdout() ?? '']
+        .join('')
+        .split('\n')
+        .filter((line) => line.startsWith('cookie '))
+        .map((line) => JSON.parse(line.slice(7))),
     kill,
     restart: start,
     async stop() {

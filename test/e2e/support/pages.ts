@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveSettings } from '../../../src/settings/index.js';
 import { type SubscriptionChannels, subscriptionSnippet } from '../../../src/snippet.js';
-import { freePort } from '../../support/ports.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -55,7 +54,6 @@ const FILES: Record<string, string> = {
  * @example const pages = await startPageServer(); await page.goto(pages.url({client: 'plain', channels}));
  */
 export async function startPageServer(): Promise<PageServer> {
-  const port = await freePort();
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     requests.push(req.url ?? '');
@@ -65,8 +63,8 @@ export async function startPageServer(): Promise<PageServer> {
       res.writeHead(500, { 'Content-Type': 'text/plain' }).end(String(error));
     }
   });
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const origin = `http://127.0.0.1:${port}`;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   return {
     origin,
     requests,

@@ -2,7 +2,6 @@
 // The children run src/server/cli/main.ts through tsx, so the tests need no build;
 // one case runs bin/runpushserver.js over dist/ when a build exists.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,9 +9,11 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from '../../conformance/http-client.js';
+import { type Child, START_MS, spawnChild } from '../../support/child.js';
+import { listeningPort, runpushserver } from '../../support/daemon-process.js';
 import { freePort } from '../../support/ports.js';
+import { waitUntil } from '../../support/wait.js';
 
-const CLI = fileURLToPath(new URL('../../../src/server/cli/main.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../../../bin/runpushserver.js', import.meta.url));
 const DIST_CLI = new URL('../../../dist/server/cli/main.js', import.meta.url);
 const TSX = import.meta.resolve('tsx');
@@ -20,64 +21,24 @@ const VERSION = JSON.parse(
   readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
 ).version;
 
-interface Run {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the exit code (or the signal's name). */
-  exited: Promise<number | string>;
-  /** Resolves once stdout contains `text`. */
-  printed(text: string): Promise<void>;
-}
-
 describe('runpushserver', { concurrency: true }, () => {
   const cwd = mkdtempSync(join(tmpdir(), 'pushserver-cli-'));
-  const children: ChildProcess[] = [];
-  after(() => {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  const env = { ...process.env, PUSHSERVER_CONFIG: '' };
+  const children: Child[] = [];
+  after(async () => {
+    await Promise.all(children.map((child) => child.stop('SIGKILL')));
     rmSync(cwd, { recursive: true, force: true });
   });
 
-  const run = (args: string[], command = [CLI]): Run => {
-    const child = spawn(process.execPath, ['--import', TSX, ...command, ...args], {
-      cwd,
-      env: { ...process.env, PUSHSERVER_CONFIG: '' },
-    });
+  const run = (args: string[]): Child => {
+    const child = runpushserver(args, { cwd, env });
     children.push(child);
-    let stdout = '';
-    let stderr = '';
-    const watchers: Array<() => void> = [];
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      for (const watcher of watchers) watcher();
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<number | string>((resolve) =>
-      child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-    );
-    return {
-      child,
-      stdout: () => stdout,
-      stderr: () => stderr,
-      exited,
-      printed: (text) =>
-        new Promise((resolve, reject) => {
-          const check = () => stdout.includes(text) && resolve();
-          watchers.push(check);
-          check();
-          exited.then((code) =>
-            reject(new Error(`exited (${code}) before printing "${text}": ${stderr}`)),
-          );
-        }),
-    };
+    return child;
   };
 
   test('banner, a log line per request, and exit 0 on SIGTERM', async () => {
-    const port = await freePort();
-    const daemon = run([`127.0.0.1:${port}`]);
+    const daemon = run(['127.0.0.1:0']);
+    const port = await listeningPort(daemon);
     await daemon.printed('Quit the server with CONTROL-C.\n');
     const lines = daemon.stdout().split('\n');
     assert.match(lines[0], /^[A-Z][a-z]+ \d{1,2}, \d{4} - \d\d:\d\d:\d\d$/);
@@ -98,50 +59,58 @@ describe('runpushserver', { concurrency: true }, () => {
       daemon.stdout(),
       /\n\[\d\d\/[A-Z][a-z]{2}\/\d{4} \d\d:\d\d:\d\d\] "POST \/publisher\/a%20b" 202 \d+\.\d ms\n/,
     );
-    daemon.child.kill('SIGTERM');
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
     assert.equal(daemon.stderr(), '');
   });
 
+  test('port 0: the banner names the port the system gave, and the daemon answers there', async () => {
+    const daemon = run(['127.0.0.1:0']);
+    const port = await listeningPort(daemon);
+    assert.ok(port > 0, `port ${port}`);
+    assert.match(daemon.stdout(), new RegExp(`\n {2}publisher {3}http://127\\.0\\.0\\.1:${port}/`));
+    const published = await request(`http://127.0.0.1:${port}`, 'POST', '/publisher/zero', {
+      body: 'x',
+    });
+    assert.equal(published?.status, 202);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
+  });
+
   test('SIGINT answers a waiting poll (503) and exits 0; the log says how long it waited', async () => {
-    const port = await freePort();
-    const daemon = run([String(port)]);
-    await daemon.printed('CONTROL-C');
+    const daemon = run(['0']);
+    const port = await listeningPort(daemon);
     const poll = request(`http://127.0.0.1:${port}`, 'GET', '/subscriber/w', {
       headers: { 'If-Modified-Since': 'Fri, 01 Jan 2100 00:00:00 GMT', 'If-None-Match': '0' },
     });
     // The daemon counts the waiting poll in the channel info: wait for it before the signal.
-    for (;;) {
+    await waitUntil('the channel info to count the waiting poll', async () => {
       const info = await request(`http://127.0.0.1:${port}`, 'GET', '/publisher/w');
-      if (info?.status === 200 && info.text.includes('active subscribers: 1')) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    daemon.child.kill('SIGINT');
+      return info?.status === 200 && info.text.includes('active subscribers: 1');
+    });
+    const exit = daemon.stop('SIGINT');
     assert.equal((await poll)?.status, 503);
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await exit, 0);
     assert.match(daemon.stdout(), /"GET \/subscriber\/w" 503 [\d.]+ m?s \(waited [\d.]+ m?s\)/);
   });
 
   test('--quiet prints nothing', async () => {
+    // No banner names a port 0 gave: a port that was free a moment ago.
     const port = await freePort();
     const daemon = run([String(port), '--quiet']);
     // No banner to wait for: the request itself tells when it listens.
-    let answer: Awaited<ReturnType<typeof request>>;
-    for (;;) {
-      answer = await request(`http://127.0.0.1:${port}`, 'POST', '/publisher/q', {
-        body: 'x',
-      }).catch(() => undefined);
-      if (answer) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const answer = await waitUntil(
+      'the quiet daemon to answer',
+      () =>
+        request(`http://127.0.0.1:${port}`, 'POST', '/publisher/q', { body: 'x' }).catch(
+          () => undefined,
+        ),
+      { timeoutMs: START_MS, intervalMs: 50 },
+    );
     assert.equal(answer.status, 202);
-    daemon.child.kill('SIGTERM');
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
     assert.equal(daemon.stdout(), '');
   });
 
   test('--config FILE: its settings and its name in the banner', async () => {
-    const port = await freePort();
     const file = join(cwd, 'custom.json');
     writeFileSync(
       file,
@@ -154,8 +123,8 @@ describe('runpushserver', { concurrency: true }, () => {
         ],
       }),
     );
-    const daemon = run(['--config', file, `127.0.0.1:${port}`]);
-    await daemon.printed('CONTROL-C');
+    const daemon = run(['--config', file, '127.0.0.1:0']);
+    const port = await listeningPort(daemon);
     assert.match(
       daemon.stdout(),
       new RegExp(`using settings from ${file.replaceAll('.', '\\.')}\n`),
@@ -175,8 +144,7 @@ describe('runpushserver', { concurrency: true }, () => {
     );
     const answer = await request(`http://127.0.0.1:${port}`, 'POST', '/pub/c', { body: 'x' });
     assert.equal(answer?.headers.server, 'cli-test');
-    daemon.child.kill('SIGTERM');
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
   });
 
   const failures: Array<[string, () => Promise<string[]>, RegExp]> = [
@@ -210,7 +178,7 @@ describe('runpushserver', { concurrency: true }, () => {
       async () => {
         const file = join(cwd, 'bad.json');
         writeFileSync(file, JSON.stringify({ store: { type: 'memory', maxMessage: 5 } }));
-        return ['--config', file, String(await freePort())];
+        return ['--config', file, '0'];
       },
       /^Error: pushserver settings: store\.maxMessage is not a known setting; did you mean "maxMessages"\? \(in .+bad\.json\)\n$/,
     ],
@@ -223,7 +191,7 @@ describe('runpushserver', { concurrency: true }, () => {
   for (const [label, args, message] of failures) {
     test(`${label}: one line on stderr, exit 2`, async () => {
       const daemon = run(await args());
-      assert.equal(await daemon.exited, 2);
+      assert.equal(await daemon.ended(), 2);
       assert.match(daemon.stderr(), message);
       assert.equal(daemon.stdout(), '');
     });
@@ -233,8 +201,8 @@ describe('runpushserver', { concurrency: true }, () => {
     const file = join(cwd, 'redis-down.json');
     const url = `redis://127.0.0.1:${await freePort()}`;
     writeFileSync(file, JSON.stringify({ store: { type: 'redis', url } }));
-    const daemon = run(['--config', file, String(await freePort())]);
-    assert.equal(await daemon.exited, 2);
+    const daemon = run(['--config', file, '0']);
+    assert.equal(await daemon.ended(), 2);
     assert.match(
       daemon.stderr(),
       new RegExp(`^Error: [^\n]*${url.replaceAll('.', '\\.')}[^\n]*\n$`),
@@ -248,35 +216,34 @@ describe('runpushserver', { concurrency: true }, () => {
     after(() => blocker.close());
     const { port } = blocker.address() as { port: number };
     const daemon = run([`127.0.0.1:${port}`]);
-    assert.equal(await daemon.exited, 2);
+    assert.equal(await daemon.ended(), 2);
     assert.equal(daemon.stderr(), `Error: That port is already in use (127.0.0.1:${port}).\n`);
   });
 
   test('-6 listens on [::1]', async (t) => {
-    const port = await freePort();
     const probe = createServer();
     const ipv6 = await new Promise<boolean>((resolve) => {
       probe.once('error', () => resolve(false));
-      probe.listen(port, '::1', () => probe.close(() => resolve(true)));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
     });
     if (!ipv6) return t.skip('no IPv6 loopback on this machine');
-    const daemon = run(['-6', String(port)]);
-    await daemon.printed('CONTROL-C');
+    const daemon = run(['-6', '0']);
+    const port = await listeningPort(daemon);
     assert.match(
       daemon.stdout(),
       new RegExp(`Starting push server at http://\\[::1\\]:${port}/\n`),
     );
     const answer = await request(`http://[::1]:${port}`, 'POST', '/publisher/v6', { body: 'x' });
     assert.equal(answer?.status, 202);
-    daemon.child.kill('SIGTERM');
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
   });
 
   test('bin/runpushserver.js runs the built command', {
     skip: existsSync(DIST_CLI) ? false : 'no build in dist/ (npm run build)',
   }, async () => {
-    const daemon = run(['--help'], [BIN]);
-    assert.equal(await daemon.exited, 0);
+    const daemon = spawnChild(process.execPath, ['--import', TSX, BIN, '--help'], { cwd, env });
+    children.push(daemon);
+    assert.equal(await daemon.ended(), 0);
     assert.match(daemon.stdout(), /^usage: runpushserver \[addrport\]/);
   });
 });
