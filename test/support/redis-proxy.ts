@@ -15,11 +15,15 @@ export interface RedisProxy {
   /**
    * Once a command connection sends a command containing `marker`, hold everything the
    * server sends back on that connection (that command's reply and later ones) until
-   * {@link release}. Pub/sub connections are never held.
+   * {@link release}. Pub/sub connections are held only with `pubsub: true` (then any
+   * connection that sends the marker is held, `SUBSCRIBE` included).
    *
    * @returns resolves when the marker went through and replies are held; rejects after `timeoutMs`
    */
-  holdRepliesAfter(marker: string, timeoutMs?: number): Promise<void>;
+  holdRepliesAfter(
+    marker: string,
+    options?: { timeoutMs?: number; pubsub?: boolean },
+  ): Promise<void>;
   /** Send the held replies on, in order, and stop holding. */
   release(): void;
   /**
@@ -62,6 +66,8 @@ interface Pair {
 
 interface Watch {
   text: string;
+  /** Holding: pub/sub connections too. */
+  pubsub?: boolean;
   resolve: () => void;
 }
 
@@ -115,7 +121,7 @@ export async function startRedisProxy(redisPort: number): Promise<RedisProxy> {
       pair.sentTail = text.slice(-TAIL);
       if (!pair.pubsub && SUBSCRIBE.test(text)) pair.pubsub = true;
       // Held before the command reaches Redis, so its reply cannot slip through.
-      if (!pair.pubsub && armed && includesNew(text, from, armed.text)) {
+      if (armed && (armed.pubsub || !pair.pubsub) && includesNew(text, from, armed.text)) {
         pair.holding = true;
         const watch = armed;
         armed = undefined;
@@ -124,7 +130,7 @@ export async function startRedisProxy(redisPort: number): Promise<RedisProxy> {
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (pair.holding && !pair.pubsub) {
+      if (pair.holding) {
         pair.held.push(chunk);
         return;
       }
@@ -173,12 +179,13 @@ export async function startRedisProxy(redisPort: number): Promise<RedisProxy> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
-    holdRepliesAfter(marker, timeoutMs = 5000) {
+    holdRepliesAfter(marker, { timeoutMs = 5000, pubsub = false } = {}) {
       return deadline(
         `a command with ${JSON.stringify(marker)}`,
         timeoutMs,
         (watch) => {
           watch.text = marker;
+          watch.pubsub = pubsub;
           armed = watch;
         },
         (watch) => {

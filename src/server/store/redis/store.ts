@@ -218,7 +218,9 @@ class RedisStore implements Store {
       retryStrategy: (attempt) => Math.min(maxBackoff, 50 * 2 ** Math.min(attempt, 10)),
     };
     const commands = new Redis(this.settings.url, clientOptions);
-    const events = commands.duplicate();
+    // resync() renews the subscription and handles its failure: ioredis' own renewal is
+    // a promise nobody handles (a slow answer made an unhandled rejection).
+    const events = commands.duplicate({ autoResubscribe: false });
     this.commands = commands;
     this.events = events;
     // ioredis emits one 'error' per failed attempt; the outage is logged once (watch()).
@@ -604,9 +606,10 @@ class RedisStore implements Store {
    */
   private async resync(): Promise<void> {
     const losses = this.losses;
-    // Commands on one connection run in order: once this PING is answered the
-    // subscription is active again, and the catch-up below misses nothing.
-    await this.events?.ping();
+    // Once SUBSCRIBE is answered the subscription is active again (subscribing twice is
+    // harmless, when only the command connection was lost), and the catch-up below
+    // misses nothing.
+    await this.events?.subscribe(this.eventsChannel);
     await this.checkData();
     if (this.losses !== losses) return;
     // Channels waited on now are caught up too (their polls may have read while the

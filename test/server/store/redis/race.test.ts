@@ -158,10 +158,10 @@ describe('Redis store: announcements that overtake replies', { skip: needs(REDIS
   }
 
   /** A store through the proxy and one straight to Redis, sharing a key prefix. */
-  async function pair(write: (line: string) => void = () => {}) {
+  async function pair(write: (line: string) => void = () => {}, commandTimeout = 5000) {
     const direct = settings();
     const proxied = { ...direct, url: proxy.url };
-    const options = { log: write, heartbeat: 200, maxBackoff: 100, commandTimeout: 5000 };
+    const options = { log: write, heartbeat: 200, maxBackoff: 100, commandTimeout };
     const slow = createRedisStore(proxied, options);
     const fast = createRedisStore(direct, { log: () => {}, heartbeat: 200 });
     stores.push(slow, fast);
@@ -251,7 +251,7 @@ describe('Redis store: announcements that overtake replies', { skip: needs(REDIS
     await lost;
     await fast.publish('behind', text('second-behind'), create);
     // The catch-up's read is held; m3 is announced live meanwhile.
-    const held = proxy.holdRepliesAfter(AFTER.sha1, 10_000);
+    const held = proxy.holdRepliesAfter(AFTER.sha1, { timeoutMs: 10_000 });
     proxy.up();
     await held;
     const forwarded = proxy.forwarded('third-behind');
@@ -268,6 +268,35 @@ describe('Redis store: announcements that overtake replies', { skip: needs(REDIS
     await fourth;
     assert.deepEqual(events, ['second-behind', 'third-behind', 'fourth-behind']);
     slow.subscriberStopped('behind');
+  });
+
+  test('a renewed subscription answered slower than the command timeout: renewed again, nothing unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const lines = log();
+      const commandTimeout = 1000;
+      const { slow, fast } = await pair(lines.write, commandTimeout);
+      slow.subscriberStarted('renewed');
+      const lost = logLine(lines, 'lost the connection');
+      // The pub/sub connection's SUBSCRIBE after the outage gets its answer late.
+      const held = proxy.holdRepliesAfter('\r\nsubscribe\r\n', { timeoutMs: 10_000, pubsub: true });
+      proxy.down();
+      await lost;
+      proxy.up();
+      await held;
+      // Longer than the command timeout: what is measured here is a timeout.
+      await new Promise((resolve) => setTimeout(resolve, commandTimeout * 2));
+      proxy.release();
+      const announced = nextEvent(slow, (event) => bodyOf(event) === 'after-renewal', 10_000);
+      await fast.publish('renewed', text('after-renewal'), create);
+      await announced;
+      slow.subscriberStopped('renewed');
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   /**
