@@ -24,12 +24,12 @@ export interface Child {
   ended(timeoutMs?: number): Promise<number | string>;
   running(): boolean;
   /**
-   * Resolve once stdout (from offset `from`) matches `pattern`; reject when the process
-   * ends without printing it, or after `timeoutMs` (default {@link START_MS}).
+   * Resolve once stdout (or `stream`), from offset `from` on, matches `pattern`; reject
+   * when the process ends without printing it, or after `timeoutMs` (default {@link START_MS}).
    */
   printed(
     pattern: string | RegExp,
-    options?: { timeoutMs?: number; from?: number },
+    options?: { timeoutMs?: number; from?: number; stream?: 'stdout' | 'stderr' },
   ): Promise<RegExpExecArray>;
   /** Send `signal` (default SIGTERM), wait for the exit; SIGKILL after `graceMs` (default 5 s). */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | string>;
@@ -56,6 +56,7 @@ export function spawnChild(command: string, args: string[], options: SpawnOption
   });
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
+    output.emit('output');
   });
   // A command that cannot start at all (ENOENT) ends like an exit.
   const exited = new Promise<number | string>((resolve) => {
@@ -81,15 +82,15 @@ export function spawnChild(command: string, args: string[], options: SpawnOption
     closed: closedPromise,
     ended: (timeoutMs = START_MS) => withDeadline(closedPromise, timeoutMs, `${name} to end`),
     running,
-    printed(pattern, { timeoutMs = START_MS, from = 0 } = {}) {
+    printed(pattern, { timeoutMs = START_MS, from = 0, stream = 'stdout' } = {}) {
       const regex =
         typeof pattern === 'string'
           ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
           : pattern;
       return waitUntil(
-        `${name} to print ${regex}`,
+        `${name} to print ${regex}${stream === 'stderr' ? ' on stderr' : ''}`,
         () => {
-          const found = regex.exec(stdout.slice(from));
+          const found = regex.exec((stream === 'stdout' ? stdout : stderr).slice(from));
           if (found) return found;
           if (closed)
             throw new Error(

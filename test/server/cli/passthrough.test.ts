@@ -1,17 +1,13 @@
 // `runpushserver --allrequests` as a user runs it: the real command in a child process.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../../support/ports.ts';
-
-const CLI = fileURLToPath(new URL('../../../src/server/cli/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+import type { Child } from '../../support/child.ts';
+import { listeningPort, runpushserver } from '../../support/daemon-process.ts';
 
 describe('runpushserver --allrequests', { concurrency: true }, () => {
   const cwd = mkdtempSync(join(tmpdir(), 'pushserver-allrequests-'));
@@ -19,43 +15,16 @@ describe('runpushserver --allrequests', { concurrency: true }, () => {
     join(cwd, 'app.mjs'),
     "export default (req, res) => res.end('app saw ' + req.method + ' ' + req.url + ' host ' + req.headers.host);\n",
   );
-  const children: ChildProcess[] = [];
-  after(() => {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  const children: Child[] = [];
+  after(async () => {
+    await Promise.all(children.map((child) => child.stop('SIGKILL')));
     rmSync(cwd, { recursive: true, force: true });
   });
 
   const run = (args: string[]) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-      cwd,
-      env: { ...process.env, PUSHSERVER_CONFIG: '' },
-    });
+    const child = runpushserver(args, { cwd, env: { ...process.env, PUSHSERVER_CONFIG: '' } });
     children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      child.emit('stdout');
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const exited = new Promise<number | string>((resolve) =>
-      child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-    );
-    return {
-      child,
-      exited,
-      stdout: () => stdout,
-      stderr: () => stderr,
-      async printed(text: string) {
-        while (!stdout.includes(text)) {
-          if (child.exitCode !== null) throw new Error(`exited: ${stderr}`);
-          await once(child, 'stdout');
-        }
-      },
-    };
+    return child;
   };
 
   const get = (port: number, path: string, headers: Record<string, string> = {}, method = 'GET') =>
@@ -74,12 +43,13 @@ describe('runpushserver --allrequests', { concurrency: true }, () => {
     );
 
   test('--app: one port for the daemon and the app', async () => {
-    const port = await freePort();
-    const server = run([String(port), '--allrequests', '--app', 'app.mjs']);
-    await server.printed('CONTROL-C');
+    const server = run(['0', '--allrequests', '--app', 'app.mjs']);
+    const port = await listeningPort(server);
     assert.match(
       server.stdout(),
-      new RegExp(`Starting push server at http://127\\.0\\.0\\.1:${port}/\n`),
+      new RegExp(
+        `Starting push server at http://127\\.0\\.0\\.1:${port}/\n {2}publisher {8}http://127\\.0\\.0\\.1:${port}/`,
+      ),
     );
     assert.match(server.stdout(), /\n {2}everything else {2}the app from app\.mjs\n/);
     const page = await get(port, '/some/page?x=1');
@@ -87,8 +57,7 @@ describe('runpushserver --allrequests', { concurrency: true }, () => {
     assert.equal(page.headers.server, 'pushserver');
     assert.equal((await get(port, '/publisher/c', {}, 'POST')).status, 202);
     assert.equal((await get(port, '/subscriber/c')).body, 'message');
-    server.child.kill('SIGTERM');
-    assert.equal(await server.exited, 0);
+    assert.equal(await server.stop('SIGTERM'), 0);
   });
 
   test('--upstream with --forcehost: other hosts are redirected, the named one proxied', async () => {
@@ -97,23 +66,21 @@ describe('runpushserver --allrequests', { concurrency: true }, () => {
     await once(upstream, 'listening');
     after(() => upstream.close());
     const upstreamPort = (upstream.address() as { port: number }).port;
-    const port = await freePort();
     const server = run([
-      `127.0.0.1:${port}`,
+      '127.0.0.1:0',
       '--allrequests',
       `--upstream=http://127.0.0.1:${upstreamPort}`,
       '--forcehost',
       'www.example.test',
     ]);
-    await server.printed('CONTROL-C');
+    const port = await listeningPort(server);
     assert.match(server.stdout(), /\n {2}other hosts {6}redirected to www\.example\.test\n/);
     const moved = await get(port, '/a?b=c', { host: 'example.test' });
     assert.equal(moved.status, 301);
     assert.equal(moved.headers.location, 'http://www.example.test/a?b=c');
     const proxied = await get(port, '/a?b=c', { host: 'www.example.test' });
     assert.equal(proxied.body, 'upstream /a?b=c');
-    server.child.kill('SIGTERM');
-    assert.equal(await server.exited, 0);
+    assert.equal(await server.stop('SIGTERM'), 0);
   });
 
   const refusals: Array<[string, string[], RegExp]> = [
@@ -135,8 +102,8 @@ describe('runpushserver --allrequests', { concurrency: true }, () => {
   ];
   for (const [label, args, message] of refusals) {
     test(`${label}: one line on stderr, exit 2`, async () => {
-      const server = run([...args, String(await freePort())]);
-      assert.equal(await server.exited, 2);
+      const server = run([...args, '0']);
+      assert.equal(await server.ended(), 2);
       assert.match(server.stderr(), message);
       assert.equal(server.stdout(), '');
     });

@@ -2,79 +2,29 @@
 // through tsx), Node's cluster, a real redis-server. Every wait is on a log line, an
 // exit, or state only observable by asking (the channel's subscriber count).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { request } from '../../conformance/http-client.js';
+import type { Child } from '../../support/child.js';
+import { listeningPort, runpushserver } from '../../support/daemon-process.js';
 import { freePort } from '../../support/ports.js';
 import { type Redis, startRedis } from '../../support/redis.js';
 import { needs, REDIS } from '../../support/system.js';
-import { waitUntil } from '../../support/wait.js';
+import { waitUntil, withDeadline } from '../../support/wait.js';
 
-const CLI = fileURLToPath(new URL('../../../src/server/cli/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
+const children: Child[] = [];
 
-interface Run {
-  child: ChildProcess;
-  port: number;
-  origin: string;
-  stdout(): string;
-  stderr(): string;
-  /** The exit code, or the signal's name. */
-  exited: Promise<number | string>;
-  /** Resolves with the first match of `pattern` in stdout (or stderr) from `from` on. */
-  printed(pattern: RegExp, stream?: 'stdout' | 'stderr', from?: number): Promise<RegExpExecArray>;
-}
-
-const children: ChildProcess[] = [];
-
-function run(args: string[], port: number, cwd: string): Run {
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+function run(args: string[], cwd: string): Child {
+  const child = runpushserver(args, {
     cwd,
     env: { ...process.env, PUSHSERVER_CONFIG: '', NODE_CLUSTER_SCHED_POLICY: '' },
   });
   children.push(child);
-  const text = { stdout: '', stderr: '' };
-  const watchers: Array<() => void> = [];
-  for (const stream of ['stdout', 'stderr'] as const) {
-    child[stream]?.setEncoding('utf8').on('data', (chunk: string) => {
-      text[stream] += chunk;
-      for (const watcher of [...watchers]) watcher();
-    });
-  }
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
-  );
-  return {
-    child,
-    port,
-    origin: `http://127.0.0.1:${port}`,
-    stdout: () => text.stdout,
-    stderr: () => text.stderr,
-    exited,
-    printed: (pattern, stream = 'stdout', from = 0) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const found = new RegExp(pattern.source, pattern.flags.replace('g', '')).exec(
-            text[stream].slice(from),
-          );
-          if (found) {
-            watchers.splice(watchers.indexOf(check), 1);
-            resolve(found);
-          }
-        };
-        watchers.push(check);
-        check();
-        exited.then((code) =>
-          reject(new Error(`exited (${code}) before printing ${pattern}: ${text.stderr}`)),
-        );
-      }),
-  };
+  return child;
 }
 
 /** `pid` of each worker, from the banner's `workers` row. */
@@ -169,13 +119,12 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     return file;
   };
 
-  /** `runpushserver 127.0.0.1:<free port> --config <a Redis store> --workers 2`, once its banner is out. */
+  /** `runpushserver 127.0.0.1:0 --config <a Redis store> --workers 2`, once its banner is out. */
   const startTwoWorkers = async () => {
-    const port = await freePort();
-    const argv = [`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'];
-    const daemon = run(argv, port, cwd);
+    const daemon = run(['127.0.0.1:0', '--config', redisConfig(), '--workers', '2'], cwd);
+    const origin = `http://127.0.0.1:${await listeningPort(daemon)}`;
     await daemon.printed(/Quit the server with CONTROL-C\.\n/);
-    return daemon;
+    return Object.assign(daemon, { origin });
   };
 
   before(async () => {
@@ -183,8 +132,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     cwd = mkdtempSync(join(tmpdir(), 'pushserver-workers-'));
   });
   after(async () => {
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all(children.map((child) => child.stop('SIGKILL')));
     await redis?.destroy();
     rmSync(cwd, { recursive: true, force: true });
   });
@@ -213,7 +161,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     // Then a burst, published without waiting: the re-polls catch up from their cursors.
     for (let seq = live + 1; seq <= live + burst; seq++)
       await publishOk(daemon.origin, 'room', `m${seq}`);
-    await received;
+    await withDeadline(received, 30_000, `every subscriber to get ${live + burst} messages`);
     const expected = Array.from({ length: live + burst }, (_, i) => `m${i + 1}`);
     for (const subscriber of subscribers) {
       assert.deepEqual(subscriber.bodies, expected, subscriber.name);
@@ -230,8 +178,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     for (const [name, workers] of served) assert.equal(workers.size, 1, `${name} moved`);
     const workers = new Set([...served.values()].flatMap((set) => [...set]));
     assert.deepEqual([...workers].sort(), ['w1', 'w2']);
-    daemon.child.kill('SIGTERM');
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
     assert.equal(daemon.stderr(), '');
   });
 
@@ -245,9 +192,9 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     await waitUntil('4 waiting subscribers', async () => {
       return (await waitingOn(daemon.origin, 'bye')) === 4;
     });
-    daemon.child.kill('SIGINT');
+    const exit = daemon.stop('SIGINT');
     for (const poll of polls) assert.equal((await poll)?.status, 503);
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await exit, 0);
     assert.match(daemon.stdout(), / w1 "GET \/subscriber\/bye" 503 /);
     assert.match(daemon.stdout(), / w2 "GET \/subscriber\/bye" 503 /);
   });
@@ -258,30 +205,33 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     process.kill(pids[0], 'SIGKILL');
     const died = await daemon.printed(
       /pushserver: worker (\d) \(pid (\d+)\) died \(signal SIGKILL\); starting a new one\n/,
-      'stderr',
+      { stream: 'stderr' },
     );
     assert.equal(Number(died[2]), pids[0]);
     let back = await daemon.printed(
       new RegExp(`pushserver: worker ${died[1]} is back \\(pid (\\d+)\\)\\n`),
-      'stderr',
+      { stream: 'stderr' },
     );
     const replacement = Number(back[1]);
     assert.ok(!pids.includes(replacement));
-    assert.deepEqual(childPids(daemon.child.pid as number).sort(), [pids[1], replacement].sort());
+    assert.deepEqual(childPids(daemon.process.pid as number).sort(), [pids[1], replacement].sort());
     // The new worker serves: fresh connections alternate between the two.
     const from = daemon.stdout().length;
     for (let i = 0; i < 4; i++) await publishOk(daemon.origin, 'after', `m${i}`);
-    await daemon.printed(new RegExp(` w${died[1]} "POST /publisher/after" 202 `), 'stdout', from);
+    await daemon.printed(new RegExp(` w${died[1]} "POST /publisher/after" 202 `), { from });
     // Four more deaths within a minute make a crash loop.
     let current = replacement;
     for (let i = 0; i < 3; i++) {
       const mark = daemon.stderr().length;
       process.kill(current, 'SIGKILL');
-      back = await daemon.printed(/pushserver: worker \d is back \(pid (\d+)\)\n/, 'stderr', mark);
+      back = await daemon.printed(/pushserver: worker \d is back \(pid (\d+)\)\n/, {
+        stream: 'stderr',
+        from: mark,
+      });
       current = Number(back[1]);
     }
     process.kill(current, 'SIGKILL');
-    assert.equal(await daemon.exited, 1);
+    assert.equal(await daemon.ended(), 1);
     assert.match(
       daemon.stderr(),
       /\nError: workers died 5 times within 60 s \(the last: worker \d, signal SIGKILL\); stopping\n$/,
@@ -293,7 +243,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
   const refusals: Array<[string, () => Promise<string[]>, RegExp]> = [
     [
       'a memory store',
-      async () => ['--workers', '2', String(await freePort())],
+      async () => ['--workers', '2', '0'],
       /^Error: --workers 2 needs store type redis: store is memory, so each worker would keep its own channels; set store to \{type: 'redis', url: 'redis:\/\/127\.0\.0\.1:6379'\} \(or run one process\)\n$/,
     ],
     [
@@ -310,7 +260,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
             ],
           }),
         );
-        return ['--workers', 'auto', '--config', file, String(await freePort())];
+        return ['--workers', 'auto', '--config', file, '0'];
       },
       /^Error: --workers \d+ needs store type redis: store\.local is memory, /,
     ],
@@ -320,7 +270,7 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
         const file = join(cwd, 'down.json');
         const url = `redis://127.0.0.1:${await freePort()}`;
         writeFileSync(file, JSON.stringify({ store: { type: 'redis', url } }));
-        return ['--workers', '2', '--config', file, String(await freePort())];
+        return ['--workers', '2', '--config', file, '0'];
       },
       /^Error: Redis at redis:\/\/127\.0\.0\.1:\d+ is unreachable \(.+\); start Redis or fix store\.url\n$/,
     ],
@@ -338,8 +288,8 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
   for (const [label, args, message] of refusals) {
     test(`refused: ${label}; one line on stderr, exit 2`, async () => {
       const argv = await args();
-      const daemon = run(argv, 0, cwd);
-      assert.equal(await daemon.exited, 2);
+      const daemon = run(argv, cwd);
+      assert.equal(await daemon.ended(), 2);
       assert.match(daemon.stderr(), message);
       assert.equal(daemon.stderr().split('\n').length, 2, daemon.stderr());
       assert.equal(daemon.stdout(), '');
@@ -351,25 +301,19 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     after(() => blocker.close());
     const { port } = blocker.address() as { port: number };
-    const daemon = run(
-      [`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'],
-      port,
-      cwd,
-    );
-    assert.equal(await daemon.exited, 2);
+    const daemon = run([`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'], cwd);
+    assert.equal(await daemon.ended(), 2);
     assert.equal(daemon.stderr(), `Error: That port is already in use (127.0.0.1:${port}).\n`);
     assert.equal(daemon.stdout(), '');
   });
 
   test('--workers 1 is the single-process daemon (a memory store is fine)', async () => {
-    const port = await freePort();
-    const daemon = run([`127.0.0.1:${port}`, '--workers', '1'], port, cwd);
-    await daemon.printed(/CONTROL-C/);
+    const daemon = run(['127.0.0.1:0', '--workers', '1'], cwd);
+    const port = await listeningPort(daemon);
     assert.doesNotMatch(daemon.stdout(), /workers/);
-    await publishOk(daemon.origin, 'one', 'x');
+    await publishOk(`http://127.0.0.1:${port}`, 'one', 'x');
     await daemon.printed(/\] "POST \/publisher\/one" 202 /);
-    daemon.child.kill('SIGTERM');
-    assert.equal(await daemon.exited, 0);
+    assert.equal(await daemon.stop('SIGTERM'), 0);
   });
 });
 

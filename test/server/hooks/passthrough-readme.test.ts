@@ -1,14 +1,13 @@
 // The README's passthrough section runs as written: its config and its app.js under
 // `runpushserver --allrequests`, with the package imports pointed at the source.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import type { Child } from '../../support/child.ts';
+import { runpushserver } from '../../support/daemon-process.ts';
 import { freePort } from '../../support/ports.ts';
 
 const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -16,8 +15,6 @@ const SECTION = README.slice(
   README.indexOf('<!-- section: passthrough -->'),
   README.indexOf('<!-- /section: passthrough -->'),
 );
-const CLI = fileURLToPath(new URL('../../../src/server/cli/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const IMPORTS: Record<string, string> = {
   pushserver: new URL('../../../src/index.ts', import.meta.url).href,
   'pushserver/express': new URL('../../../src/express/index.ts', import.meta.url).href,
@@ -49,43 +46,37 @@ function get(url: string, headers: Record<string, string>) {
 test('the README app: login, a waiting poll, the signal and presence, under --allrequests', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pushserver-readme-passthrough-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  writeFileSync(
-    join(dir, 'pushserver.config.json'),
-    codeBlock('json').replace('8000', String(port)),
-  );
   let app = codeBlock('js');
   for (const [name, target] of Object.entries(IMPORTS)) {
     app = app.replace(`from '${name}';`, `from ${JSON.stringify(target)};`);
   }
   writeFileSync(join(dir, 'app.mjs'), app);
-
-  const child = spawn(
-    process.execPath,
-    ['--import', TSX, CLI, '--allrequests', '--app', 'app.mjs', String(port)],
-    { cwd: dir, env: { ...process.env, PUSHSERVER_CONFIG: '' } },
-  );
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    child.emit('printed');
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const printed = async (text: string) => {
-    while (!stdout.includes(text)) {
-      if (child.exitCode !== null) throw new Error(`runpushserver exited: ${stderr}`);
-      await once(child, 'printed');
+  // The config names the daemon's port (its passthrough URL): a free port, tried again
+  // if another process takes it first.
+  let port = 0;
+  let child: Child | undefined;
+  for (let tries = 1; !child; tries++) {
+    port = await freePort();
+    writeFileSync(
+      join(dir, 'pushserver.config.json'),
+      codeBlock('json').replace('8000', String(port)),
+    );
+    const started = runpushserver(['--allrequests', '--app', 'app.mjs', String(port)], {
+      cwd: dir,
+      env: { ...process.env, PUSHSERVER_CONFIG: '' },
+    });
+    t.after(() => started.stop('SIGKILL'));
+    try {
+      await started.printed('CONTROL-C');
+      child = started;
+    } catch (error) {
+      if (tries === 3 || !/already in use/.test(started.stderr())) throw error;
     }
-  };
-  await printed('CONTROL-C');
-  assert.match(stdout, /using settings from .*pushserver\.config\.json/);
+  }
+  const origin = `http://127.0.0.1:${port}`;
+  const { stdout, stderr } = child;
+  const printed = (text: string) => child.printed(text);
+  assert.match(stdout(), /using settings from .*pushserver\.config\.json/);
 
   const login = await fetch(`${origin}/login?user=alice`);
   assert.equal(await login.text(), 'hello alice');
@@ -98,7 +89,6 @@ test('the README app: login, a waiting poll, the signal and presence, under --al
   const publish = await fetch(`${origin}/publisher/room-1`, { method: 'POST', body: 'hi' });
   assert.equal(publish.status, 201);
   assert.deepEqual(await poll, { status: 200, body: 'hi' });
-  child.kill('SIGTERM');
-  assert.equal((await once(child, 'exit'))[0], 0);
-  assert.equal(stderr, '');
+  assert.equal(await child.stop('SIGTERM'), 0);
+  assert.equal(stderr(), '');
 });
