@@ -44,6 +44,10 @@ type PassthroughRequest = IncomingMessage & { ip?: string; body?: unknown };
  * - `channel_id=<id>&subscribe=1` emits `channelSubscribe`, `unsubscribe=1` emits
  *   `channelUnsubscribe`, with `{req, channelId}`; a listener that throws is
  *   reported on stderr and harms neither the others nor the answer;
+ * - a `channel_id` with unencoded commas (`a,b`: Nchan's hooks for a multiplexed
+ *   subscriber send the ids as typed in its URL) emits one signal per channel; a comma
+ *   inside an id is encoded (`%2C`) and stays (not when a body parser that ran before
+ *   decoded the form);
  * - answers 204; 400 when `channel_id` or the action is missing.
  *
  * @param options see {@link PassthroughOptions}
@@ -69,8 +73,9 @@ export function passthrough(
       return answer(res, 403, 'Forbidden: passthrough accepts POST from internal addresses only');
     }
     readForm(req, maxBodyBytes).then(
-      (form) => {
-        if (form === undefined) return answer(res, 413, 'Payload Too Large');
+      (read) => {
+        if (read === undefined) return answer(res, 413, 'Payload Too Large');
+        const { form, raw } = read;
         const channelId = form.get('channel_id');
         if (!channelId) return answer(res, 400, 'Bad Request: channel_id is missing');
         // A channel id never holds NUL (the daemon refuses it); NUL here means a mangled body.
@@ -81,7 +86,9 @@ export function passthrough(
             ? 'channelUnsubscribe'
             : undefined;
         if (!event) return answer(res, 400, 'Bad Request: neither subscribe nor unsubscribe');
-        emitRobust(event, { req, channelId } satisfies ChannelSignal);
+        for (const id of raw === undefined ? [channelId] : channelIdsOf(raw, channelId)) {
+          emitRobust(event, { req, channelId: id } satisfies ChannelSignal);
+        }
         answer(res, 204);
       },
       () => answer(res, 400, 'Bad Request: the body could not be read as UTF-8 form data'),
@@ -109,10 +116,10 @@ function proxiedForInternal(
 async function readForm(
   req: PassthroughRequest,
   limit: number,
-): Promise<URLSearchParams | undefined> {
+): Promise<{ form: URLSearchParams; raw?: string } | undefined> {
   // A body parser that ran before us consumed the stream and left the fields.
   if (req.readableEnded || isParsedBody(req.body)) {
-    return new URLSearchParams(isParsedBody(req.body) ? fieldsOf(req.body) : []);
+    return { form: new URLSearchParams(isParsedBody(req.body) ? fieldsOf(req.body) : []) };
   }
   const body = await new Promise<Buffer | undefined>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -127,7 +134,26 @@ async function readForm(
   if (body === undefined) return undefined;
   // URLSearchParams decodes `+` as a space and %XX as UTF-8, as every form parser does.
   // Strict UTF-8: a body with invalid bytes is refused rather than turned into another id.
-  return new URLSearchParams(strictUtf8.decode(body));
+  const raw = strictUtf8.decode(body);
+  return { form: new URLSearchParams(raw), raw };
+}
+
+/**
+ * The channels of a notification: its raw `channel_id` split at unencoded commas
+ * (Nchan's multiplexed hooks), each decoded as a form value; `decoded` when there is
+ * no comma to split at.
+ *
+ * @example channelIdsOf('channel_id=a,b%2Cc&subscribe=1', 'a,b,c') // ['a', 'b,c']
+ */
+function channelIdsOf(raw: string, decoded: string): string[] {
+  const field = raw.split('&').find((pair) => pair.startsWith('channel_id='));
+  const value = field?.slice('channel_id='.length) ?? '';
+  if (!value.includes(',')) return [decoded];
+  const ids = value
+    .split(',')
+    .filter((piece) => piece !== '')
+    .map((piece) => new URLSearchParams(`x=${piece}`).get('x') as string);
+  return [...new Set(ids)];
 }
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

@@ -85,6 +85,17 @@ describe('passthrough receiver', () => {
     ]);
   });
 
+  test("Nchan's multiplexed hook (channel_id=a,b) is one signal per channel; an encoded comma stays", async () => {
+    const app = await startApp();
+    assert.equal((await app.post('channel_id=a,b%2Cc,a&subscribe=1')).status, 204);
+    assert.equal((await app.post('channel_id=x%2Cy&unsubscribe=1')).status, 204);
+    assert.deepEqual(app.seen, [
+      { event: 'subscribe', channelId: 'a', user: undefined },
+      { event: 'subscribe', channelId: 'b,c', user: undefined },
+      { event: 'unsubscribe', channelId: 'x,y', user: undefined },
+    ]);
+  });
+
   test('GET is refused with 403 and no signal', async () => {
     const app = await startApp();
     const res = await app.post('', {}, 'GET');

@@ -419,8 +419,12 @@ function describeTransport(rawSockets: boolean, flag: boolean): string {
 }
 
 function displayPattern(location: ResolvedLocation): string {
+  const delimiter = location.splitDelimiter;
+  // A multiplexed location takes several ids, as `/multi/<channel_id>,<channel_id>,...`.
+  const ids =
+    delimiter === null ? '<channel_id>' : `<channel_id>${delimiter}<channel_id>${delimiter}...`;
   try {
-    return location.pattern.reverse('CHANNEL').replace('CHANNEL', '<channel_id>');
+    return location.pattern.reverse('CHANNEL').replace('CHANNEL', ids);
   } catch {
     return location.pattern.source;
   }
@@ -437,8 +441,10 @@ function version(): string {
 
 /**
  * One request as the daemon logs it, runserver-style:
- * `[28/Nov/2026 04:22:30] "GET /subscriber/a" 200 0.4 ms (waited 3.2 s)`; with
- * `--workers`, the worker that answered follows the date: `[...] w2 "GET ...`.
+ * `[28/Nov/2026 04:22:30] "GET /subscriber/a" 200 0.4 ms (waited 3.2 s) longpoll`; a
+ * subscriber request ends with its transport (`eventsource`, `websocket`, or what it
+ * asked for that its location does not serve); with `--workers`, the worker that
+ * answered follows the date: `[...] w2 "GET ...`.
  *
  * @param entry the answered request
  * @param worker the worker's number, when there are several
@@ -448,7 +454,8 @@ function version(): string {
 export function logLine(entry: RequestLogEntry, worker?: number): string {
   const waited = entry.waited === undefined ? '' : ` (waited ${formatDuration(entry.waited)})`;
   const who = worker === undefined ? '' : ` w${worker}`;
-  return `[${currentLogDate()}]${who} "${entry.method} ${entry.url}" ${entry.status || '-'} ${formatDuration(entry.duration)}${waited}`;
+  const transport = entry.transport === undefined ? '' : ` ${entry.transport}`;
+  return `[${currentLogDate()}]${who} "${entry.method} ${entry.url}" ${entry.status || '-'} ${formatDuration(entry.duration)}${waited}${transport}`;
 }
 
 let logSecond = -1;

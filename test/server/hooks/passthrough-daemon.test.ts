@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { afterEach, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { createPushServer } from '../../../src/server/daemon.ts';
 import { listen, recordSignals, sessionApp } from '../../support/passthrough.ts';
 import { freePort } from '../../support/ports.ts';
@@ -18,6 +19,7 @@ async function startDaemon(passthrough: string, subscriberTimeout = 0) {
     locations: [
       { type: 'publisher', prefix: '/publisher/' },
       { type: 'subscriber', prefix: '/subscriber/', passthrough, subscriberTimeout },
+      { type: 'subscriber', prefix: '/multi/', passthrough, splitDelimiter: ',' },
     ],
   });
   const { port } = await push.listen(0, '127.0.0.1');
@@ -119,6 +121,39 @@ describe('passthrough from this daemon to an Express app', () => {
         'unsubscribe doomed',
         'subscribe last',
         'unsubscribe last',
+      ],
+    );
+  });
+
+  test('streams: subscribe when an EventSource or WebSocket opens, unsubscribe when it closes; one pair per channel of a multiplexed one', async () => {
+    const signals = recordSignals();
+    cleanups.push(() => signals.stop());
+    const app = await listen(sessionApp());
+    cleanups.push(() => app.stop());
+    const { origin } = await startDaemon(`http://127.0.0.1:${app.port}/passthrough`);
+    const login = await fetch(`http://127.0.0.1:${app.port}/login?user=bob`);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    // A buffered message does not make a stream a poll answered at once: it stays subscribed.
+    await publish(origin, 'es', 'buffered');
+    const es = longPoll(`${origin}/subscriber/es`, { cookie, accept: 'text/event-stream' });
+    await signals.until(1);
+    es.abort();
+    await signals.until(2);
+    const ws = new WebSocket(`${origin.replace('http', 'ws')}/multi/a,b,a`, {
+      headers: { cookie },
+    });
+    await signals.until(4);
+    ws.close();
+    await signals.until(6);
+    assert.deepEqual(
+      signals.seen.map((s) => `${s.event} ${s.channelId} ${s.user}`),
+      [
+        'subscribe es bob',
+        'unsubscribe es bob',
+        'subscribe a bob',
+        'subscribe b bob',
+        'unsubscribe a bob',
+        'unsubscribe b bob',
       ],
     );
   });
