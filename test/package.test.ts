@@ -2,11 +2,12 @@
 // optional peer dependencies (no nunjucks, handlebars, eta, express, ioredis). If
 // importing any entry point loaded one of them, resolution would fail here.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { stagePackage } from './support/packed-package.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -18,22 +19,7 @@ describe('the built package in an app without peer dependencies', () => {
   let app: string;
   before(() => {
     app = mkdtempSync(join(tmpdir(), 'pushserver-app-'));
-    const installed = join(app, 'node_modules', 'pushserver');
-    mkdirSync(installed, { recursive: true });
-    execFileSync(
-      process.execPath,
-      [
-        join(root, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        join(root, 'tsconfig.build.json'),
-        '--outDir',
-        join(installed, 'dist'),
-      ],
-      { stdio: 'pipe' },
-    );
-    for (const entry of ['package.json', 'bin', 'static', 'templates']) {
-      cpSync(join(root, entry), join(installed, entry), { recursive: true });
-    }
+    stagePackage(join(app, 'node_modules', 'pushserver'));
     // What npm installs with the package: its regular dependencies (ws, for the daemon).
     for (const dependency of Object.keys(pkg.dependencies ?? {})) {
       cpSync(join(root, 'node_modules', dependency), join(app, 'node_modules', dependency), {
