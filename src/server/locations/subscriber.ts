@@ -155,12 +155,13 @@ export class SubscriberLocation {
   ): Waiter | undefined {
     const origin = headers.origin;
     const cors = corsFor(origin, this.location);
+    const stream = wantsEventSource(headers);
     if (method !== 'GET' || cors.refuse || isTooLong(channel)) {
+      if (method === 'GET') reply.transport(stream ? 'eventsource' : this.pollName);
       this.refuse(method, origin, reply, channel, cors);
       return undefined;
     }
     const delimiter = this.location.splitDelimiter;
-    const stream = wantsEventSource(headers);
     if (!stream && (delimiter === null || !channel.includes(delimiter))) {
       reply.transport(this.pollName);
       return this.get(
@@ -173,40 +174,64 @@ export class SubscriberLocation {
         url,
       );
     }
-    const channels = delimiter === null ? [channel] : channel.split(delimiter);
-    // Nchan's limit; its answer is an empty 403.
-    if (channels.length > MAX_CHANNELS) {
-      reply.send(403, cors.headers);
-      return undefined;
-    }
-    const id = readMessageId(headers, queryOf(url), channels.length);
-    if (id === 'invalid') {
-      sendText(reply, 400, 'Message ID invalid', cors.headers);
-      return undefined;
-    }
-    let output: SubscriptionOutput;
-    if (stream && this.location.transports.includes('eventsource')) {
-      const eventsource = new EventSourceOutput(
+    const eventsource = stream && this.location.transports.includes('eventsource');
+    // An EventSource request where EventSource is off is a long-poll, as in Nchan; the log says so.
+    reply.transport(
+      eventsource
+        ? 'eventsource'
+        : stream
+          ? `${this.pollName}, eventsource not enabled`
+          : this.pollName,
+    );
+    const request = this.readRequest(channel, headers, url, reply, cors.headers);
+    if (request === undefined) return undefined;
+    if (eventsource) {
+      const output = new EventSourceOutput(
         reply,
         cors.headers,
         this.location.eventsourcePingInterval,
       );
-      output = eventsource;
-      reply.transport('eventsource');
-      const subscription = this.subscribe(channels, id, output, headers);
-      eventsource.onClose(() => subscription.stop());
+      const subscription = this.subscribe(request, output, headers);
+      output.onClose(() => subscription.stop());
       subscription.start();
       return undefined;
     }
-    // An EventSource request where EventSource is off is a long-poll, as in Nchan; the log says so.
-    reply.transport(stream ? `${this.pollName}, eventsource not enabled` : this.pollName);
-    if (channels.length === 1) {
+    if (request.channels.length === 1) {
       return this.get(headers, reply, channel, cors.headers, origin ?? '', undefined, url);
     }
-    output = new PollOutput(this, reply, cors.headers);
-    const subscription = this.subscribe(channels, id, output, headers);
+    const subscription = this.subscribe(
+      request,
+      new PollOutput(this, reply, cors.headers),
+      headers,
+    );
     subscription.start();
     return subscription.state === 'done' ? undefined : subscription.links[0];
+  }
+
+  /**
+   * The channels of a request (split at `splitDelimiter`) and the id it resumes from,
+   * or undefined once it is answered: 403 beyond 255 channels, 400 for a bad id.
+   */
+  private readRequest(
+    channel: string,
+    headers: IncomingHttpHeaders,
+    url: string,
+    reply: Reply,
+    cors: HeaderList,
+  ): { channels: string[]; id: MultiId | null } | undefined {
+    const delimiter = this.location.splitDelimiter;
+    const channels = delimiter === null ? [channel] : channel.split(delimiter);
+    // Nchan's limit; its answer is an empty 403.
+    if (channels.length > MAX_CHANNELS) {
+      reply.send(403, cors);
+      return undefined;
+    }
+    const id = readMessageId(headers, queryOf(url), channels.length);
+    if (id === 'invalid') {
+      sendText(reply, 400, 'Message ID invalid', cors);
+      return undefined;
+    }
+    return { channels, id };
   }
 
   /**
@@ -238,17 +263,8 @@ export class SubscriberLocation {
       reply.send(403, cors.headers);
       return;
     }
-    const delimiter = this.location.splitDelimiter;
-    const channels = delimiter === null ? [channel] : channel.split(delimiter);
-    if (channels.length > MAX_CHANNELS) {
-      reply.send(403, cors.headers);
-      return;
-    }
-    const id = readMessageId(headers, queryOf(req.url ?? ''), channels.length);
-    if (id === 'invalid') {
-      sendText(reply, 400, 'Message ID invalid', cors.headers);
-      return;
-    }
+    const request = this.readRequest(channel, headers, req.url ?? '', reply, cors.headers);
+    if (request === undefined) return;
     const output = new WebSocketOutput(this.context.websockets, {
       req,
       socket,
@@ -257,7 +273,7 @@ export class SubscriberLocation {
       cors: cors.headers,
       pingSeconds: this.location.websocketPingInterval,
     });
-    const subscription = this.subscribe(channels, id, output, headers);
+    const subscription = this.subscribe(request, output, headers);
     output.onClose(() => subscription.stop());
     subscription.start();
   }
@@ -268,8 +284,7 @@ export class SubscriberLocation {
   }
 
   private subscribe(
-    channels: string[],
-    id: MultiId | null,
+    { channels, id }: { channels: string[]; id: MultiId | null },
     output: SubscriptionOutput,
     headers: IncomingHttpHeaders,
   ): Subscription {

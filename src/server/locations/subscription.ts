@@ -149,7 +149,9 @@ export class Subscription {
       (error: Error) => {
         if (this.state === 'done') return;
         console.error(`pushserver: store unavailable for a subscriber: ${error.message}`);
-        this.end('gone');
+        if (this.opened) return this.end('gone');
+        this.stop();
+        this.output.refuse(503);
       },
     );
   }

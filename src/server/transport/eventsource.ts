@@ -100,6 +100,11 @@ export class EventSourceOutput implements SubscriptionOutput {
     const sink = this.reply.stream?.(200, ['Content-Type', EVENT_STREAM_TYPE, ...this.cors]);
     if (!sink) throw new Error('EventSource needs a transport that can stream');
     this.sink = sink;
+    // A client that left while the store was read: its close event has passed.
+    if (sink.closed) {
+      this.closeListener?.();
+      return;
+    }
     sink.onClose(() => {
       clearInterval(this.ping);
       this.closeListener?.();

@@ -123,6 +123,10 @@ class NodeStreamSink implements StreamSink {
     this.res.destroy();
   }
 
+  get closed(): boolean {
+    return this.res.destroyed || this.res.socket === null || this.res.socket.destroyed;
+  }
+
   onClose(listener: () => void): void {
     this.res.once('close', listener);
   }

@@ -66,6 +66,8 @@ export interface StreamSink {
   end(): void;
   /** Close at once, dropping what was not sent. */
   destroy(): void;
+  /** The connection is already closed (its client left before the stream began). */
+  readonly closed: boolean;
   /** `listener` runs once when the connection closes, whoever closed it. */
   onClose(listener: () => void): void;
 }
