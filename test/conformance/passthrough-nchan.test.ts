@@ -1,9 +1,10 @@
 // Real Nchan with the project's nginx.conf: its EventSource hooks become the same
 // passthrough POST this daemon sends, and the Express receiver turns them into signals.
 import assert from 'node:assert/strict';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { afterEach, describe, test } from 'node:test';
+import { createPushServer } from '../../src/server/daemon.ts';
 import { startNchan } from '../support/nchan.ts';
 import {
   listen,
@@ -40,7 +41,9 @@ function eventSource(url: string, headers: Record<string, string> = {}) {
         resolve({
           status: res.statusCode!,
           async received(part) {
-            while (!text.includes(part)) await once(arrivals, 'data');
+            await waitUntil(`${JSON.stringify(part)} on the stream`, () => text.includes(part), {
+              wake: [arrivals, 'data'],
+            });
           },
           close: () => request.destroy(),
         });
@@ -57,12 +60,14 @@ describe('passthrough from real Nchan', { skip: needs(NCHAN) }, () => {
   test('EventSource subscribers with the session cookie: the signals carry the user and the exact id', async () => {
     const signals = recordSignals();
     cleanups.push(() => signals.stop());
-    const appPort = await freePort();
-    const app = await listen(sessionApp(), appPort);
+    const app = await listen(sessionApp());
     cleanups.push(() => app.stop());
-    const nchan = await startNchan({ passthroughPort: appPort, config: nchanConfigWithStableId() });
+    const nchan = await startNchan({
+      passthroughPort: app.port,
+      config: nchanConfigWithStableId(),
+    });
     cleanups.push(() => nchan.stop());
-    const login = await fetch(`http://127.0.0.1:${appPort}/login?user=carol`);
+    const login = await fetch(`http://127.0.0.1:${app.port}/login?user=carol`);
     const cookie = login.headers.get('set-cookie')!.split(';')[0];
 
     const ids = ['a&b=c', 'a+b', '%', '100%', 'café ☕', 'x y', '🎉'];
@@ -87,6 +92,50 @@ describe('passthrough from real Nchan', { skip: needs(NCHAN) }, () => {
       signals.seen.map((s) => `${s.event} ${s.user} ${s.channelId}`),
       ids.flatMap((id) => [`subscribe carol ${id}`, `unsubscribe carol ${id}`]),
     );
+  });
+
+  test('a multiplexed EventSource (/multi/a,b): Nchan hooks once with channel_id=a,b, the app gets one signal per channel, as from this daemon', async () => {
+    const signals = recordSignals();
+    cleanups.push(() => signals.stop());
+    const app = await listen(sessionApp());
+    cleanups.push(() => app.stop());
+    const nchan = await startNchan({
+      passthroughPort: app.port,
+      config: nchanConfigWithStableId(),
+    });
+    cleanups.push(() => nchan.stop());
+    const daemon = createPushServer({
+      locations: [
+        { type: 'publisher', prefix: '/publisher/' },
+        {
+          type: 'subscriber',
+          prefix: '/multi/',
+          splitDelimiter: ',',
+          passthrough: `http://127.0.0.1:${app.port}/passthrough`,
+        },
+      ],
+    });
+    const { port } = await daemon.listen(0, '127.0.0.1');
+    cleanups.push(() => daemon.close());
+    for (const origin of [nchan.origin, `http://127.0.0.1:${port}`]) {
+      const before = signals.seen.length;
+      const stream = await eventSource(`${origin}/multi/mx-a,mx-b`);
+      assert.equal(stream.status, 200);
+      await signals.until(before + 2);
+      // As above: Nchan drops the unsubscribe of a client that leaves too early.
+      await Promise.all(signals.answered.slice(before));
+      await waitUntil('a subscriber on the stream', async () => {
+        return (await publish(origin, 'mx-a', 'm')).status === 201;
+      });
+      await stream.received('data: m\n');
+      stream.close();
+      await signals.until(before + 4);
+      assert.deepEqual(
+        signals.seen.slice(before).map((s) => `${s.event} ${s.channelId}`),
+        ['subscribe mx-a', 'subscribe mx-b', 'unsubscribe mx-a', 'unsubscribe mx-b'],
+        origin,
+      );
+    }
   });
 
   test('the app down: the EventSource subscriber still gets its messages', async () => {
