@@ -52,8 +52,11 @@ export interface SubscriptionSnippetOptions {
    */
   src?: string;
   /**
-   * `true` calls `$.updates.subscribe`, `false` calls `pushserver.updates.subscribe`.
-   * @default true
+   * `false` calls `pushserver.updates.subscribe`, which the client defines on every page,
+   * with or without jQuery (with jQuery, `$.updates` is the same object). `true` calls the
+   * seed's `$.updates.subscribe`, which needs jQuery loaded before the snippet: for a page
+   * whose `src` is django-pushserver's own jQuery client.
+   * @default false
    */
   jquery?: boolean;
   /**
@@ -79,7 +82,8 @@ const ABSOLUTE_URL = /^https?:\/\//i;
  * Render the tags that load the browser client and subscribe the page to `channels`.
  *
  * Inline mode: `<script src="…"></script>` then
- * `<script>$.updates.subscribe({"name":"<url>",…});</script>`. Data mode: first
+ * `<script>pushserver.updates.subscribe({"name":"<url>",…});</script>`, which works with
+ * and without jQuery (`$.updates.subscribe` with `jquery: true`). Data mode: first
  * `<script type="application/json" data-pushserver-channels>{"name":"<url>",…}</script>`,
  * then the `<script src>` tag; the client subscribes to every such block by itself.
  * A channel id (a string) becomes `channelUrl(id)`, even `'https://…'`; only
@@ -94,7 +98,7 @@ const ABSOLUTE_URL = /^https?:\/\//i;
  * @example
  * subscriptionSnippet({ chat: 'room-1' }, { nonce: 'r4nd0m' })
  * // <script src="/static/pushserver/updates.js" nonce="r4nd0m"></script>
- * // <script nonce="r4nd0m">$.updates.subscribe({"chat":"http://127.0.0.1:8001/subscriber/room-1"});</script>
+ * // <script nonce="r4nd0m">pushserver.updates.subscribe({"chat":"http://127.0.0.1:8001/subscriber/room-1"});</script>
  */
 export function subscriptionSnippet(
   channels: SubscriptionChannels,
@@ -111,7 +115,7 @@ export function subscriptionSnippet(
   if (mode === 'data') {
     return `<script type="application/json" data-pushserver-channels>${json}</script>\n${client}`;
   }
-  const call = options.jquery === false ? 'pushserver.updates.subscribe' : '$.updates.subscribe';
+  const call = options.jquery === true ? '$.updates.subscribe' : 'pushserver.updates.subscribe';
   return `${client}\n<script${nonce}>${call}(${json});</script>`;
 }
 
@@ -222,18 +226,91 @@ function templateChannelIdProblem(channelId: unknown): string | undefined {
   return channelIdProblem(channelId);
 }
 
-/** Defaults for the helpers made by {@link createTemplateHelpers}. */
+/**
+ * Snippet defaults a helper renders with: those given to the Express middleware, to an
+ * engine's `install`, `registerHelpers` or `etaHelpers`, or to {@link createTemplateHelpers}.
+ */
 export type TemplateHelperOptions = Omit<SubscriptionSnippetOptions, 'nonce' | 'helper'>;
 
 /**
+ * The render-data key (`res.locals`, `app.locals`) under which the Express middleware puts
+ * its snippet options, so the helpers of every engine render with them.
+ */
+export const OPTIONS_LOCAL = 'pushserverOptions';
+
+/**
+ * The snippet options a render context carries as `pushserverOptions`, if any.
+ *
+ * @param context the template data (eta's `it`, handlebars' `@root`, nunjucks' context vars)
+ * @returns the options, or `{}`
+ * @example contextOptions({ pushserverOptions: { mode: 'data' } }) // { mode: 'data' }
+ */
+export function contextOptions(context: unknown): TemplateHelperOptions {
+  if (typeof context !== 'object' || context === null) return {};
+  const options = (context as Record<string, unknown>)[OPTIONS_LOCAL];
+  return typeof options === 'object' && options !== null ? (options as TemplateHelperOptions) : {};
+}
+
+/**
+ * The options one `pushserverSubscribe` call renders with. Each layer wins over the one
+ * before, key by key, and a key set to `undefined` leaves the one before: the Express
+ * middleware's options (`pushserverOptions` in the render data), the engine's (`install`,
+ * `registerHelpers`, `etaHelpers`), the render data's `cspNonce`, the call's own options.
+ *
+ * @param context the render data
+ * @param engineOptions the helper's own defaults
+ * @param callOptions what the template passed, if anything
+ * @param helper the helper's name as templates write it, for error messages
+ * @returns the options for {@link subscriptionSnippet}
+ * @example
+ * helperSnippetOptions({ cspNonce: 'n', pushserverOptions: { mode: 'data' } }, {}, undefined, 'h')
+ * // { mode: 'data', nonce: 'n', helper: 'h' }
+ */
+export function helperSnippetOptions(
+  context: unknown,
+  engineOptions: TemplateHelperOptions,
+  callOptions: Omit<SubscriptionSnippetOptions, 'helper'> | undefined,
+  helper: string,
+): SubscriptionSnippetOptions {
+  return {
+    ...definedOnly(contextOptions(context)),
+    ...definedOnly(engineOptions),
+    ...definedOnly({ nonce: contextNonce(context) }),
+    ...definedOnly(callOptions),
+    helper,
+  };
+}
+
+/**
+ * The settings a helper builds channel URLs from: the engine's, else the Express
+ * middleware's (from the render data), else none (the process-wide settings then).
+ *
+ * @param context the render data
+ * @param engineOptions the helper's own defaults
+ * @returns the settings, or undefined
+ * @example helperSettings(it, {}) // it.pushserverOptions?.settings
+ */
+export function helperSettings(
+  context: unknown,
+  engineOptions: TemplateHelperOptions,
+): ResolvedSettings | undefined {
+  return engineOptions.settings ?? contextOptions(context).settings;
+}
+
+function definedOnly(options: object | undefined): object {
+  if (typeof options !== 'object' || options === null) return {};
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+}
+
+/**
  * The three helpers as plain functions, for engines that call functions from their data
- * (eta's `it.`, Express locals). `pushserverSubscribe` takes its nonce from
- * `options.nonce`, else from `this.cspNonce`: called as `it.pushserverSubscribe(...)`,
- * `this` is the render data.
+ * (eta's `it.`, Express locals). Called as `it.pushserverSubscribe(...)`, `this` is the
+ * render data: the nonce comes from `options.nonce`, else `this.cspNonce`, and the options
+ * are layered as {@link helperSnippetOptions} says.
  */
 export interface TemplateHelpers {
   /** {@link templateChannelUrl} for `channelId`. */
-  channelUrl(channelId: string): string;
+  channelUrl(this: unknown, channelId: string): string;
   /** {@link escapejs}. */
   escapejs(value: unknown): string;
   /** {@link subscriptionSnippet} for `channels`; `options` override the defaults. */
@@ -245,7 +322,8 @@ export interface TemplateHelpers {
 }
 
 /**
- * Make the helpers with fixed defaults.
+ * Make the helpers with fixed defaults, which win over the Express middleware's options
+ * found in the render data (`pushserverOptions`).
  *
  * @param defaults `src`, `jquery`, `mode` and `settings` for every call
  * @returns `{channelUrl, escapejs, pushserverSubscribe}`
@@ -255,15 +333,15 @@ export interface TemplateHelpers {
  */
 export function createTemplateHelpers(defaults: TemplateHelperOptions = {}): TemplateHelpers {
   return {
-    channelUrl: (channelId) => templateChannelUrl(channelId, 'channelUrl()', defaults.settings),
+    channelUrl(channelId) {
+      return templateChannelUrl(channelId, 'channelUrl()', helperSettings(this, defaults));
+    },
     escapejs,
-    pushserverSubscribe(channels, options = {}) {
-      return subscriptionSnippet(channels, {
-        ...defaults,
-        nonce: contextNonce(this),
-        ...options,
-        helper: 'pushserverSubscribe()',
-      });
+    pushserverSubscribe(channels, options) {
+      return subscriptionSnippet(
+        channels,
+        helperSnippetOptions(this, defaults, options, 'pushserverSubscribe()'),
+      );
     },
   };
 }

@@ -7,6 +7,8 @@ import { resolveSettings } from '../src/settings/index.js';
 import {
   contextNonce,
   createTemplateHelpers,
+  helperSettings,
+  helperSnippetOptions,
   subscriptionSnippet,
   templateChannelUrl,
 } from '../src/snippet.js';
@@ -22,11 +24,29 @@ import {
 const SRC = '<script src="/static/pushserver/updates.js"></script>';
 
 describe('subscriptionSnippet, inline mode', () => {
-  test('exact output for an ordinary id', () => {
+  test('exact output for an ordinary id: the call a page without jQuery has', () => {
+    const html = subscriptionSnippet({ main_channel: 'room-1' });
     assert.equal(
-      subscriptionSnippet({ main_channel: 'room-1' }),
+      html,
+      `${SRC}\n<script>pushserver.updates.subscribe({"main_channel":"http://127.0.0.1:8001/subscriber/room-1"});</script>`,
+    );
+    assert.deepEqual(runPage(html).subscribed, [
+      { main_channel: 'http://127.0.0.1:8001/subscriber/room-1' },
+    ]);
+  });
+
+  test("jquery: true renders the seed's $.updates call, which needs jQuery on the page", () => {
+    const html = subscriptionSnippet({ main_channel: 'room-1' }, { jquery: true });
+    assert.equal(
+      html,
       `${SRC}\n<script>$.updates.subscribe({"main_channel":"http://127.0.0.1:8001/subscriber/room-1"});</script>`,
     );
+    assert.throws(() => runPage(html), /\$ is not defined/);
+    const subscribed: unknown[] = [];
+    runPage(html, {
+      $: { updates: { subscribe: (channels: unknown) => subscribed.push(channels) } },
+    });
+    assert.equal(subscribed.length, 1);
   });
 
   test('nonce on both tags, jquery: false, src escaped for its attribute', () => {
@@ -66,7 +86,7 @@ describe('subscriptionSnippet, inline mode', () => {
     const html = subscriptionSnippet({ [name]: 'x' });
     assert.equal(
       html,
-      `${SRC}\n<script>$.updates.subscribe({"\\u003C/script\\u003E\\u003C!--\\"\\u2028":"http://127.0.0.1:8001/subscriber/x"});</script>`,
+      `${SRC}\n<script>pushserver.updates.subscribe({"\\u003C/script\\u003E\\u003C!--\\"\\u2028":"http://127.0.0.1:8001/subscriber/x"});</script>`,
     );
     assert.deepEqual(runPage(html).subscribed, [{ [name]: 'http://127.0.0.1:8001/subscriber/x' }]);
   });
@@ -209,6 +229,33 @@ describe('templateChannelUrl', () => {
       assert.doesNotMatch(templateChannelUrl(id, 'h'), /[&<>"']/);
     });
   }
+});
+
+describe('helperSnippetOptions', () => {
+  test('middleware options < engine options < cspNonce < call options; undefined keys fall through', () => {
+    const context = {
+      cspNonce: 'ctx',
+      pushserverOptions: { mode: 'data', src: '/m.js', jquery: true },
+    };
+    assert.deepEqual(
+      helperSnippetOptions(context, { src: '/e.js', mode: undefined }, undefined, 'h'),
+      { mode: 'data', src: '/e.js', jquery: true, nonce: 'ctx', helper: 'h' },
+    );
+    assert.deepEqual(
+      helperSnippetOptions(context, { src: '/e.js' }, { nonce: undefined, jquery: false }, 'h'),
+      { mode: 'data', src: '/e.js', jquery: false, nonce: 'ctx', helper: 'h' },
+    );
+    assert.deepEqual(helperSnippetOptions(undefined, {}, undefined, 'h'), { helper: 'h' });
+  });
+
+  test("helperSettings: the engine's, else the middleware's from the render data", () => {
+    const mine = resolveSettings({ port: 1 }, 'test');
+    const theirs = resolveSettings({ port: 2 }, 'test');
+    const context = { pushserverOptions: { settings: theirs } };
+    assert.equal(helperSettings(context, { settings: mine }), mine);
+    assert.equal(helperSettings(context, {}), theirs);
+    assert.equal(helperSettings({}, {}), undefined);
+  });
 });
 
 describe('createTemplateHelpers', () => {

@@ -23,7 +23,12 @@ export {
 } from './passthrough-receiver.js';
 export { CLIENT_DIRECTORY } from './static-client.js';
 
-/** Options of {@link pushserver}; the snippet defaults apply to `pushserverSubscribe`. */
+/**
+ * Options of {@link pushserver}. The snippet defaults (`src`, `jquery`, `mode`, `settings`)
+ * reach every engine's helpers: the Express locals (eta, ejs, pug), the nunjucks tags and
+ * globals, the handlebars helpers; options given to `install(env, options)` or
+ * `registerHelpers(handlebars, options)` win over them.
+ */
 export interface PushserverOptions extends TemplateHelperOptions {
   /**
    * URL path the client is served under.
@@ -54,7 +59,8 @@ export interface PushserverOptions extends TemplateHelperOptions {
 
 /**
  * The Express integration: serves `updates.js` under `prefix` and puts `channelUrl`,
- * `escapejs` and `pushserverSubscribe` into `res.locals` and `app.locals`.
+ * `escapejs`, `pushserverSubscribe` and the snippet options (`pushserverOptions`, which
+ * the nunjucks and handlebars helpers read) into `res.locals` and `app.locals`.
  *
  * @param options `prefix`, `serveClient`, `clientDirectory`, `maxAge`, and the snippet's `src`, `jquery`, `mode`, `settings`
  * @returns an Express middleware

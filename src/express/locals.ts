@@ -1,29 +1,41 @@
 import type { NextFunction, Request, Response } from 'express';
 import {
   createTemplateHelpers,
+  OPTIONS_LOCAL,
   type TemplateHelperOptions,
   type TemplateHelpers,
 } from '../snippet.js';
 
 /** What {@link localsHandler} puts into `res.locals` and `app.locals`. */
-export type PushserverLocals = TemplateHelpers;
+export interface PushserverLocals extends TemplateHelpers {
+  /**
+   * The snippet options the locals were made with, for the helpers `pushserver/nunjucks`
+   * and `pushserver/handlebars` register (their own options win over these).
+   */
+  [OPTIONS_LOCAL]: Readonly<TemplateHelperOptions>;
+}
 
 /**
  * The helpers as template locals: `channelUrl(id)`, `escapejs(value)` and
  * `pushserverSubscribe(channels, options?)`, which reads the nonce from `cspNonce` in the
- * render data. Any engine that calls functions from its data can use them (eta's `it.`,
- * ejs, pug); nunjucks gets its output marked safe.
+ * render data, plus the options themselves as `pushserverOptions`, so the nunjucks tags
+ * and the handlebars helpers render with them too. Any engine that calls functions from
+ * its data can use the functions (eta's `it.`, ejs, pug); nunjucks gets their output
+ * marked safe.
  *
  * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
- * @returns the three functions
- * @example Object.assign(app.locals, pushserverLocals());
+ * @returns the three functions and `pushserverOptions`
+ * @example Object.assign(app.locals, pushserverLocals({ mode: 'data' }));
  */
 export function pushserverLocals(options: TemplateHelperOptions = {}): PushserverLocals {
-  const helpers = createTemplateHelpers(options);
+  const defined = Object.entries(options).filter(([, value]) => value !== undefined);
+  const snippetOptions: TemplateHelperOptions = Object.freeze(Object.fromEntries(defined));
+  const helpers = createTemplateHelpers(snippetOptions);
   return {
-    channelUrl: forEveryEngine(helpers.channelUrl),
-    escapejs: forEveryEngine(helpers.escapejs),
-    pushserverSubscribe: forEveryEngine(helpers.pushserverSubscribe),
+    channelUrl: forEveryEngine('channelUrl', helpers.channelUrl),
+    escapejs: forEveryEngine('escapejs', helpers.escapejs),
+    pushserverSubscribe: forEveryEngine('pushserverSubscribe', helpers.pushserverSubscribe),
+    [OPTIONS_LOCAL]: snippetOptions,
   };
 }
 
@@ -50,7 +62,10 @@ export function localsHandler(locals: PushserverLocals) {
 /** The part of a nunjucks render context a called function sees as `this`. */
 interface NunjucksContext {
   ctx: Record<string, unknown>;
-  env: { getFilter(name: string): (value: string) => unknown };
+  env: {
+    getFilter(name: string): (value: string) => unknown;
+    globals?: Record<string, unknown>;
+  };
 }
 
 function isNunjucksContext(value: unknown): value is NunjucksContext {
@@ -60,15 +75,22 @@ function isNunjucksContext(value: unknown): value is NunjucksContext {
 
 /**
  * nunjucks looks up render data before its globals, so these locals shadow the ones
- * `pushserver/nunjucks` installs; it calls them with its Context as `this`. Read the data
- * from `this.ctx` then, and mark the result safe with that environment's own `safe`
- * filter, or autoescape would print the snippet as text.
+ * `pushserver/nunjucks` installs; it calls them with its Context as `this`. Then call the
+ * installed global of the same name, if any, so `install(env, options)` wins as it does
+ * for the tags; else read the data from `this.ctx` and mark the result safe with that
+ * environment's own `safe` filter, or autoescape would print the snippet as text.
  */
 function forEveryEngine<Args extends unknown[]>(
+  name: keyof TemplateHelpers,
   helper: (this: unknown, ...args: Args) => string,
 ): (this: unknown, ...args: Args) => string {
-  return function (this: unknown, ...args: Args) {
+  const local = function (this: unknown, ...args: Args) {
     if (!isNunjucksContext(this)) return helper.apply(this, args);
+    const installed = this.env.globals?.[name];
+    if (typeof installed === 'function' && installed !== local) {
+      return installed.apply(this, args) as string;
+    }
     return this.env.getFilter('safe')(helper.apply(this.ctx, args)) as string;
   };
+  return local;
 }

@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapejs } from '../escape.js';
 import {
-  contextNonce,
+  helperSettings,
+  helperSnippetOptions,
   mergeChannels,
   type SubscriptionSnippetOptions,
   subscriptionSnippet,
@@ -33,7 +34,10 @@ interface HelperOptions {
   data?: { root?: unknown };
 }
 
-/** Defaults for the snippet: `src`, `jquery`, `mode`, `settings`. */
+/**
+ * Defaults for the snippet: `src`, `jquery`, `mode`, `settings`; they win over the Express
+ * middleware's.
+ */
 export type HandlebarsHelperOptions = TemplateHelperOptions;
 
 /**
@@ -44,10 +48,15 @@ export type HandlebarsHelperOptions = TemplateHelperOptions;
  * an object `{url: "https://…"}` from the data), and the partial `pushserver/subscribe`
  * (`{{> pushserver/subscribe channels=channels}}`). Helpers return `SafeString`s.
  *
+ * The snippet options are, each over the one before: those given to the Express
+ * middleware `pushserver(options)` (found in the render data), `options` here, and the
+ * helper's second argument.
+ *
  * @param handlebars the global `Handlebars` or one from `Handlebars.create()`
- * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`; unset keys come
+ * from the Express middleware's options
  * @returns `handlebars`, for chaining
- * @example registerHelpers(Handlebars.create(), { jquery: false })
+ * @example registerHelpers(Handlebars.create(), { mode: 'data' })
  */
 export function registerHelpers<H extends HandlebarsInstance>(
   handlebars: H,
@@ -62,14 +71,18 @@ export function registerHelpers<H extends HandlebarsInstance>(
   });
 
   handlebars.registerHelper('channelUrl', (...args: unknown[]) => {
-    const { values } = split(args);
+    const { values, helperOptions } = split(args);
     if (values.length > 1) {
       throw new TypeError(
         `{{channelUrl}} takes one channel id, e.g. {{channelUrl "room-1"}}; got ${values.length}`,
       );
     }
     return new SafeString(
-      templateChannelUrl(unwrap(values[0]), '{{channelUrl}}', options.settings),
+      templateChannelUrl(
+        unwrap(values[0]),
+        '{{channelUrl}}',
+        helperSettings(helperOptions.data?.root, options),
+      ),
     );
   });
   handlebars.registerHelper('escapejs', (...args: unknown[]) => {
@@ -82,12 +95,15 @@ export function registerHelpers<H extends HandlebarsInstance>(
       Object.entries(helperOptions.hash).map(([name, value]) => [name, unwrap(value)]),
     );
     const channels = mergeChannels(positional, named, '{{pushserverSubscribe}}');
-    const html = subscriptionSnippet(channels, {
-      ...options,
-      nonce: contextNonce(helperOptions.data?.root),
-      ...callOptions,
-      helper: '{{pushserverSubscribe}}',
-    });
+    const html = subscriptionSnippet(
+      channels,
+      helperSnippetOptions(
+        helperOptions.data?.root,
+        options,
+        callOptions,
+        '{{pushserverSubscribe}}',
+      ),
+    );
     return new SafeString(html);
   });
   handlebars.registerPartial(

@@ -9,7 +9,8 @@
  */
 import { escapejs } from '../escape.js';
 import {
-  contextNonce,
+  helperSettings,
+  helperSnippetOptions,
   mergeChannels,
   type SubscriptionChannels,
   type SubscriptionSnippetOptions,
@@ -31,7 +32,10 @@ interface NunjucksContext {
   ctx: Record<string, unknown>;
 }
 
-/** Defaults for the snippet: `src`, `jquery`, `mode`, `settings`. */
+/**
+ * Defaults for the snippet: `src`, `jquery`, `mode`, `settings`; they win over the Express
+ * middleware's.
+ */
 export type NunjucksHelperOptions = TemplateHelperOptions;
 
 type Keywords = Record<string, unknown> & { __keywords?: true };
@@ -46,11 +50,16 @@ type Keywords = Record<string, unknown> & { __keywords?: true };
  *   with the nonce taken from `cspNonce` in the render context. A string is always a
  *   channel id, even one that looks like a URL; a full URL is `feed={url: "https://…"}`.
  *
+ * The snippet options are, each over the one before: those given to the Express
+ * middleware `pushserver(options)` (found in the render data), `options` here, and a
+ * second argument of the call (`pushserverSubscribe({a: "x"}, {mode: "data"})`).
+ *
  * Output is marked safe through the environment's own `safe` filter, so it is the same
  * with autoescape on or off, and the tags follow the environment's delimiters.
  *
  * @param env the app's `nunjucks.Environment`
- * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`; unset keys come
+ * from the Express middleware's options
  * @returns `env`, for chaining
  * @example
  * install(env, { mode: 'data' });
@@ -63,8 +72,8 @@ export function install<Env extends NunjucksEnvironment>(
   const safe = env.getFilter('safe') as (html: string) => unknown;
   // nunjucks' SafeString (from `| safe`, macros) is a String object; ids are its text.
   const unwrap = (value: unknown) => (value instanceof String ? String(value) : value);
-  const url = (id: unknown, helper: string) =>
-    safe(templateChannelUrl(unwrap(id), helper, options.settings));
+  const url = (context: NunjucksContext | undefined, id: unknown, helper: string) =>
+    safe(templateChannelUrl(unwrap(id), helper, helperSettings(context?.ctx, options)));
   const subscribe = (
     context: NunjucksContext,
     channels: unknown,
@@ -72,23 +81,21 @@ export function install<Env extends NunjucksEnvironment>(
     helper: string,
   ) =>
     safe(
-      subscriptionSnippet(channels as SubscriptionChannels, {
-        ...options,
-        nonce: contextNonce(context.ctx),
-        ...callOptions,
-        helper,
-      }),
+      subscriptionSnippet(
+        channels as SubscriptionChannels,
+        helperSnippetOptions(context.ctx, options, callOptions, helper),
+      ),
     );
 
   env.addExtension(
     'pushserverChannelUrl',
-    tagExtension('channel_url', (_context, args) => {
+    tagExtension('channel_url', (context, args) => {
       if (args.length !== 1 || isKeywords(args[0])) {
         throw new TypeError(
           `{% channel_url %} takes exactly one channel id, e.g. {% channel_url "room-1" %}; got ${args.length} arguments`,
         );
       }
-      return url(args[0], '{% channel_url %}');
+      return url(context, args[0], '{% channel_url %}');
     }),
   );
   env.addExtension(
@@ -105,7 +112,9 @@ export function install<Env extends NunjucksEnvironment>(
     }),
   );
   env.addFilter('escapejs', (value: unknown) => safe(escapejs(value)));
-  env.addGlobal('channelUrl', (id: unknown) => url(id, 'channelUrl()'));
+  env.addGlobal('channelUrl', function (this: NunjucksContext, id: unknown) {
+    return url(this, id, 'channelUrl()');
+  });
   env.addGlobal(
     'pushserverSubscribe',
     function (this: NunjucksContext, channels: unknown, callOptions?: SubscriptionSnippetOptions) {

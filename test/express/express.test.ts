@@ -12,12 +12,21 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { Eta } from 'eta';
 import express from 'express';
+import Handlebars from 'handlebars';
+import nunjucks from 'nunjucks';
+import { etaEngine } from '../../src/eta/index.js';
 import pushserver, {
   CLIENT_DIRECTORY,
   pushserver as named,
+  type PushserverOptions,
   pushserverLocals,
 } from '../../src/express/index.js';
+import { registerHelpers } from '../../src/handlebars/index.js';
+import { install } from '../../src/nunjucks/index.js';
+import { resolveSettings } from '../../src/settings/index.js';
+import type { TemplateHelperOptions } from '../../src/snippet.js';
 import { listen, runPage } from '../fixtures/templates/page.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -292,15 +301,16 @@ describe('locals, and nothing else', async () => {
   const server = await listen(app);
   after(server.close);
 
-  test('res.locals gains exactly channelUrl, escapejs and pushserverSubscribe; no body parser', async () => {
+  test('res.locals gains exactly channelUrl, escapejs, pushserverSubscribe and pushserverOptions; no body parser', async () => {
     const res = await rawRequest(server.base, '/echo', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
     });
     assert.equal(res.body, 'ok');
-    assert.deepEqual(seen?.keys, ['channelUrl', 'escapejs', 'pushserverSubscribe']);
+    const helpers = ['channelUrl', 'escapejs', 'pushserverSubscribe', 'pushserverOptions'];
+    assert.deepEqual(seen?.keys, helpers);
     assert.equal(seen?.body, undefined);
-    assert.deepEqual(seen?.appKeys, ['settings', 'channelUrl', 'escapejs', 'pushserverSubscribe']);
+    assert.deepEqual(seen?.appKeys, ['settings', ...helpers]);
     assert.equal(stackAfter, stackBefore + 1);
     assert.equal(app.get('view'), ViewBefore);
   });
@@ -313,7 +323,7 @@ describe('locals, and nothing else', async () => {
       res.body,
       `${url}|\\u002D|` +
         '<script src="/static/pushserver/updates.js" nonce="n1"></script>\n' +
-        `<script nonce="n1">$.updates.subscribe({"main":"${url}"});</script>`,
+        `<script nonce="n1">pushserver.updates.subscribe({"main":"${url}"});</script>`,
     );
     assert.deepEqual(runPage(res.body.split('|')[2]).subscribed, [{ main: url }]);
   });
@@ -338,5 +348,92 @@ describe('locals, and nothing else', async () => {
     assert.throws(() => locals.pushserverSubscribe({ a: 5 as never }), {
       message: 'pushserverSubscribe() channel "a": the channel id must be a string, got number 5',
     });
+  });
+});
+
+describe('snippet options: the middleware gives them to every engine, the engine overrides', async () => {
+  const views = mkdtempSync(join(tmpdir(), 'pushserver-views-'));
+  after(() => rmSync(views, { recursive: true, force: true }));
+  writeFileSync(join(views, 'tag.njk'), '{% channel_url "x" %}|{% pushserver_subscribe a="x" %}');
+  writeFileSync(
+    join(views, 'global.njk'),
+    '{{ channelUrl("x") }}|{{ pushserverSubscribe({a: "x"}) }}',
+  );
+  writeFileSync(join(views, 'page.hbs'), '{{channelUrl "x"}}|{{{pushserverSubscribe a="x"}}}');
+  writeFileSync(
+    join(views, 'page.eta'),
+    '<%= it.channelUrl("x") %>|<%~ it.pushserverSubscribe({ a: "x" }) %>',
+  );
+
+  /**
+   * An app rendering `view` with the engine its extension names (nunjucks replaces the
+   * app's view class, so one engine per app); `engine` goes to install or registerHelpers.
+   */
+  async function render(
+    view: string,
+    middleware: PushserverOptions,
+    engine: TemplateHelperOptions = {},
+  ): Promise<string> {
+    const app = express();
+    app.use(pushserver(middleware));
+    if (view.endsWith('.njk')) {
+      install(new nunjucks.Environment(new nunjucks.FileSystemLoader(views)), engine).express(app);
+    } else if (view.endsWith('.hbs')) {
+      const handlebars = registerHelpers(Handlebars.create(), engine);
+      app.engine('hbs', (path, data, callback) => {
+        callback(null, handlebars.compile(readFileSync(path, 'utf8'))(data));
+      });
+    } else {
+      app.engine('eta', etaEngine(new Eta({ views })));
+    }
+    app.set('views', views);
+    app.get('/:view', (req, res) => res.render(req.params.view));
+    const server = await listen(app);
+    try {
+      const res = await rawRequest(server.base, `/${view}`);
+      assert.equal(res.status, 200, res.body);
+      return res.body;
+    } finally {
+      await server.close();
+    }
+  }
+
+  const settings = resolveSettings({ port: 9999 }, 'express test');
+  const url9999 = 'http://127.0.0.1:9999/subscriber/x';
+  const url8001 = 'http://127.0.0.1:8001/subscriber/x';
+
+  for (const view of ['tag.njk', 'global.njk', 'page.hbs', 'page.eta']) {
+    test(`${view}: mode, src and settings given to pushserver() reach the helpers`, async () => {
+      assert.equal(
+        await render(view, { mode: 'data', src: '/js/push.js', settings }),
+        `${url9999}|<script type="application/json" data-pushserver-channels>{"a":"${url9999}"}</script>\n` +
+          '<script src="/js/push.js"></script>',
+      );
+    });
+  }
+
+  for (const view of ['tag.njk', 'global.njk', 'page.hbs']) {
+    test(`${view}: install / registerHelpers options win over the middleware's, key by key`, async () => {
+      assert.equal(
+        await render(
+          view,
+          { mode: 'data', jquery: true, src: '/js/push.js', settings },
+          { mode: 'inline', settings: undefined, src: '/js/own.js' },
+        ),
+        `${url9999}|<script src="/js/own.js"></script>\n` +
+          `<script>$.updates.subscribe({"a":"${url9999}"});</script>`,
+      );
+    });
+  }
+
+  test('without options every engine renders the call that needs no jQuery', async () => {
+    for (const view of ['tag.njk', 'global.njk', 'page.hbs', 'page.eta']) {
+      assert.equal(
+        await render(view, {}),
+        `${url8001}|<script src="/static/pushserver/updates.js"></script>\n` +
+          `<script>pushserver.updates.subscribe({"a":"${url8001}"});</script>`,
+        view,
+      );
+    }
   });
 });

@@ -67,7 +67,7 @@ describe('nunjucks through Express 5', async () => {
     assert.equal(
       html,
       `${url}\n<script src="/static/pushserver/updates.js" nonce="${NONCE}"></script>\n` +
-        `<script nonce="${NONCE}">$.updates.subscribe({"main_channel":"${url}"});</script>\n` +
+        `<script nonce="${NONCE}">pushserver.updates.subscribe({"main_channel":"${url}"});</script>\n` +
         '\\u003C\\u002D\\u002D\n',
     );
     assert.deepEqual(runPage(html).subscribed, [{ main_channel: url }]);
@@ -128,7 +128,7 @@ describe('nunjucks helpers', () => {
       ),
       `${url}|${url}|${url.replace(/-/g, '\\u002D')}\n` +
         `<script src="/static/pushserver/updates.js" nonce="${NONCE}"></script>\n` +
-        `<script nonce="${NONCE}">$.updates.subscribe({"main_channel":"${url}"});</script>`,
+        `<script nonce="${NONCE}">pushserver.updates.subscribe({"main_channel":"${url}"});</script>`,
     );
   });
 
