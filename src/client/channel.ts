@@ -2,7 +2,7 @@
  * One channel's long-poll loop (at most one request in flight, one cursor), what it does
  * with each answer, and the registry of subscribed channels and of where each one was.
  */
-import { emit, warn, whenDocumentReady } from './events.js';
+import { emit, logError, warn, whenDocumentReady } from './events.js';
 import { now, pollWait, retryDelay } from './options.js';
 import { deliver } from './processors.js';
 import { type Cursor, cursorHeaders, readEtag } from './protocol.js';
@@ -120,6 +120,22 @@ export class Channel {
     }
   }
 
+  /**
+   * The page's Content-Security-Policy refuses this channel's URL (`connect-src`): no poll
+   * can ever pass, so stop (state `failed`) instead of retrying.
+   *
+   * @param origin the daemon's origin, for the message
+   */
+  blockedByPolicy(origin: string): void {
+    this.fail(
+      'failed',
+      0,
+      `the page's Content-Security-Policy blocks ${this.url} (connect-src); ` +
+        `allow the push daemon in connect-src, e.g. "connect-src 'self' ${origin}"`,
+      logError,
+    );
+  }
+
   private receive(headers: Headers, body: string): void {
     const lastModified = headers.get('Last-Modified');
     const etag = readEtag(headers);
@@ -191,7 +207,13 @@ export class Channel {
     this.pollIn(delay);
   }
 
-  private fail(state: ChannelState, status: number, message: string): void {
+  /** Stop for good in `state`: a fatal `error` event, and `message` on the console. */
+  private fail(
+    state: ChannelState,
+    status: number,
+    message: string,
+    log: (message: string) => void = warn,
+  ): void {
     this.stop(state);
     const error = new Error(`pushserver: ${message}`);
     emit('error', {
@@ -202,7 +224,7 @@ export class Channel {
       retryIn: null,
       fatal: true,
     });
-    warn(error.message);
+    log(error.message);
   }
 
   private setState(state: ChannelState): void {

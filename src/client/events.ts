@@ -63,3 +63,8 @@ export function reportException(error: unknown): void {
 export function warn(message: string): void {
   if (global.console && typeof global.console.warn === 'function') global.console.warn(message);
 }
+
+/** `console.error`, where there is one: for what the page's author must fix. */
+export function logError(message: string): void {
+  if (global.console && typeof global.console.error === 'function') global.console.error(message);
+}

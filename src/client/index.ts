@@ -17,6 +17,7 @@
  * No dependencies. Requests go through `fetch` with or without jQuery, so the page's own
  * Ajax settings, global Ajax events and pending requests are never touched.
  */
+import { onSecurityPolicyViolation } from './csp.js';
 import { subscribeFromDocument } from './data-blocks.js';
 import { flushReadyQueue } from './events.js';
 import { global } from './global.js';
@@ -35,7 +36,10 @@ if (namespace.updates) {
   install(namespace);
 }
 
-/** Publish the API, attach it to jQuery, follow the page's lifecycle, read the data blocks. */
+/**
+ * Publish the API, attach it to jQuery, follow the page's lifecycle, watch for the page's
+ * CSP refusing a channel, read the data blocks.
+ */
 function install(target: { updates?: Updates }): void {
   target.updates = updates;
   attachToJQuery(updates);
@@ -45,8 +49,9 @@ function install(target: { updates?: Updates }): void {
     global.addEventListener('pageshow', onPageshow);
   }
 
-  subscribeFromDocument();
   const document = global.document;
+  if (document) document.addEventListener('securitypolicyviolation', onSecurityPolicyViolation);
+  subscribeFromDocument();
   if (document && document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', () => {
       // jQuery may have been loaded after this file.

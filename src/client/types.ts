@@ -10,8 +10,9 @@
 
 /**
  * A channel's state: `connecting`, `open` (the daemon answered), `retrying` (waiting after
- * a network error or a 5xx), `paused` (page hidden), `gone` (410), `failed` (refused),
- * `closed` (unsubscribed). `idle` is only ever a `previous` state, before the first poll.
+ * a network error or a 5xx), `paused` (page hidden), `gone` (410), `failed` (refused by
+ * the daemon, or by the page's Content-Security-Policy), `closed` (unsubscribed). `idle` is
+ * only ever a `previous` state, before the first poll.
  */
 export type ChannelState =
   | 'idle'
@@ -41,13 +42,19 @@ export interface ChannelErrorEvent {
   /** The channel's name; null for an unusable data block. */
   channel: string | null;
   url: string | null;
-  /** The HTTP status; 0 for a network error, null for a throwing processor or a bad block. */
+  /**
+   * The HTTP status; 0 for a network error or a request the page's Content-Security-Policy
+   * refused, null for a throwing processor or a bad block.
+   */
   status: number | null;
   /** An `Error`, or whatever a throwing processor threw. */
   error: unknown;
   /** Milliseconds until the client asks again, or null when it will not retry. */
   retryIn: number | null;
-  /** True when the channel stopped for good (410, a refusal, a bad block). */
+  /**
+   * True when the channel stopped for good (410, a refusal, a URL the page's
+   * Content-Security-Policy blocks in `connect-src`, a bad block).
+   */
   fatal: boolean;
 }
 

@@ -64,6 +64,9 @@
   function warn(message) {
     if (global.console && typeof global.console.warn === 'function') global.console.warn(message);
   }
+  function logError(message) {
+    if (global.console && typeof global.console.error === 'function') global.console.error(message);
+  }
 
   // src/client/options.ts
   var options = {
@@ -254,6 +257,20 @@
         );
       }
     }
+    /**
+     * The page's Content-Security-Policy refuses this channel's URL (`connect-src`): no poll
+     * can ever pass, so stop (state `failed`) instead of retrying.
+     *
+     * @param origin the daemon's origin, for the message
+     */
+    blockedByPolicy(origin) {
+      this.fail(
+        'failed',
+        0,
+        `the page's Content-Security-Policy blocks ${this.url} (connect-src); allow the push daemon in connect-src, e.g. "connect-src 'self' ${origin}"`,
+        logError,
+      );
+    }
     receive(headers, body) {
       const lastModified = headers.get('Last-Modified');
       const etag = readEtag(headers);
@@ -318,7 +335,8 @@
       this.setState('retrying');
       this.pollIn(delay);
     }
-    fail(state, status, message) {
+    /** Stop for good in `state`: a fatal `error` event, and `message` on the console. */
+    fail(state, status, message, log = warn) {
       this.stop(state);
       const error = new Error(`pushserver: ${message}`);
       emit('error', {
@@ -329,7 +347,7 @@
         retryIn: null,
         fatal: true,
       });
-      warn(error.message);
+      log(error.message);
     }
     setState(state) {
       if (state === this.state) return;
@@ -338,6 +356,32 @@
       emit('state', { channel: this.name, url: this.url, state, previous });
     }
   };
+
+  // src/client/csp.ts
+  function onSecurityPolicyViolation(event) {
+    if (event.disposition === 'report') return;
+    if (!/^connect-src\b/.test(event.effectiveDirective || event.violatedDirective || '')) return;
+    for (const channel of channels.values()) {
+      if (!channel.running) continue;
+      const target = absoluteUrl(channel.url);
+      if (target && isBlockedUrl(event.blockedURI, channel.url, target)) {
+        channel.blockedByPolicy(target.origin);
+      }
+    }
+  }
+  function absoluteUrl(url) {
+    try {
+      const target = new URL(url, global.document ? global.document.baseURI : void 0);
+      target.hash = '';
+      return target;
+    } catch (_error) {
+      return null;
+    }
+  }
+  function isBlockedUrl(blockedURI, url, target) {
+    if (!blockedURI) return false;
+    return blockedURI === url || blockedURI === target.href || blockedURI === target.origin;
+  }
 
   // src/client/updates.ts
   var updates = {
@@ -456,8 +500,9 @@
       global.addEventListener('pagehide', onPagehide);
       global.addEventListener('pageshow', onPageshow);
     }
-    subscribeFromDocument();
     const document = global.document;
+    if (document) document.addEventListener('securitypolicyviolation', onSecurityPolicyViolation);
+    subscribeFromDocument();
     if (document && document.readyState === 'loading') {
       document.addEventListener('DOMContentLoaded', () => {
         attachToJQuery(updates);

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { openPage } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { DAEMON_KINDS } from './support/daemons.js';
 import { CLIENT_KINDS } from './support/pages.js';
-import { readProbe, waitForReceived } from './support/probe.js';
+import { type ProbeState, readProbe, waitForReceived } from './support/probe.js';
 import { sharedSetup } from './support/setup.js';
 
 // Every hostile piece from the helpers issue in one id: a script end tag, quotes and
@@ -145,4 +146,59 @@ describe('browser client: hostile ids, credentials, strict CSP', {
       assert.deepEqual((await readProbe(withNonce.page)).received, [1, 2]);
     });
   }
+
+  test('a CSP without the daemon in connect-src: the client says so once and stops', async (t) => {
+    const daemon = setup.daemons.get('pushserver')!;
+    const { context, page, log } = await openPage(setup.browser);
+    t.after(() => context.close());
+    await watchPage(page);
+    // Every poll the client starts, whether or not the browser lets it out.
+    await page.addInitScript(() => {
+      const polls: string[] = [];
+      (window as unknown as { polls: string[] }).polls = polls;
+      const fetch = window.fetch;
+      window.fetch = (input, init) => {
+        polls.push(String(input));
+        return fetch(input, init);
+      };
+    });
+    const url = daemon.subscriberUrl('csp-connect-src');
+    await page.goto(
+      setup.pages.url({
+        client: 'plain',
+        channels: { main: 'csp-connect-src' },
+        daemonPort: daemon.port,
+        strictCsp: true,
+        defaultSrcSelf: true,
+        nonce: randomBytes(16).toString('base64'),
+      }),
+    );
+    await page.waitForFunction(
+      () => (window as unknown as { probe: ProbeState }).probe.errors.some((error) => error.fatal),
+      undefined,
+      { timeout: 10_000, polling: 50 },
+    );
+    // Longer than the first two retries (1 s, then 2 s) a network error would get.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+
+    const probe = await readProbe(page);
+    const fatal = probe.errors.filter((error) => error.fatal);
+    assert.equal(fatal.length, 1);
+    assert.equal(fatal[0].status, 0);
+    assert.equal(fatal[0].retryIn, null);
+    assert.match(fatal[0].message, /Content-Security-Policy blocks .* \(connect-src\)/);
+    assert.ok(fatal[0].message.includes(`connect-src 'self' http://127.0.0.1:${daemon.port}`));
+    assert.equal(probe.states.at(-1), 'failed');
+    const polls = await page.evaluate(() => (window as unknown as { polls: string[] }).polls);
+    assert.ok(polls.length <= 2, `polls: ${JSON.stringify(polls)}`);
+    assert.deepEqual(new Set(polls), new Set([url]));
+    assert.deepEqual(
+      await cspViolations(page),
+      polls.map((poll) => `connect-src ${poll}`),
+    );
+    assert.ok(
+      log.console.some((line) => line.startsWith('error: pushserver:') && /connect-src/.test(line)),
+      JSON.stringify(log.console),
+    );
+  });
 });

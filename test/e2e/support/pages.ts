@@ -24,6 +24,11 @@ export interface PageSpec {
   strictCsp?: boolean;
   /** With `strictCsp`: allow inline scripts carrying this nonce, and render it on the tags. */
   nonce?: string;
+  /**
+   * With `strictCsp`: add `default-src 'self'`, which leaves the daemon (another origin)
+   * out of `connect-src`.
+   */
+  defaultSrcSelf?: boolean;
   /** Set this cookie (`name=value`) on the page's response. */
   cookie?: string;
   /** Hold back the page's processor script (probe.js) this long. */
@@ -97,7 +102,8 @@ function route(req: IncomingMessage, res: ServerResponse): void {
     const headers: Record<string, string> = { 'Content-Type': 'text/html; charset=utf-8' };
     if (spec.strictCsp) {
       const nonce = spec.nonce ? ` 'nonce-${spec.nonce}'` : '';
-      headers['Content-Security-Policy'] = `script-src 'self'${nonce}`;
+      const defaultSrc = spec.defaultSrcSelf ? "default-src 'self'; " : '';
+      headers['Content-Security-Policy'] = `${defaultSrc}script-src 'self'${nonce}`;
     }
     if (spec.cookie) headers['Set-Cookie'] = `${spec.cookie}; Path=/; SameSite=Lax`;
     res.writeHead(200, headers).end(renderPage(spec));
