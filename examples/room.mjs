@@ -1,11 +1,13 @@
 // What the three example apps share: the channel their page subscribes to, the routes
-// that publish to it with sendUpdate, the page's own script and style, and jQuery served
-// from node_modules (a real app would use its own copy or a CDN).
+// that publish to it with sendUpdate, the page's own script and style, jQuery served
+// from node_modules (a real app would use its own copy or a CDN), and the
+// Content-Security-Policy with a fresh nonce per response.
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { sendUpdate } from 'pushserver';
+import { channelUrl, sendUpdate } from 'pushserver';
 
 const require = createRequire(import.meta.url);
 const JQUERY_PACKAGES = { 3: 'jquery', 4: 'jquery4' };
@@ -35,6 +37,32 @@ export function roomRoutes({ jquery = null } = {}) {
     router.get('/vendor/jquery.js', (_req, res) => res.sendFile(join(dist, 'jquery.min.js')));
   }
   return router;
+}
+
+/**
+ * Middleware: a Content-Security-Policy on every response. Scripts come from this origin
+ * (and, with `nonce`, inline scripts carrying this response's nonce, which the helpers put
+ * on their tags from `res.locals.cspNonce`); requests go to this origin and to the push
+ * daemon (`connect-src`, the origin of the channel URLs), everything else to this origin.
+ *
+ * @param {{ nonce?: boolean }} options `false`: no inline script at all (data mode)
+ */
+export function contentSecurityPolicy({ nonce = true } = {}) {
+  return (_req, res, next) => {
+    let scripts = "'self'";
+    if (nonce) {
+      // A fresh, unguessable value per response: a fixed one would let any injected
+      // <script nonce="..."> run.
+      res.locals.cspNonce = randomBytes(16).toString('base64');
+      scripts += ` 'nonce-${res.locals.cspNonce}'`;
+    }
+    const daemon = new URL(channelUrl(ROOM)).origin;
+    res.set(
+      'Content-Security-Policy',
+      `default-src 'self'; script-src ${scripts}; connect-src 'self' ${daemon}`,
+    );
+    next();
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
-// The eta example: a page under a strict Content-Security-Policy (script-src 'self'),
-// so the subscription is a JSON data block the client reads by itself (mode 'data'),
-// and routes (../room.mjs) that publish to channel "lobby" with sendUpdate.
+// The eta example: a page under a strict Content-Security-Policy (script-src 'self', no
+// inline script at all), so the subscription is a JSON data block the client reads by
+// itself (mode 'data'), and routes (../room.mjs) that publish to channel "lobby" with
+// sendUpdate.
 //
 //   npx runpushserver &       # the daemon on 127.0.0.1:8001
 //   node examples/eta/app.mjs # this app on 127.0.0.1:8000 (PORT to change)
@@ -10,7 +11,7 @@ import { Eta } from 'eta';
 import express from 'express';
 import { etaEngine } from 'pushserver/eta';
 import pushserver from 'pushserver/express';
-import { listen, ROOM, roomRoutes } from '../room.mjs';
+import { contentSecurityPolicy, listen, ROOM, roomRoutes } from '../room.mjs';
 
 /**
  * Build the app.
@@ -23,13 +24,10 @@ export function createApp({ jquery = null } = {}) {
   app.engine('eta', etaEngine(eta));
   app.set('views', eta.config.views);
   app.set('view engine', 'eta');
-  app.use((_req, res, next) => {
-    res.set('Content-Security-Policy', "script-src 'self'");
-    next();
-  });
+  app.use(contentSecurityPolicy({ nonce: false }));
   // Serves /static/pushserver/updates.js and puts it.channelUrl, it.pushserverSubscribe
   // into every render; mode 'data' renders no inline script.
-  app.use(pushserver({ mode: 'data', jquery: jquery !== null }));
+  app.use(pushserver({ mode: 'data' }));
   // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
   app.use(roomRoutes({ jquery }));
 

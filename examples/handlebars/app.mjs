@@ -1,5 +1,6 @@
 // The handlebars example: a page subscribed to channel "lobby" without jQuery
-// (window.pushserver.updates), and routes (../room.mjs) that publish to it with sendUpdate.
+// (window.pushserver.updates) under a Content-Security-Policy with a nonce per response,
+// and routes (../room.mjs) that publish to it with sendUpdate.
 //
 //   npx runpushserver &              # the daemon on 127.0.0.1:8001
 //   node examples/handlebars/app.mjs # this app on 127.0.0.1:8000 (PORT to change)
@@ -10,7 +11,7 @@ import express from 'express';
 import Handlebars from 'handlebars';
 import pushserver from 'pushserver/express';
 import { registerHelpers } from 'pushserver/handlebars';
-import { listen, ROOM, roomRoutes } from '../room.mjs';
+import { contentSecurityPolicy, listen, ROOM, roomRoutes } from '../room.mjs';
 
 /**
  * Build the app.
@@ -20,7 +21,7 @@ import { listen, ROOM, roomRoutes } from '../room.mjs';
 export function createApp({ jquery = null } = {}) {
   const app = express();
   // {{channelUrl}}, {{{pushserverSubscribe}}}, {{escapejs}}, on an instance of our own.
-  const handlebars = registerHelpers(Handlebars.create(), { jquery: jquery !== null });
+  const handlebars = registerHelpers(Handlebars.create());
   const compiled = new Map();
   app.engine('hbs', (path, data, callback) => {
     if (!compiled.has(path)) compiled.set(path, handlebars.compile(readFileSync(path, 'utf8')));
@@ -29,7 +30,9 @@ export function createApp({ jquery = null } = {}) {
   app.set('views', join(dirname(fileURLToPath(import.meta.url)), 'views'));
   app.set('view engine', 'hbs');
   // Serves /static/pushserver/updates.js.
-  app.use(pushserver({ jquery: jquery !== null }));
+  app.use(pushserver());
+  // res.locals.cspNonce, fresh per response, and the policy that allows it.
+  app.use(contentSecurityPolicy());
   // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
   app.use(roomRoutes({ jquery }));
 

@@ -1,5 +1,6 @@
 // The nunjucks example: a page subscribed to channel "lobby" (with jQuery, the seed's
-// way), and routes (../room.mjs) that publish to it with sendUpdate.
+// way) under a Content-Security-Policy with a nonce per response, and routes
+// (../room.mjs) that publish to it with sendUpdate.
 //
 //   npx runpushserver &            # the daemon on 127.0.0.1:8001
 //   node examples/nunjucks/app.mjs # this app on 127.0.0.1:8000 (PORT to change)
@@ -9,7 +10,7 @@ import express from 'express';
 import nunjucks from 'nunjucks';
 import pushserver from 'pushserver/express';
 import { install } from 'pushserver/nunjucks';
-import { listen, ROOM, roomRoutes } from '../room.mjs';
+import { contentSecurityPolicy, listen, ROOM, roomRoutes } from '../room.mjs';
 
 /**
  * Build the app.
@@ -23,9 +24,11 @@ export function createApp({ jquery = 3 } = {}) {
     express: app,
   });
   // {% channel_url %}, {% pushserver_subscribe %}, the escapejs filter.
-  install(env, { jquery: jquery !== null });
+  install(env);
   // Serves /static/pushserver/updates.js.
-  app.use(pushserver({ jquery: jquery !== null }));
+  app.use(pushserver());
+  // res.locals.cspNonce, fresh per response, and the policy that allows it.
+  app.use(contentSecurityPolicy());
   // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
   app.use(roomRoutes({ jquery }));
 
