@@ -108,7 +108,12 @@ describe('browser client: hostile ids, credentials, strict CSP', {
           t.after(() => context.close());
           await watchPage(page);
           const spec = { client, mode: 'data' as const, strictCsp: true, daemonPort: daemon.port };
+          // Published once every page polls: on a loaded machine a page can take longer
+          // to start than the messages' 10 s timeout.
+          const subscriber = daemon.subscriberUrl(channelId);
+          const subscribed = page.waitForRequest((request) => request.url() === subscriber);
           await page.goto(setup.pages.url({ ...spec, channels: { main: channelId } }));
+          await subscribed;
           return { client, page, log };
         }),
       );
