@@ -5,7 +5,6 @@ import type { Page } from 'playwright-core';
 import { publisherUrl } from '../../src/channel/urls.js';
 import { parseChannelInfo } from '../../src/publish/index.js';
 import { openPage } from '../support/chromium.js';
-import { freePort } from '../support/ports.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { waitUntil } from '../support/wait.js';
 import { DAEMON_KINDS, type Daemon, startDaemon } from './support/daemons.js';
@@ -373,7 +372,6 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       { status: 404 },
     ];
     const received: IncomingHttpHeaders[] = [];
-    const port = await freePort();
     const server = createServer((req, res) => {
       const cors = {
         'Access-Control-Allow-Origin': setup.pages.origin,
@@ -393,7 +391,8 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       // Etag is deliberately not in Access-Control-Expose-Headers, as with py-hbpush.
       if (answer) respond(res, answer.status, { ...cors, ...answer.headers }, answer.body);
     });
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
     t.after(() => {
       server.closeAllConnections();
       server.close();

@@ -6,7 +6,6 @@ import type { Express } from 'express';
 import type { Browser, Page } from 'playwright-core';
 import { configure, resetSettings } from '../../src/settings/index.js';
 import { launchChromium, openPage, screenshot } from '../support/chromium.js';
-import { freePort } from '../support/ports.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { DAEMON_KINDS, startDaemon } from './support/daemons.js';
 import { publishInBursts, range } from './support/probe.js';
@@ -138,10 +137,9 @@ describe('example apps in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
   }
 });
 
-async function listen(app: Express): Promise<Server> {
-  const port = await freePort();
+function listen(app: Express): Promise<Server> {
   return new Promise((resolve) => {
-    const server = app.listen(port, '127.0.0.1', () => resolve(server));
+    const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
 }
 

@@ -136,15 +136,8 @@ describe('passthrough from real Nchan (EventSource)', { skip: needs(CHROMIUM, NC
   test("Chromium's EventSource with the session cookie reaches the app's signal with the user", async () => {
     const signals = recordSignals();
     cleanups.push(() => signals.stop());
-    const appPort = await freePort();
-    const appOrigin = `http://127.0.0.1:${appPort}`;
-    const nchan = await startNchan({
-      passthroughPort: appPort,
-      allowOrigin: appOrigin,
-      config: nchanConfigWithStableId(),
-    });
-    cleanups.push(() => nchan.stop());
-    const subscriberUrl = `${nchan.origin}/subscriber/${encodeURIComponent(CHANNEL)}`;
+    // The app listens first (on a port the system picks): Nchan's config names its port.
+    let subscriberUrl = '';
     const app = await listen(
       sessionApp((app) => {
         app.get('/live', (_req, res) => {
@@ -156,8 +149,15 @@ describe('passthrough from real Nchan (EventSource)', { skip: needs(CHROMIUM, NC
 </script>`);
         });
       }),
-      appPort,
     );
+    const appOrigin = `http://127.0.0.1:${app.port}`;
+    const nchan = await startNchan({
+      passthroughPort: app.port,
+      allowOrigin: appOrigin,
+      config: nchanConfigWithStableId(),
+    });
+    cleanups.push(() => nchan.stop());
+    subscriberUrl = `${nchan.origin}/subscriber/${encodeURIComponent(CHANNEL)}`;
     cleanups.push(() => app.stop());
 
     const { context, page, log } = await openPage(browser);

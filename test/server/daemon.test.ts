@@ -12,6 +12,7 @@ import {
 import { createMemoryStore } from '../../src/server/store/memory.js';
 import type { PushServerSettings } from '../../src/settings/index.js';
 import { request } from '../conformance/http-client.js';
+import { WAIT_MS, waitUntil, withDeadline } from '../support/wait.js';
 
 const FIRST_POLL = { 'If-Modified-Since': 'Thu, 1 Jan 1970 00:00:00 GMT', 'If-None-Match': '0' };
 const FUTURE = { 'If-Modified-Since': 'Fri, 01 Jan 2100 00:00:00 GMT', 'If-None-Match': '0' };
@@ -30,7 +31,7 @@ async function start(settings: PushServerSettings = {}, options = {}) {
 
 /** Resolves once `push` has `count` polls parked (the daemon's own signal, no polling of HTTP). */
 async function untilWaiting(push: PushServer, count: number): Promise<void> {
-  while (push.waiting() !== count) await new Promise((resolve) => setImmediate(resolve));
+  await waitUntil(`${count} parked polls`, () => push.waiting() === count, { intervalMs: 0 });
 }
 
 describe('push daemon', () => {
@@ -122,7 +123,7 @@ describe('push daemon', () => {
         req.write('abc');
       },
     );
-    await closed;
+    await withDeadline(closed, WAIT_MS, 'the daemon to close the connection after its 413');
     assert.equal(status, 413);
     assert.equal((await call('GET', '/publisher/big')).status, 404);
   });
@@ -275,7 +276,7 @@ describe('push daemon', () => {
     await untilWaiting(push, 1);
     const sent = Array.from({ length: 50 }, (_, i) => `m${i}`);
     await Promise.all(sent.map((body) => call('POST', '/publisher/burst', { body })));
-    await following;
+    await withDeadline(following, WAIT_MS, 'the subscriber to get 50 messages');
     // Concurrent POSTs may be stored in any order; the subscriber sees the store's order.
     const stored: string[] = [];
     let cursor = null;
@@ -307,10 +308,14 @@ describe('push daemon', () => {
     after(() => app.close());
     const { port } = app.address() as { port: number };
     const until = (count: number) =>
-      new Promise<void>((resolve) => {
-        notify = () => received.length >= count && resolve();
-        notify();
-      });
+      withDeadline(
+        new Promise<void>((resolve) => {
+          notify = () => received.length >= count && resolve();
+          notify();
+        }),
+        WAIT_MS,
+        `${count} passthrough notifications`,
+      );
     const { call } = await daemon({
       locations: [
         { type: 'publisher', prefix: '/publisher/' },

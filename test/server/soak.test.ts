@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, test } from 'node:test';
 import { createPushServer } from '../../src/server/daemon.js';
+import { waitUntil, withDeadline } from '../support/wait.js';
 
 const CHANNELS = 20;
 const SUBSCRIBERS_PER_CHANNEL = 10;
@@ -78,7 +79,9 @@ test('200 subscribers, 20 channels, 2,000 messages in bursts: each exactly once,
     channel: i % CHANNELS,
     done: subscribe(i % CHANNELS),
   }));
-  while (push.waiting() < subscribers.length) await new Promise((resolve) => setImmediate(resolve));
+  await waitUntil('every subscriber to wait', () => push.waiting() >= subscribers.length, {
+    intervalMs: 0,
+  });
 
   // Bursts of 100 messages: every channel's share published back to back, channels in parallel.
   let sent = 0;
@@ -96,6 +99,7 @@ test('200 subscribers, 20 channels, 2,000 messages in bursts: each exactly once,
   const expected = (channel: number) =>
     Array.from({ length: perChannel }, (_, n) => `${channel}:${n}`);
   for (const subscriber of subscribers) {
-    assert.deepEqual(await subscriber.done, expected(subscriber.channel));
+    const done = withDeadline(subscriber.done, 30_000, `channel ${subscriber.channel}'s messages`);
+    assert.deepEqual(await done, expected(subscriber.channel));
   }
 });

@@ -5,6 +5,7 @@ import express from 'express';
 import session from 'express-session';
 import { passthrough } from '../../src/express/passthrough-receiver.ts';
 import { signals } from '../../src/signals.ts';
+import { waitUntil } from './wait.ts';
 
 declare module 'express-session' {
   interface SessionData {
@@ -49,12 +50,15 @@ export function recordSignals() {
     times,
     answered,
     /** Signals matching `filter`, once there are at least `count` of them. */
-    async until(count: number, filter: (s: SeenSignal) => boolean = () => true) {
-      for (;;) {
-        const matching = seen.filter(filter);
-        if (matching.length >= count) return matching;
-        await once(arrivals, 'signal');
-      }
+    until(count: number, filter: (s: SeenSignal) => boolean = () => true) {
+      return waitUntil(
+        `${count} passthrough signals`,
+        () => {
+          const matching = seen.filter(filter);
+          return matching.length >= count ? matching : undefined;
+        },
+        { wake: [arrivals, 'signal'] },
+      );
     },
     stop() {
       signals.off('channelSubscribe', onSubscribe);

@@ -36,7 +36,7 @@ export function withDeadline<T>(promise: PromiseLike<T>, ms: number, what: strin
 export interface WaitOptions {
   /** Give up after this long. @default WAIT_MS */
   timeoutMs?: number;
-  /** Ask again this often, without `wake`. @default 20 */
+  /** Ask again this often, without `wake`; 0: after each turn of the event loop (no timers). @default 20 */
   intervalMs?: number;
   /** Ask again each time this emitter emits this event, instead of on an interval. */
   wake?: [EventEmitter, string];
@@ -70,6 +70,10 @@ export async function waitUntil<T>(
         wake?.[0].off(wake[1], done);
         resolve();
       };
+      if (!wake && intervalMs === 0) {
+        setImmediate(resolve);
+        return;
+      }
       const timer = setTimeout(done, wake ? left : Math.min(intervalMs, left));
       wake?.[0].on(wake[1], done);
     });

@@ -8,6 +8,7 @@ import {
   forwardedHeaders,
 } from '../../../src/server/hooks/passthrough-sender.ts';
 import { freePort } from '../../support/ports.ts';
+import { WAIT_MS, withDeadline } from '../../support/wait.ts';
 
 interface Received {
   method: string;
@@ -42,7 +43,8 @@ async function startReceiver(
     /** Resolves once `count` requests have arrived. */
     arrived(count: number) {
       if (received.length >= count) return Promise.resolve();
-      return new Promise<void>((resolve) => waiters.push({ count, resolve }));
+      const arrival = new Promise<void>((resolve) => waiters.push({ count, resolve }));
+      return withDeadline(arrival, WAIT_MS, `${count} notifications at the app`);
     },
     async stop() {
       server.closeAllConnections();

@@ -2,10 +2,12 @@
 // node:http (first request or mid keep-alive), and a fuzz run where every mutated
 // request gets the same answers from a daemon with the raw path as from one without.
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { createPushServer, type PushServer } from '../../../../src/server/daemon.js';
 import type { PushServerSettings } from '../../../../src/settings/index.js';
+import { WAIT_MS, waitUntil } from '../../../support/wait.js';
 
 const FUTURE = 'If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\nIf-None-Match: 0\r\n';
 
@@ -16,8 +18,8 @@ async function start(settings: PushServerSettings = {}, rawSockets = true) {
 }
 
 /** Resolves once `check()` holds, checked after each turn of the event loop (no timers). */
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((resolve) => setImmediate(resolve));
+async function until(check: () => boolean, what: string): Promise<void> {
+  await waitUntil(what, check, { intervalMs: 0 });
 }
 
 /** One parsed response: status, lower-case headers, body. */
@@ -57,30 +59,29 @@ function client(port: number) {
   const socket: Socket = connect(port, '127.0.0.1');
   let text = '';
   let closed = false;
-  const listeners: Array<() => void> = [];
-  const changed = () => {
-    for (const listener of listeners.splice(0)) listener();
-  };
+  const changes = new EventEmitter();
   socket.setEncoding('latin1');
   socket.on('data', (chunk: string) => {
     text += chunk;
-    changed();
+    changes.emit('change');
   });
   socket.on('error', () => {});
   socket.on('close', () => {
     closed = true;
-    changed();
+    changes.emit('change');
   });
-  /** Resolves once `count` responses arrived (or the connection closed). */
-  const answers = async (count: number) => {
-    while (responses(text).length < count && !closed) {
-      await new Promise<void>((resolve) => listeners.push(resolve));
-    }
+  const wake: [EventEmitter, string] = [changes, 'change'];
+  /** Resolves once `count` responses arrived (or the connection closed), within `timeoutMs`. */
+  const answers = async (count: number, timeoutMs = WAIT_MS) => {
+    await waitUntil(`${count} responses`, () => responses(text).length >= count || closed, {
+      wake,
+      timeoutMs,
+    });
     return responses(text);
   };
   /** Resolves with every response once the server closed the connection. */
   const all = async () => {
-    while (!closed) await new Promise<void>((resolve) => listeners.push(resolve));
+    await waitUntil('the server to close the connection', () => closed, { wake });
     return responses(text);
   };
   return { socket, answers, all, raw: () => text };
@@ -118,7 +119,7 @@ describe('raw socket path', () => {
     const { push, port } = await daemon();
     const c = client(port);
     c.socket.write('GET /subscriber/ka HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => push.waiting() === 1);
+    await until(() => push.waiting() === 1, 'a parked poll');
     assert.equal(push.rawConnections(), 1, 'the poll is parked on the raw path');
     const publisher = client(port);
     publisher.socket.write(
@@ -155,7 +156,7 @@ describe('raw socket path', () => {
     c.socket.write(
       'GET /subscriber/shared1 HTTP/1.1\r\nHost: x\r\n\r\nGET /subscriber/shared2 HTTP/1.1\r\nHost: x\r\n\r\n',
     );
-    await until(() => push.waiting() === 1);
+    await until(() => push.waiting() === 1, 'a parked poll');
     // Other connections' reads land in the same buffer meanwhile.
     const publisher = client(port);
     publisher.socket.write(
@@ -194,9 +195,9 @@ describe('raw socket path', () => {
     const { push, port } = await daemon();
     const leaving = client(port);
     leaving.socket.write(`GET /subscriber/gone HTTP/1.1\r\nHost: x\r\n${FUTURE}\r\n`);
-    await until(() => push.waiting() === 1);
+    await until(() => push.waiting() === 1, 'a parked poll');
     leaving.socket.end();
-    await until(() => push.waiting() === 0);
+    await until(() => push.waiting() === 0, 'no parked poll');
     await leaving.all();
     const closing = client(port);
     closing.socket.write(
@@ -218,7 +219,7 @@ describe('raw socket path', () => {
     c.socket.write(
       'GET /subscriber/later HTTP/1.1\r\nHost: x\r\n\r\nGET /subscriber/queued HTTP/1.1\r\nHost: x\r\n\r\n',
     );
-    await until(() => push.waiting() === 1);
+    await until(() => push.waiting() === 1, 'a parked poll');
     publisher.socket.write(
       'POST /publisher/later HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nlater',
     );
@@ -238,10 +239,10 @@ describe('raw socket path', () => {
     );
     assert.equal((await publisher.answers(1))[0].status, 202);
     // 400 answers of 60 kB: far more than the socket buffers, so the daemon waits for
-    // the client to read before it serves the rest.
+    // the client to read before it serves the rest (about 15 s here: 24 MB parsed as it comes).
     const c = client(port);
     c.socket.write('GET /subscriber/big HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(400));
-    const answers = await c.answers(400);
+    const answers = await c.answers(400, 120_000);
     assert.equal(answers.length, 400);
     assert.ok(answers.every((answer) => answer.status === 200 && answer.body === body));
     c.socket.destroy();
