@@ -19,7 +19,7 @@ import { type RedisStoreSettings, resolveSettings } from '../../../../src/settin
 import { freePort } from '../../../support/ports.js';
 import { type Redis, startRedis } from '../../../support/redis.js';
 import { needs, REDIS } from '../../../support/system.js';
-import { waitUntil } from '../../../support/wait.js';
+import { WAIT_MS, waitUntil, withDeadline } from '../../../support/wait.js';
 
 const text = (body: string) => ({ contentType: 'text/plain', body: Buffer.from(body) });
 const create = { create: true };
@@ -84,9 +84,18 @@ describe('Redis store', { skip: needs(REDIS) }, () => {
     admin.on('error', () => {});
   });
   after(async () => {
-    await Promise.all(stores.map((store) => store.close()));
+    // The client and redis-server go whatever the stores do: a client left reconnecting
+    // to a stopped server keeps the file from ending.
     admin?.disconnect();
-    await redis?.destroy();
+    try {
+      await withDeadline(
+        Promise.all(stores.map((store) => store.close())),
+        WAIT_MS,
+        'the stores to close',
+      );
+    } finally {
+      await redis?.destroy();
+    }
   });
 
   /** Two stores ("daemons") on one Redis, with a key prefix of their own. */
@@ -582,9 +591,12 @@ describe('Redis store: Redis stops and starts again', { skip: needs(REDIS) }, ()
     await other.open();
   });
   after(async () => {
-    await store?.close();
-    await other?.close();
-    await redis?.destroy();
+    try {
+      const closed = Promise.all([store?.close(), other?.close()]);
+      await withDeadline(closed, WAIT_MS, 'the stores to close');
+    } finally {
+      await redis?.destroy();
+    }
   });
 
   test('publishes fail fast with a clear error, the outage is logged once, counts come back', async () => {
