@@ -263,6 +263,22 @@ export function describeStreams(h: SuiteHelpers): void {
       assert.equal(dateOnly.text, 'Message ID invalid');
     });
 
+    test('odd lists: an empty slot never fires (a,,b); a channel named twice comes twice (a,a)', async () => {
+      const { channels, time } = await sameSecond('mx-odd', 2, ['a1', 'b1'], [0, 1]);
+      const [a, b] = channels;
+      const gap = await stream(`/multi/${a},,${b}`);
+      const twice = await stream(`/multi/${a},${a}`);
+      try {
+        const gapExpected = HELLO + frame(`${time}:[0],-,-`, 'a1') + frame(`${time}:0,-,[0]`, 'b1');
+        assert.equal(await gap.until((got) => got.length >= gapExpected.length), gapExpected);
+        const twiceExpected = HELLO + frame(`${time}:[0],-`, 'a1') + frame(`${time}:0,[0]`, 'a1');
+        assert.equal(await twice.until((got) => got.length >= twiceExpected.length), twiceExpected);
+      } finally {
+        gap.close();
+        twice.close();
+      }
+    });
+
     test('255 channels are served; 256 get an empty 403', async () => {
       const ids = (count: number) =>
         Array.from({ length: count }, (_, i) => i.toString(36).padStart(3, '0')).join(',');
