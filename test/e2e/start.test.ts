@@ -1,32 +1,17 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
+import { type Child, spawnChild } from '../support/child.js';
 import { launchChromium, openPage } from '../support/chromium.js';
 import { freePort } from '../support/ports.js';
 import { CHROMIUM, needs } from '../support/system.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Resolve with the first line of `child`'s stdout that matches, or reject when it exits. */
-function lineMatching(child: ChildProcess, pattern: RegExp, output: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', () => {
-      const line = output
-        .join('')
-        .split('\n')
-        .find((candidate) => pattern.test(candidate));
-      if (line) resolve(line);
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`npm start exited (${code}):\n${output.join('')}`)),
-    );
-  });
-}
 
 // The README's quick start: `npm start`, open the URL, watch an update arrive. Ports and
 // settings come from PORT and PUSHSERVER_CONFIG so the test does not need 8000/8001.
@@ -43,26 +28,29 @@ describe('npm start', { skip: needs(CHROMIUM) }, () => {
   });
 
   test('starts the daemon and the nunjucks example, shows a published update, stops both on SIGINT', async (t) => {
-    const [daemonPort, appPort] = [await freePort(), await freePort()];
-    const config = join(dir, 'pushserver.config.json');
-    writeFileSync(config, JSON.stringify({ port: daemonPort }));
-    const env = { ...process.env, PUSHSERVER_CONFIG: config, PORT: String(appPort) };
-    const output: string[] = [];
-    const start = spawn(process.execPath, ['scripts/start.mjs'], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) =>
-      start.once('exit', (code) => resolve(code)),
-    );
-    t.after(() => {
-      if (start.exitCode === null) start.kill('SIGKILL');
-    });
-    start.stdout?.on('data', (chunk) => output.push(String(chunk)));
-    start.stderr?.on('data', (chunk) => output.push(String(chunk)));
-
-    const line = await lineMatching(start, /Open http:\/\/\S+/, output);
+    // Both ports come from the settings and PORT, before either process binds: free
+    // ports, tried again when another process takes one first.
+    let daemonPort = 0;
+    let appPort = 0;
+    let env: NodeJS.ProcessEnv = {};
+    let start: Child | undefined;
+    let line = '';
+    for (let tries = 1; !start; tries++) {
+      [daemonPort, appPort] = [await freePort(), await freePort()];
+      const config = join(dir, 'pushserver.config.json');
+      writeFileSync(config, JSON.stringify({ port: daemonPort }));
+      env = { ...process.env, PUSHSERVER_CONFIG: config, PORT: String(appPort) };
+      const started = spawnChild(process.execPath, ['scripts/start.mjs'], { cwd: ROOT, env });
+      t.after(() => started.stop('SIGKILL'));
+      try {
+        // A stale dist/ is built first (tsc): minutes on a loaded machine.
+        [line] = await started.printed(/Open http:\/\/\S+.*/, { timeoutMs: 180_000 });
+        start = started;
+      } catch (error) {
+        const output = started.stdout() + started.stderr();
+        if (tries === 3 || !/already in use|EADDRINUSE/.test(output)) throw error;
+      }
+    }
     const url = `http://127.0.0.1:${appPort}/`;
     assert.match(line, new RegExp(`Open ${url} `));
 
@@ -80,8 +68,7 @@ describe('npm start', { skip: needs(CHROMIUM) }, () => {
     await page.locator('#messages li', { hasText: 'Hello from a script' }).waitFor();
     assert.equal(await page.locator('#state').textContent(), 'open');
 
-    start.kill('SIGINT');
-    assert.equal(await exited, 0, output.join(''));
+    assert.equal(await start.stop('SIGINT', 20_000), 0, start.stdout() + start.stderr());
     // Both children are gone with it: nothing answers on either port.
     for (const port of [daemonPort, appPort]) {
       await assert.rejects(fetch(`http://127.0.0.1:${port}/`), `port ${port} still answers`);
