@@ -105,7 +105,10 @@ export interface PushServer {
   readonly stores: Record<string, Store>;
   /** The settings in effect. */
   readonly settings: ResolvedSettings;
-  /** Number of subscriber polls currently parked. */
+  /**
+   * Subscribers waiting right now: parked polls, plus one per channel of each stream
+   * (EventSource, WebSocket) and multiplexed poll.
+   */
   waiting(): number;
   /** Number of connections the raw socket path serves right now (the others are node:http's). */
   rawConnections(): number;
