@@ -72,6 +72,13 @@ export function eventFrame(message: Message, id: string): Buffer {
   return Buffer.concat(parts);
 }
 
+/** The event written last, for the next subscriber of the same message and id. */
+const lastFrame: { message: Message | undefined; id: string; bytes: Buffer } = {
+  message: undefined,
+  id: '',
+  bytes: Buffer.alloc(0),
+};
+
 /** An EventSource subscriber's connection, driven by its subscription. */
 export class EventSourceOutput implements SubscriptionOutput {
   readonly transport = 'eventsource';
@@ -123,7 +130,14 @@ export class EventSourceOutput implements SubscriptionOutput {
   parked(): void {}
 
   message(message: Message, id: MultiId): void {
-    this.write(eventFrame(message, formatMessageId(id)));
+    const text = formatMessageId(id);
+    // Every subscriber of a channel gets the same event in a row: frame it once.
+    if (message !== lastFrame.message || text !== lastFrame.id) {
+      lastFrame.message = message;
+      lastFrame.id = text;
+      lastFrame.bytes = eventFrame(message, text);
+    }
+    this.write(lastFrame.bytes);
   }
 
   end(reason: EndReason): void {

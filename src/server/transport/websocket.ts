@@ -99,6 +99,13 @@ export function createWebSocketAcceptor(servername: string): WebSocketAcceptor {
   };
 }
 
+/** The `ws+meta.nchan` payload sent last, for the next subscriber of the same message and id. */
+const lastMeta: { message: Message | undefined; id: string; payload: Buffer } = {
+  message: undefined,
+  id: '',
+  payload: Buffer.alloc(0),
+};
+
 /** What a {@link WebSocketOutput} is made of. */
 export interface WebSocketRequest {
   req: IncomingMessage;
@@ -168,9 +175,16 @@ export class WebSocketOutput implements SubscriptionOutput {
       ws.send(message.body, { binary });
       return;
     }
-    const type = message.contentType === null ? '' : `content-type: ${message.contentType}\n`;
-    const head = Buffer.from(`id: ${formatMessageId(id)}\n${type}\n`, 'latin1');
-    ws.send(Buffer.concat([head, message.body]), { binary });
+    const text = formatMessageId(id);
+    // Every subscriber of a channel gets the same frame in a row: build it once.
+    if (message !== lastMeta.message || text !== lastMeta.id) {
+      const type = message.contentType === null ? '' : `content-type: ${message.contentType}\n`;
+      const head = Buffer.from(`id: ${text}\n${type}\n`, 'latin1');
+      lastMeta.message = message;
+      lastMeta.id = text;
+      lastMeta.payload = Buffer.concat([head, message.body]);
+    }
+    ws.send(lastMeta.payload, { binary });
   }
 
   end(reason: EndReason): void {
