@@ -182,6 +182,17 @@ export function describeStreams(h: SuiteHelpers): void {
       assert.ok(Date.now() - start >= 800, 'ended before the 1 s timeout');
     });
 
+    test('an EventSource-only location: a plain GET gets an empty 403, EventSource streams', async () => {
+      const id = h.channel('es-only');
+      const refused = await h.call('GET', `/subes/${id}`);
+      assert.equal(refused.status, 403);
+      assert.equal(refused.headers['content-length'], '0');
+      const s = await stream(`/subes/${id}`);
+      s.close();
+      assert.equal(s.status, 200);
+      assert.equal(s.headers['content-type'], 'text/event-stream; charset=utf-8');
+    });
+
     test('where EventSource is not enabled the request is a long-poll (as Nchan)', async () => {
       const id = h.channel('es-off');
       await h.publish(id, 'polled');

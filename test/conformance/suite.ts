@@ -18,7 +18,8 @@
  * `conformanceSettings()`): `/publisher/` and `/subscriber/` on a store of 100
  * messages / 60 s, `/pubshort/` and `/subshort/` on one of 3 messages / 2 s,
  * `/subcors/` (allowOrigin http://127.0.0.1:8000), `/subinterval/` (interval polling),
- * `/subtimeout/` (1 s subscriberTimeout), `/sublp/` (long-poll only) and `/multi/`
+ * `/subtimeout/` (1 s subscriberTimeout), `/sublp/` (long-poll only), `/subes/`
+ * (EventSource only) and `/multi/`
  * (channels split at `,`); the EventSource, WebSocket and multiplexed cases are in
  * `streams.ts`. Every case uses its own channel ids.
  */

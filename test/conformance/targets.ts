@@ -43,6 +43,7 @@ export function conformanceSettings(
       { type: 'publisher', prefix: '/pubshort/', store: 'short' },
       { type: 'subscriber', prefix: '/subscriber/' },
       { type: 'subscriber', prefix: '/sublp/', transports: ['longpoll'] },
+      { type: 'subscriber', prefix: '/subes/', transports: ['eventsource'] },
       { type: 'subscriber', prefix: '/multi/', splitDelimiter: ',' },
       { type: 'subscriber', prefix: '/subshort/', store: 'short', transports: ['longpoll'] },
       { type: 'subscriber', prefix: '/subcors/', allowOrigin: 'http://127.0.0.1:8000' },

@@ -93,6 +93,10 @@ export class SubscriberLocation {
     answer: undefined,
   };
   private readonly timeoutMs: number;
+  /** The location serves long-polls (and interval polls). */
+  private readonly polls: boolean;
+  /** The location serves EventSource. */
+  private readonly streams: boolean;
   readonly passthrough: PassthroughNotifier | undefined;
 
   constructor(
@@ -100,6 +104,8 @@ export class SubscriberLocation {
     private readonly context: SubscriberContext,
   ) {
     this.timeoutMs = location.subscriberTimeout * 1000;
+    this.polls = location.transports.includes('longpoll');
+    this.streams = location.transports.includes('eventsource');
     this.passthrough = context.passthrough;
   }
 
@@ -161,6 +167,13 @@ export class SubscriberLocation {
       this.refuse(method, origin, reply, channel, cors);
       return undefined;
     }
+    const eventsource = stream && this.streams;
+    if (!eventsource && !this.polls) {
+      // Nchan: a GET no enabled subscriber type takes is forbidden.
+      reply.transport(`${stream ? 'eventsource' : this.pollName}, not enabled`);
+      reply.send(403, cors.headers);
+      return undefined;
+    }
     const delimiter = this.location.splitDelimiter;
     if (!stream && (delimiter === null || !channel.includes(delimiter))) {
       reply.transport(this.pollName);
@@ -174,7 +187,6 @@ export class SubscriberLocation {
         url,
       );
     }
-    const eventsource = stream && this.location.transports.includes('eventsource');
     // An EventSource request where EventSource is off is a long-poll, as in Nchan; the log says so.
     reply.transport(
       eventsource
