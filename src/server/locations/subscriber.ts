@@ -305,6 +305,7 @@ export class SubscriberLocation {
       location: this,
       timeoutSeconds: this.location.subscriberTimeout,
       createOnGet: this.location.createOnGet,
+      interval: this.location.polling === 'interval',
     });
   }
 
@@ -556,6 +557,12 @@ class PollOutput implements SubscriptionOutput {
   end(reason: EndReason, id: MultiId): void {
     if (reason === 'shutdown') {
       sendText(this.reply, 503, 'push server shutting down', ['Connection', 'close']);
+      return;
+    }
+    if (reason === 'not-modified') {
+      // As a single interval poll: the asked id, when there is one.
+      const asked = id.time > 0 ? ['Last-Modified', httpDate(id.time), 'Etag', formatTags(id)] : [];
+      this.reply.send(304, [...asked, 'Vary', VARY, ...exposed(this.cors)]);
       return;
     }
     const etag = reason === 'gone' && id.time > 0 ? ['Etag', formatTags(id)] : [];

@@ -27,6 +27,8 @@ export interface SubscriptionContext {
   timeoutSeconds: number;
   /** Answer 404 when none of the channels exists (`createOnGet: false`). */
   createOnGet: boolean;
+  /** A poll with nothing newer is answered 304 at once (`polling: 'interval'`). */
+  interval: boolean;
 }
 
 /** One subscriber of one or more channels; see the module comment. */
@@ -198,6 +200,11 @@ export class Subscription {
       return false;
     }
     if (this.dirty) return true;
+    if (!this.output.stream && this.context.interval) {
+      this.stop();
+      this.output.end('not-modified', this.id);
+      return false;
+    }
     if (!this.opened) this.open();
     this.setState('waiting');
     if (!this.output.stream) {

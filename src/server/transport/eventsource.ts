@@ -32,6 +32,7 @@ const LF = Buffer.from('\n', 'latin1');
 const ENDINGS: Record<EndReason, string> = {
   gone: ':410: 410 Gone\n\n',
   shutdown: ':410: 410 Gone\n\n',
+  'not-modified': '',
   timeout: ':408: 408 Request Timeout\n\n',
 };
 

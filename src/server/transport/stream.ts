@@ -24,7 +24,9 @@ export type EndReason =
   /** The location's `subscriberTimeout` passed: Nchan's 408. */
   | 'timeout'
   /** The daemon is stopping (Nchan sends 410 then too). */
-  | 'shutdown';
+  | 'shutdown'
+  /** An interval poll with nothing newer: 304 (polls only). */
+  | 'not-modified';
 
 /**
  * Where a subscription's messages go: an EventSource or WebSocket connection, or one

@@ -106,6 +106,26 @@ describe('streams', () => {
     assert.deepEqual(await socketClosed, { code: 1001, reason: '410 Gone' });
   });
 
+  test('a multiplexed interval poll: 304 at once when nothing is newer, with the asked id', async () => {
+    const { origin, publish } = await start({ splitDelimiter: ',', polling: 'interval' });
+    const empty = await request(origin, 'GET', '/subscriber/i1,i2');
+    assert.equal(empty?.status, 304);
+    assert.equal(empty?.headers.etag, undefined);
+    await publish('i2', 'two');
+    const got = await request(origin, 'GET', '/subscriber/i1,i2');
+    assert.equal(got?.text, 'two');
+    assert.equal(got?.headers.etag, '-,[0]');
+    const none = await request(origin, 'GET', '/subscriber/i1,i2', {
+      headers: {
+        'If-Modified-Since': got?.headers['last-modified'] ?? '',
+        'If-None-Match': '-,[0]',
+      },
+    });
+    assert.equal(none?.status, 304);
+    assert.equal(none?.headers.etag, '-,[0]');
+    assert.equal(none?.headers['last-modified'], got?.headers['last-modified']);
+  });
+
   test('without the raw socket path: EventSource, WebSocket and a multiplexed poll', async () => {
     const { origin, ws, publish } = await start({ splitDelimiter: ',' }, false);
     await publish('n1', 'one');
