@@ -26,6 +26,13 @@ export const CHROMIUM: SystemPart = {
   install: 'apt-get install -y chromium',
 };
 
+/** The npm registry, for tests that install the packed tarball into a throwaway app. */
+export const NPM_REGISTRY: SystemPart = {
+  name: 'a reachable npm registry',
+  present: () => spawnSync('npm', ['ping'], { stdio: 'ignore', timeout: 30_000 }).status === 0,
+  install: 'network access to it (`npm ping` must answer)',
+};
+
 export function nginxBinary(): string | undefined {
   if (onPath('nginx')) return 'nginx';
   return existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined;
