@@ -1,3 +1,9 @@
+/**
+ * How a subscriber receives: a long-poll per message, an EventSource stream
+ * (`Accept: text/event-stream`) or a WebSocket (plain: one frame per message body).
+ */
+export type SubscriberTransport = 'longpoll' | 'eventsource' | 'websocket';
+
 /** Messages between the scenario runner and a load-generator process (IPC). */
 export type GeneratorCommand =
   | {
@@ -7,6 +13,8 @@ export type GeneratorCommand =
       channels: number[];
       /** Connections opened at once. @default 128 */
       concurrency?: number;
+      /** @default 'longpoll' */
+      transport?: SubscriberTransport;
     }
   | { op: 'stats'; expected: number[] }
   | { op: 'resetLatency' }

@@ -1,14 +1,17 @@
-// A load-generator process: keep-alive long-poll subscribers and publishers on raw
-// `net` sockets, driven over IPC by bench/run.ts. It runs apart from the server it
-// measures and reports its own CPU so the runner can tell which side was the limit.
+// A load-generator process: keep-alive long-poll and EventSource subscribers and
+// publishers on raw `net` sockets, WebSocket subscribers through `ws`, driven over IPC
+// by bench/run.ts. It runs apart from the server it measures and reports its own CPU
+// so the runner can tell which side was the limit.
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
 import type {
   GeneratorCommand,
   GeneratorMessage,
   PublishStats,
   SubscriberStats,
+  SubscriberTransport,
 } from './generator-protocol.js';
 import { messageBody, publishStats } from './generator-protocol.js';
 import { Histogram } from './histogram.js';
@@ -35,13 +38,11 @@ function send(message: GeneratorMessage): void {
   process.send?.(message);
 }
 
-/** One long-poll subscriber: one keep-alive connection, re-polls with the last message's id. */
-class Subscriber {
-  socket: Socket | undefined;
-  lastModified = '';
-  etag = '';
-  askedModified = '';
-  askedEtag = '';
+/**
+ * What every subscriber counts, whatever its transport: messages received, lost,
+ * duplicated and out of order, answers, reconnects.
+ */
+abstract class Subscriber {
   seen = new Uint8Array(64);
   highest = 0;
   received = 0;
@@ -50,13 +51,68 @@ class Subscriber {
   errors = 0;
   reconnects = 0;
   readonly statuses: Record<string, number> = {};
-  private readonly reader = new ResponseReader((response) => this.onResponse(response));
 
   constructor(
     readonly port: number,
     readonly path: string,
     readonly channel: number,
   ) {}
+
+  /** Open the connection and start receiving. */
+  abstract connect(): Promise<void>;
+
+  /** Drop the connection (the run is over). */
+  abstract close(): void;
+
+  /** Where the subscriber stands, for a fault report. */
+  protected abstract position(): string;
+
+  /** Count one message body; a body that is not messageBody's is an error. */
+  protected deliver(body: Buffer | string): void {
+    const now = monotonicMicros();
+    const message = parseMessage(body);
+    if (!message) {
+      this.errors++;
+      return;
+    }
+    histogram.record(now - message.t);
+    this.account(message.s);
+  }
+
+  protected count(status: string | number): void {
+    this.statuses[status] = (this.statuses[status] ?? 0) + 1;
+  }
+
+  private account(seq: number): void {
+    if (seq >= this.seen.length) {
+      const grown = new Uint8Array(Math.max(seq + 1, this.seen.length * 2));
+      grown.set(this.seen);
+      this.seen = grown;
+    }
+    if (this.seen[seq]) {
+      this.duplicated++;
+      return;
+    }
+    this.seen[seq] = 1;
+    this.received++;
+    if (seq < this.highest) {
+      this.outOfOrder++;
+      if (faultExamples.length < 5)
+        faultExamples.push(`${this.path}: got ${seq} after ${this.highest} (${this.position()})`);
+    } else this.highest = seq;
+    roundCounts[seq] = (roundCounts[seq] ?? 0) + 1;
+    if (roundCounts[seq] === subscribers.length) send({ event: 'round', seq });
+  }
+}
+
+/** One long-poll subscriber: one keep-alive connection, re-polls with the last message's id. */
+class LongPollSubscriber extends Subscriber {
+  socket: Socket | undefined;
+  lastModified = '';
+  etag = '';
+  askedModified = '';
+  askedEtag = '';
+  private readonly reader = new ResponseReader((response) => this.onResponse(response));
 
   async connect(): Promise<void> {
     const socket = await openSocket(this.port);
@@ -66,6 +122,14 @@ class Subscriber {
     socket.on('error', () => {});
     socket.on('close', () => this.onClose(socket));
     this.poll();
+  }
+
+  close(): void {
+    this.socket?.destroy();
+  }
+
+  protected position(): string {
+    return `asked after Last-Modified ${this.askedModified || '-'}, Etag ${this.askedEtag || '-'}`;
   }
 
   poll(): void {
@@ -90,55 +154,182 @@ class Subscriber {
   }
 
   private onResponse(response: RawResponse): void {
-    this.statuses[response.status] = (this.statuses[response.status] ?? 0) + 1;
+    this.count(response.status);
     this.askedModified = this.lastModified;
     this.askedEtag = this.etag;
     if (response.status === 200) {
-      const now = monotonicMicros();
       this.lastModified = headerValue(response.head, '\r\nLast-Modified: ', LAST_MODIFIED);
       this.etag = headerValue(response.head, '\r\nEtag: ', ETAG);
-      const message = parseMessage(response.body);
-      if (message) {
-        histogram.record(now - message.t);
-        this.account(message.s);
-      } else {
-        this.errors++;
-      }
+      this.deliver(response.body);
     } else if (response.status !== 408) {
       this.errors++;
     }
     if (response.close) return; // onClose reconnects and re-polls
     if (this.errors < 100) this.poll();
   }
+}
 
-  private account(seq: number): void {
-    if (seq >= this.seen.length) {
-      const grown = new Uint8Array(Math.max(seq + 1, this.seen.length * 2));
-      grown.set(this.seen);
-      this.seen = grown;
-    }
-    if (this.seen[seq]) {
-      this.duplicated++;
-      return;
-    }
-    this.seen[seq] = 1;
-    this.received++;
-    if (seq < this.highest) {
-      this.outOfOrder++;
-      if (faultExamples.length < 5) {
-        faultExamples.push(
-          `${this.path}: got ${seq} after ${this.highest} (asked after Last-Modified ${this.askedModified || '-'}, Etag ${this.askedEtag || '-'})`,
-        );
+/**
+ * One EventSource subscriber on a raw socket: `Accept: text/event-stream`, then
+ * `id:` and `data:` lines read as they come (chunked or not); on a close by the
+ * server it reconnects with `Last-Event-ID`, as a browser does.
+ */
+class EventSourceSubscriber extends Subscriber {
+  socket: Socket | undefined;
+  lastEventId = '';
+  private head = '';
+  private chunked = false;
+  /** Bytes of the current chunk still to come; -1 while reading a chunk-size line. */
+  private chunkLeft = -1;
+  private raw = '';
+  private events = '';
+
+  async connect(): Promise<void> {
+    const socket = await openSocket(this.port);
+    this.socket = socket;
+    this.head = '';
+    this.raw = '';
+    this.events = '';
+    this.chunkLeft = -1;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => this.onClose(socket));
+    const resume = this.lastEventId ? `Last-Event-ID: ${this.lastEventId}\r\n` : '';
+    socket.write(
+      `GET ${this.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n${resume}\r\n`,
+      'latin1',
+    );
+  }
+
+  close(): void {
+    this.socket?.destroy();
+  }
+
+  protected position(): string {
+    return `last event id ${this.lastEventId || '-'}`;
+  }
+
+  private onClose(socket: Socket): void {
+    if (closing || socket !== this.socket) return;
+    this.reconnects++;
+    this.socket = undefined;
+    this.connect().catch(() => {
+      this.errors++;
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    // latin1 keeps one char per byte, so chunk sizes count in string length.
+    this.raw += chunk.toString('latin1');
+    if (!this.head) {
+      const end = this.raw.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      this.head = this.raw.slice(0, end);
+      this.raw = this.raw.slice(end + 4);
+      const status = this.head.slice(9, 12);
+      this.count(status);
+      if (status !== '200') {
+        this.errors++;
+        return;
       }
-    } else this.highest = seq;
-    roundCounts[seq] = (roundCounts[seq] ?? 0) + 1;
-    if (roundCounts[seq] === subscribers.length) send({ event: 'round', seq });
+      this.chunked = /\r\ntransfer-encoding:[ \t]*chunked/i.test(this.head);
+    }
+    if (this.chunked) this.unchunk();
+    else {
+      this.events += this.raw;
+      this.raw = '';
+    }
+    this.readEvents();
+  }
+
+  private unchunk(): void {
+    for (;;) {
+      if (this.chunkLeft < 0) {
+        const lineEnd = this.raw.indexOf('\r\n');
+        if (lineEnd < 0) return;
+        this.chunkLeft = Number.parseInt(this.raw.slice(0, lineEnd), 16);
+        this.raw = this.raw.slice(lineEnd + 2);
+      }
+      if (this.raw.length < this.chunkLeft + 2) return;
+      this.events += this.raw.slice(0, this.chunkLeft);
+      this.raw = this.raw.slice(this.chunkLeft + 2);
+      this.chunkLeft = -1;
+    }
+  }
+
+  private readEvents(): void {
+    let start = 0;
+    for (;;) {
+      const end = this.events.indexOf('\n\n', start);
+      if (end < 0) break;
+      // A message body is one line: at most one `data:` line per event.
+      const event = this.events.slice(start, end);
+      start = end + 2;
+      const id = event.startsWith('id: ') ? 0 : event.indexOf('\nid: ');
+      const data = event.startsWith('data: ') ? 0 : event.indexOf('\ndata: ');
+      if (data < 0) continue; // a comment (`: hi`) or a ping
+      if (id >= 0) {
+        const from = id === 0 ? 4 : id + 5;
+        const to = event.indexOf('\n', from);
+        this.lastEventId = event.slice(from, to < 0 ? event.length : to);
+      }
+      this.deliver(event.slice(data === 0 ? 6 : data + 7));
+    }
+    this.events = this.events.slice(start);
+  }
+}
+
+/**
+ * One WebSocket subscriber through the `ws` client, plain (one frame per message
+ * body); on a close by the server it reconnects with `?last_event_id=`.
+ */
+class WebSocketSubscriber extends Subscriber {
+  socket: WebSocket | undefined;
+
+  connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${this.port}${this.path}`, {
+        perMessageDeflate: false,
+      });
+      this.socket = socket;
+      socket.on('message', (data: Buffer) => this.deliver(data));
+      socket.on('error', reject);
+      socket.once('upgrade', () => this.count(101));
+      socket.once('open', () => {
+        socket.removeListener('error', reject);
+        socket.on('error', () => {});
+        resolve();
+      });
+      socket.once('unexpected-response', (_request, response) => {
+        this.count(response.statusCode ?? 0);
+        this.errors++;
+        reject(new Error(`${this.path}: ${response.statusCode}`));
+      });
+      socket.on('close', () => this.onClose(socket));
+    });
+  }
+
+  close(): void {
+    this.socket?.terminate();
+  }
+
+  protected position(): string {
+    return `${this.reconnects} reconnects`;
+  }
+
+  private onClose(socket: WebSocket): void {
+    if (closing || socket !== this.socket) return;
+    this.reconnects++;
+    this.socket = undefined;
+    this.connect().catch(() => {
+      this.errors++;
+    });
   }
 }
 
 /** Read `{"s":<seq>,"t":<micros>,...}` (the body messageBody wrote) without JSON.parse. */
-function parseMessage(body: Buffer): { s: number; t: number } | undefined {
-  const text = body.toString('latin1', 0, 48);
+function parseMessage(body: Buffer | string): { s: number; t: number } | undefined {
+  const text = typeof body === 'string' ? body.slice(0, 48) : body.toString('latin1', 0, 48);
   const comma = text.indexOf(',"t":');
   if (!text.startsWith('{"s":') || comma < 0) return undefined;
   const s = Number(text.slice(5, comma));
@@ -151,8 +342,14 @@ async function subscribe(
   paths: string[],
   channels: number[],
   concurrency = 128,
+  transport: SubscriberTransport = 'longpoll',
 ): Promise<{ connected: number }> {
-  const created = paths.map((path, i) => new Subscriber(port, path, channels[i]));
+  const Kind = {
+    longpoll: LongPollSubscriber,
+    eventsource: EventSourceSubscriber,
+    websocket: WebSocketSubscriber,
+  }[transport];
+  const created = paths.map((path, i) => new Kind(port, path, channels[i]));
   subscribers.push(...created);
   await inBatches(created, concurrency, (subscriber) => subscriber.connect());
   return { connected: created.length };
@@ -491,7 +688,13 @@ function cpuMicros(): number {
 async function run(command: GeneratorCommand): Promise<unknown> {
   switch (command.op) {
     case 'subscribe':
-      return subscribe(command.port, command.paths, command.channels, command.concurrency);
+      return subscribe(
+        command.port,
+        command.paths,
+        command.channels,
+        command.concurrency,
+        command.transport,
+      );
     case 'stats':
       return stats(command.expected);
     case 'resetLatency':
@@ -532,7 +735,7 @@ async function run(command: GeneratorCommand): Promise<unknown> {
       return nodeHttp(command.port, command.paths, command.concurrency, command.durationMs);
     case 'close':
       closing = true;
-      for (const s of subscribers) s.socket?.destroy();
+      for (const s of subscribers) s.close();
       for (const c of roundConnections) c.close();
       setImmediate(() => process.exit(0));
       return null;

@@ -1,4 +1,5 @@
-// `npm run bench [-- --quick] [--only fanout,publish,steady,idle,sendupdate] [--servers pushserver,nchan]
+// `npm run bench [-- --quick] [--only fanout,es-fanout,ws-fanout,publish,steady,idle,es-idle,sendupdate]
+//   [--servers pushserver,nchan]
 //   [--target NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID] [--profile] [--workers N]
 //   [--node-args="NODE FLAGS FOR THE DAEMON"]`
 //
@@ -39,7 +40,17 @@ import {
 
 interface Scenario {
   name: string;
-  kind: 'fanout' | 'publish' | 'connect' | 'spread' | 'steady' | 'idle' | 'sendupdate';
+  kind:
+    | 'fanout'
+    | 'es-fanout'
+    | 'ws-fanout'
+    | 'publish'
+    | 'connect'
+    | 'spread'
+    | 'steady'
+    | 'idle'
+    | 'es-idle'
+    | 'sendupdate';
   description: string;
   run: (target: Target, context: RunContext) => Promise<ScenarioResult>;
 }
@@ -61,6 +72,16 @@ function plan(quick: boolean): Scenario[] {
         { s: 2000, c: 1000, rate: 4000, ms: 20_000 },
       ];
   const idle = quick ? 1000 : 5000;
+  const streamFanouts = quick
+    ? [{ s: 1000, k: 20 }]
+    : [
+        { s: 1000, k: 100 },
+        { s: 10000, k: 25 },
+      ];
+  const streams = [
+    { prefix: 'es', transport: 'eventsource', label: 'EventSource' },
+    { prefix: 'ws', transport: 'websocket', label: 'WebSocket (plain)' },
+  ] as const;
   return [
     ...fanouts.map(({ s, k }): Scenario => {
       const channels = s / 100;
@@ -72,6 +93,17 @@ function plan(quick: boolean): Scenario[] {
           fanOut(target, context, { subscribers: s, channels, messages: k }),
       };
     }),
+    ...streams.flatMap(({ prefix, transport, label }) =>
+      streamFanouts.map(
+        ({ s, k }): Scenario => ({
+          name: `${prefix}-fanout-${s}`,
+          kind: `${prefix}-fanout`,
+          description: `${s} ${label} subscribers on ${s / 100} channels, ${k} messages per channel, each published once all have received the previous one`,
+          run: (target, context) =>
+            fanOut(target, context, { subscribers: s, channels: s / 100, messages: k, transport }),
+        }),
+      ),
+    ),
     {
       name: 'publish',
       kind: 'publish',
@@ -99,6 +131,13 @@ function plan(quick: boolean): Scenario[] {
       kind: 'idle',
       description: `PSS of the server before and after ${idle} long-polls park on ${idle / 10} channels`,
       run: (target, context) => idleMemory(target, context, { subscribers: idle }),
+    },
+    {
+      name: `es-idle-${idle}`,
+      kind: 'es-idle',
+      description: `PSS of the server before and after ${idle} EventSource subscribers connect to ${idle / 10} channels`,
+      run: (target, context) =>
+        idleMemory(target, context, { subscribers: idle, transport: 'eventsource' }),
     },
     {
       name: 'sendupdate',

@@ -4,6 +4,7 @@ import {
   type PublishStats,
   publishStats,
   type SubscriberStats,
+  type SubscriberTransport,
 } from './generator-protocol.js';
 import { Histogram } from './histogram.js';
 import { GeneratorProcess } from './pool.js';
@@ -83,6 +84,7 @@ async function startSubscribers(
   channels: string[],
   count: number,
   concurrency?: number,
+  transport?: SubscriberTransport,
 ): Promise<void> {
   const shares = generators.map(() => ({ paths: [] as string[], channels: [] as number[] }));
   for (let i = 0; i < count; i++) {
@@ -99,6 +101,7 @@ async function startSubscribers(
         paths: shares[i].paths,
         channels: shares[i].channels,
         concurrency,
+        transport,
       }),
     ),
   );
@@ -266,11 +269,14 @@ export interface FanOutOptions {
   subscribers: number;
   channels: number;
   messages: number;
+  /** How the subscribers receive. @default 'longpoll' */
+  transport?: SubscriberTransport;
 }
 
 /**
- * Fan-out: S long-poll subscribers on C channels; K rounds, each publishing one message
- * to every channel once every subscriber has received the previous one and re-polled.
+ * Fan-out: S subscribers (long-poll, EventSource or WebSocket) on C channels; K rounds,
+ * each publishing one message to every channel once every subscriber has received the
+ * previous one (and, on long-poll, re-polled).
  *
  * @param target server under test
  * @param context run tag
@@ -283,12 +289,20 @@ export async function fanOut(
   context: RunContext,
   options: FanOutOptions,
 ): Promise<ScenarioResult> {
-  const channels = channelIds(context, `fan${options.subscribers}`, options.channels);
+  const transport = options.transport ?? 'longpoll';
+  const channels = channelIds(context, `fan-${transport}-${options.subscribers}`, options.channels);
   const generatorCount = Math.ceil(options.subscribers / SUBSCRIBERS_PER_GENERATOR);
   return withGenerators(generatorCount + 1, async (all) => {
     const [publisher, ...subscribers] = all;
     const sockets0 = workerSockets(target);
-    await startSubscribers(target, subscribers, channels, options.subscribers);
+    await startSubscribers(
+      target,
+      subscribers,
+      channels,
+      options.subscribers,
+      undefined,
+      transport,
+    );
     await waitQuiet(target);
     const balance = connectionBalance(target, sockets0);
     const paths = channels.map((id) => channelPath(target.publisherPath, id));
@@ -550,7 +564,8 @@ export async function steadyState(
 }
 
 /**
- * Idle memory: server PSS before and after S long-polls park on S/10 channels.
+ * Idle memory: server PSS before and after S subscribers (long-polls, or streams when
+ * `transport` says so) connect to S/10 channels.
  * Kernel socket buffers are not in PSS on either side.
  *
  * @param target server under test (fresh: nothing else connected)
@@ -562,15 +577,26 @@ export async function steadyState(
 export async function idleMemory(
   target: Target,
   context: RunContext,
-  options: { subscribers: number },
+  options: { subscribers: number; transport?: SubscriberTransport },
 ): Promise<ScenarioResult> {
-  const channels = channelIds(context, 'idle', Math.max(1, Math.floor(options.subscribers / 10)));
+  const channels = channelIds(
+    context,
+    `idle-${options.transport ?? 'longpoll'}`,
+    Math.max(1, Math.floor(options.subscribers / 10)),
+  );
   const generatorCount = Math.ceil(options.subscribers / SUBSCRIBERS_PER_GENERATOR);
   return withGenerators(generatorCount + 1, async (all) => {
     const [publisher, ...subscribers] = all;
     await waitQuiet(target);
     const before = pssKb(target.pids());
-    await startSubscribers(target, subscribers, channels, options.subscribers);
+    await startSubscribers(
+      target,
+      subscribers,
+      channels,
+      options.subscribers,
+      undefined,
+      options.transport,
+    );
     await waitQuiet(target);
     const after = pssKb(target.pids());
     const paths = channels.map((id) => channelPath(target.publisherPath, id));
