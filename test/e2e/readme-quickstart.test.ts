@@ -7,7 +7,6 @@
 // Needs Chromium and the npm registry (or npm's cache): skipped without them, failed
 // under CI=true.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -48,21 +47,6 @@ function quickstartBlock(name: string): string {
   const found = /^```[\w-]*\n([\s\S]*?)^```$/m.exec(README.slice(at + marker.length));
   assert.ok(found && found.index === 0, `no fenced block right after "${marker.trim()}"`);
   return found[1];
-}
-
-/** Run a command to its end or `timeoutMs`; never rejects. */
-function run(command: string, args: string[], cwd: string, timeoutMs: number) {
-  return new Promise<{ ok: boolean; output: string }>((resolve) => {
-    execFile(
-      command,
-      args,
-      { cwd, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        const stopped = error?.killed ? `\n(stopped after ${timeoutMs} ms)` : '';
-        resolve({ ok: !error, output: `${stdout}${stderr}${stopped}` });
-      },
-    );
-  });
 }
 
 /**
@@ -119,13 +103,21 @@ describe('the README quick start, from the packed tarball', {
       join(shared, 'package.json'),
       JSON.stringify({ name: 'my-app', private: true, type: 'module', dependencies }),
     );
-    const installed = await run(
+    const install = spawnChild(
       'npm',
       ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball],
-      shared,
-      INSTALL_TIMEOUT_MS,
+      { cwd: shared },
     );
-    assert.ok(installed.ok, `npm install in ${shared} failed:\n${installed.output}`);
+    try {
+      const code = await install.ended(INSTALL_TIMEOUT_MS);
+      assert.equal(
+        code,
+        0,
+        `npm install in ${shared} failed:\n${install.stdout()}${install.stderr()}`,
+      );
+    } finally {
+      await install.stop();
+    }
     browser = await launchChromium();
   });
   after(async () => {
