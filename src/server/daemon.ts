@@ -34,27 +34,18 @@ import { createMemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis/store.js';
 import type { Store } from './store/types.js';
 import { type RawRoute, RawServer } from './transport/raw/server.js';
-import { internalError, NodeReply, PARKED_AT, sendText, TRANSPORT } from './transport/reply.js';
+import {
+  internalError,
+  NodeReply,
+  PARKED_AT,
+  type RequestLogEntry,
+  sendText,
+  TRANSPORT,
+} from './transport/reply.js';
 import { KEEP_ALIVE_TIMEOUT_MS } from './transport/response-head.js';
 import { createWebSocketAcceptor, UpgradeReply, wantsWebSocket } from './transport/websocket.js';
 
-/** One answered request, for the daemon's log. */
-export interface RequestLogEntry {
-  method: string;
-  /** Path and query as requested. */
-  url: string;
-  status: number;
-  /** Milliseconds from the request to the end of the answer. */
-  duration: number;
-  /** Milliseconds a long-poll was parked waiting for a message; undefined when it did not wait. */
-  waited: number | undefined;
-  /**
-   * How a subscriber request was served: `longpoll`, `intervalpoll`, `eventsource` or
-   * `websocket`, and what it asked for when its location does not serve that
-   * (`longpoll, eventsource not enabled`); undefined for other requests.
-   */
-  transport?: string;
-}
+export type { RequestLogEntry };
 
 /** Options of {@link createPushServer} beyond the settings. */
 export interface PushServerOptions {

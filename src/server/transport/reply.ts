@@ -48,6 +48,24 @@ export interface Reply {
   stream?(status: number, headers: HeaderList): StreamSink | undefined;
 }
 
+/** One answered request, for the daemon's log. */
+export interface RequestLogEntry {
+  method: string;
+  /** Path and query as requested. */
+  url: string;
+  status: number;
+  /** Milliseconds from the request to the end of the answer. */
+  duration: number;
+  /** Milliseconds a long-poll was parked waiting for a message; undefined when it did not wait. */
+  waited: number | undefined;
+  /**
+   * How a subscriber request was served: `longpoll`, `intervalpoll`, `eventsource` or
+   * `websocket`, and what it asked for when its location does not serve that
+   * (`longpoll, eventsource not enabled`); undefined for other requests.
+   */
+  transport?: string;
+}
+
 /** When a node:http response's poll was parked (ms, `performance.now()`), for the request log. */
 export const PARKED_AT = Symbol('parkedAt');
 /** How a node:http response's subscriber request was served, for the request log. */

@@ -20,6 +20,7 @@ import type { Socket } from 'node:net';
 import type { PublisherLocation } from '../../locations/publisher.js';
 import type { SubscriberLocation } from '../../locations/subscriber.js';
 import { readIntoBuffer, setReadCallback, takeConnectionListener } from '../node-internals.js';
+import type { RequestLogEntry } from '../reply.js';
 import { CONNECTION, RawConnection, type RawSocket, READ_BUFFER } from './connection.js';
 
 /** A location and the decoded channel id a path names. */
@@ -42,16 +43,7 @@ export interface RawDaemon {
    */
   route(path: string): RawRoute | undefined;
   /** Called once per answered request (the daemon's request log). */
-  log:
-    | ((entry: {
-        method: string;
-        url: string;
-        status: number;
-        duration: number;
-        waited: number | undefined;
-        transport?: string;
-      }) => void)
-    | undefined;
+  log: ((entry: RequestLogEntry) => void) | undefined;
 }
 
 /**
