@@ -359,7 +359,10 @@ function describeFailure(error: unknown, settings?: ResolvedSettings): string {
   const code = (error as NodeJS.ErrnoException).code;
   const where = settings ? hostPort(settings.address, settings.port) : '';
   // Django's wording for the common cases.
-  if (code === 'EADDRINUSE') return `That port is already in use (${where}).`;
+  if (code === 'EADDRINUSE') {
+    const other = settings ? hostPort(settings.address, settings.port + 1) : '127.0.0.1:8002';
+    return `That port is already in use (${where}). Stop the process using it, or choose another port: npx runpushserver ${other} (0 takes any free port; the app needs the same port in its settings).`;
+  }
   if (code === 'EACCES') return `You don't have permission to access that port (${where}).`;
   if (code === 'EADDRNOTAVAIL') return `That IP address can't be assigned to (${where}).`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')

@@ -218,7 +218,10 @@ describe('runpushserver', { concurrency: true }, () => {
     const { port } = blocker.address() as { port: number };
     const daemon = run([`127.0.0.1:${port}`]);
     assert.equal(await daemon.ended(), 2);
-    assert.equal(daemon.stderr(), `Error: That port is already in use (127.0.0.1:${port}).\n`);
+    assert.equal(
+      daemon.stderr(),
+      `Error: That port is already in use (127.0.0.1:${port}). Stop the process using it, or choose another port: npx runpushserver 127.0.0.1:${port + 1} (0 takes any free port; the app needs the same port in its settings).\n`,
+    );
   });
 
   test('-6 listens on [::1]', async (t) => {

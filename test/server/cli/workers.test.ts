@@ -303,7 +303,10 @@ describe('runpushserver --workers', { skip: needs(REDIS), concurrency: true }, (
     const { port } = blocker.address() as { port: number };
     const daemon = run([`127.0.0.1:${port}`, '--config', redisConfig(), '--workers', '2'], cwd);
     assert.equal(await daemon.ended(), 2);
-    assert.equal(daemon.stderr(), `Error: That port is already in use (127.0.0.1:${port}).\n`);
+    assert.equal(
+      daemon.stderr(),
+      `Error: That port is already in use (127.0.0.1:${port}). Stop the process using it, or choose another port: npx runpushserver 127.0.0.1:${port + 1} (0 takes any free port; the app needs the same port in its settings).\n`,
+    );
     assert.equal(daemon.stdout(), '');
   });
 
