@@ -17,7 +17,7 @@ export function readProbe(page: Page): Promise<ProbeState> {
 }
 
 /** Resolve once the page has received `count` updates. */
-export async function waitForReceived(page: Page, count: number, timeout = 20_000): Promise<void> {
+export async function waitForReceived(page: Page, count: number, timeout = 45_000): Promise<void> {
   await page.waitForFunction(
     (n) => ((window as unknown as { probe?: ProbeState }).probe?.received.length ?? 0) >= n,
     count,
