@@ -204,7 +204,7 @@ class RedisStore implements Store {
   }
 
   async open(): Promise<void> {
-    const { Redis } = await import('ioredis');
+    const { Redis } = await loadIoredis();
     const maxBackoff = this.options.maxBackoff ?? 2000;
     const clientOptions: RedisOptions = {
       lazyConnect: true,
@@ -786,5 +786,25 @@ async function quit(client: RedisClient | undefined): Promise<void> {
     await client.quit().catch(() => client.disconnect());
   } else {
     client.disconnect();
+  }
+}
+
+const importIoredis = () => import('ioredis');
+
+/**
+ * ioredis, an optional peer dependency, loaded when a Redis store opens.
+ *
+ * @param load how to import it (a test passes one that fails)
+ * @throws Error saying how to install it when it is missing
+ */
+export async function loadIoredis(load = importIoredis): ReturnType<typeof importIoredis> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      'the Redis store needs the ioredis package, which is not installed: npm install ioredis',
+    );
   }
 }
