@@ -35,8 +35,8 @@ const JQUERY: Record<number, string> = {
 /** Each engine's files in the README, and the jQuery versions its page is tried with. */
 const ENGINES = [
   { name: 'nunjucks', page: 'views/index.njk', jqueries: [null, 3, 4] },
-  { name: 'handlebars', page: 'views/index.hbs', jqueries: [null] },
-  { name: 'eta', page: 'views/index.eta', jqueries: [null] },
+  { name: 'handlebars', page: 'views/index.hbs', jqueries: [null, 3, 4] },
+  { name: 'eta', page: 'views/index.eta', jqueries: [null, 3, 4] },
 ];
 
 /** The fenced block right after `<!-- quickstart: NAME -->` in the README. */
