@@ -30,6 +30,22 @@ export interface LocationPattern {
    * multiplexed location's delimiter) stays as written.
    */
   reverse(channelId: string, keep?: string): string;
+  /**
+   * {@link reverse} in its three parts, the path being `before + channel + after`: the
+   * location's literal text around the id, and the id as encoded. The same for every id,
+   * `before` and `after` frame a multiplexed location's joined ids too.
+   */
+  reverseParts(channelId: string, keep?: string): ReversedPath;
+}
+
+/** A location's path for one channel id, as {@link LocationPattern.reverseParts} splits it. */
+export interface ReversedPath {
+  /** The literal path before the channel id, e.g. `/multi/`. */
+  before: string;
+  /** The channel id, percent-encoded as one path segment (a kept delimiter as written). */
+  channel: string;
+  /** The literal path after the channel id, often `''`. */
+  after: string;
 }
 
 /** Why a url cannot be used, or the parts it reverses into. */
@@ -51,6 +67,16 @@ export function compileLocation(spec: { url?: string; prefix?: string }): Locati
   const { before, group, after } = parsed;
   const regex = new RegExp(`^${escapeRegex(before)}(${group})${escapeRegex(after)}$`);
   const idRegex = new RegExp(`^(?:${group})$`);
+  const reverseParts = (channelId: string, keep?: string): ReversedPath => {
+    let encoded = encodeChannelId(channelId);
+    if (keep) encoded = encoded.replaceAll(encodeURIComponent(keep), keep);
+    if (!idRegex.test(encoded)) {
+      throw new ChannelIdError(
+        `channel id ${JSON.stringify(channelId)} does not match the location "${source}" (encoded as "${encoded}")`,
+      );
+    }
+    return { before, channel: encoded, after };
+  };
   return {
     source,
     regex,
@@ -63,15 +89,10 @@ export function compileLocation(spec: { url?: string; prefix?: string }): Locati
       return found ? found[1] : undefined;
     },
     reverse(channelId, keep) {
-      let encoded = encodeChannelId(channelId);
-      if (keep) encoded = encoded.replaceAll(encodeURIComponent(keep), keep);
-      if (!idRegex.test(encoded)) {
-        throw new ChannelIdError(
-          `channel id ${JSON.stringify(channelId)} does not match the location "${source}" (encoded as "${encoded}")`,
-        );
-      }
-      return before + encoded + after;
+      const parts = reverseParts(channelId, keep);
+      return parts.before + parts.channel + parts.after;
     },
+    reverseParts,
   };
 }
 

@@ -1,7 +1,8 @@
 import { ChannelIdError } from '../errors.js';
-import type { ResolvedSettings } from '../settings/index.js';
+import type { ResolvedLocation, ResolvedSettings } from '../settings/index.js';
 import { getSettings } from '../settings/index.js';
 import { channelIdProblem, MAX_CHANNELS } from './id.js';
+import type { ReversedPath } from './location-pattern.js';
 
 /**
  * The absolute URL browsers subscribe to for `channelId`: the first subscriber
@@ -37,9 +38,7 @@ export function multiChannelUrl(
   channelIds: readonly string[],
   settings: ResolvedSettings = getSettings(),
 ): string {
-  const location = settings.locations.find(
-    (candidate) => candidate.type === 'subscriber' && candidate.splitDelimiter !== null,
-  );
+  const location = multiplexedLocation(settings);
   if (!location) {
     throw new ChannelIdError(
       'no subscriber location has a splitDelimiter; add one, e.g. {type: "subscriber", prefix: "/multi/", splitDelimiter: ","}',
@@ -61,8 +60,86 @@ export function multiChannelUrl(
     }
   }
   const path = location.pattern.reverse(channelIds.join(delimiter), delimiter);
-  const host = settings.subscriberHost;
-  return `${host.secure ? 'https' : 'http'}://${host.location}${path}`;
+  return origin(settings.subscriberHost) + path;
+}
+
+/**
+ * Where one channel goes in the multiplexed URL of a page's channels, so a browser can
+ * put any of them on one connection: {@link multiChannelUrl} of `ids` is
+ * `prefix + segments.join(delimiter) + suffix`, each segment the `id` of its channel
+ * (1 to 255 of them, as Nchan allows).
+ *
+ * @example
+ * { prefix: 'http://127.0.0.1:8001/multi/', suffix: '', delimiter: ',', id: 'room%201' }
+ */
+export interface MultiplexTarget {
+  /** The multiplexed location's URL up to the first id, e.g. `http://127.0.0.1:8001/multi/`. */
+  prefix: string;
+  /** The URL after the last id; `''` for a prefix location. */
+  suffix: string;
+  /** The location's `splitDelimiter`, between the ids. */
+  delimiter: string;
+  /** The channel id as the multiplexed URL writes it (percent-encoded). */
+  id: string;
+}
+
+/**
+ * The parts of the multiplexed URL for `channelId` ({@link MultiplexTarget}), built by the
+ * location's own reverse as {@link multiChannelUrl} does, or null when the channel cannot
+ * share a connection: no subscriber location has a `splitDelimiter`, the id holds the
+ * delimiter, or the location's pattern refuses the id or would not split two of it
+ * joined back into the two.
+ *
+ * @param channelId any non-empty string up to 1024 bytes
+ * @param settings defaults to the process-wide settings
+ * @returns `{prefix, suffix, delimiter, id}`, or null
+ * @throws ChannelIdError for an empty, over-long or non-string id
+ * @example
+ * multiplexTarget('room 1')
+ * // { prefix: 'http://127.0.0.1:8001/multi/', suffix: '', delimiter: ',', id: 'room%201' }
+ */
+export function multiplexTarget(
+  channelId: string,
+  settings: ResolvedSettings = getSettings(),
+): MultiplexTarget | null {
+  const problem = channelIdProblem(channelId);
+  if (problem) throw new ChannelIdError(problem);
+  const location = multiplexedLocation(settings);
+  if (!location) return null;
+  const delimiter = location.splitDelimiter as string;
+  if (channelId.includes(delimiter)) return null;
+  const { pattern } = location;
+  let parts: ReversedPath;
+  let joined: string;
+  try {
+    parts = pattern.reverseParts(channelId, delimiter);
+    joined = pattern.reverse(channelId + delimiter + channelId, delimiter);
+  } catch (error) {
+    // The location's capture group refuses the id, or a list of ids (`([^,]+)`).
+    if (error instanceof ChannelIdError) return null;
+    throw error;
+  }
+  const { before, channel, after } = parts;
+  // An id ending in part of a longer delimiter (`x,` with `,,`) would be split elsewhere.
+  if (joined !== before + channel + delimiter + channel + after) return null;
+  return {
+    prefix: origin(settings.subscriberHost) + before,
+    suffix: after,
+    delimiter,
+    id: channel,
+  };
+}
+
+/** The first subscriber location with a `splitDelimiter`, the one multiplexed URLs use. */
+function multiplexedLocation(settings: ResolvedSettings): ResolvedLocation | undefined {
+  return settings.locations.find(
+    (candidate) => candidate.type === 'subscriber' && candidate.splitDelimiter !== null,
+  );
+}
+
+/** `http(s)://host:port` of a host setting. */
+function origin(host: ResolvedSettings['subscriberHost']): string {
+  return `${host.secure ? 'https' : 'http'}://${host.location}`;
 }
 
 /**
@@ -88,5 +165,5 @@ function locationUrl(
   // resolveSettings guarantees one of each; this guards hand-built settings objects.
   if (!location) throw new ChannelIdError(`no ${type} location is configured`);
   const host = type === 'publisher' ? settings.publisherHost : settings.subscriberHost;
-  return `${host.secure ? 'https' : 'http'}://${host.location}${location.pattern.reverse(channelId)}`;
+  return origin(host) + location.pattern.reverse(channelId);
 }

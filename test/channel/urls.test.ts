@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { compileLocation } from '../../src/channel/location-pattern.ts';
-import { channelUrl, multiChannelUrl, publisherUrl } from '../../src/channel/urls.ts';
+import {
+  channelUrl,
+  type MultiplexTarget,
+  multiChannelUrl,
+  multiplexTarget,
+  publisherUrl,
+} from '../../src/channel/urls.ts';
 import { ChannelIdError } from '../../src/errors.ts';
 import { resolveSettings } from '../../src/settings/index.ts';
 
@@ -140,6 +146,21 @@ describe('compileLocation', () => {
     assert.equal(pattern.match('/subscriber/'), undefined);
   });
 
+  test('reverseParts: the literal text around the encoded id, which reverse joins', () => {
+    const pattern = compileLocation({ url: '^/m/(?P<ids>[^/]+)/stream$' });
+    assert.deepEqual(pattern.reverseParts('a b,c', ','), {
+      before: '/m/',
+      channel: 'a%20b,c',
+      after: '/stream',
+    });
+    assert.equal(pattern.reverse('a b,c', ','), '/m/a%20b,c/stream');
+    assert.deepEqual(compileLocation({ prefix: '/multi/' }).reverseParts("it's"), {
+      before: '/multi/',
+      channel: 'it%27s',
+      after: '',
+    });
+  });
+
   test('a malformed escape in a request path throws URIError for the daemon to answer 400', () => {
     assert.throws(() => compileLocation({ prefix: '/s/' }).match('/s/%zz'), URIError);
   });
@@ -192,6 +213,90 @@ describe('multiChannelUrl and channelUrl([...])', () => {
     assert.match(
       idError(() => multiChannelUrl(['a'], single)),
       /no subscriber location has a splitDelimiter/,
+    );
+  });
+});
+
+describe('multiplexTarget', () => {
+  /** The multiplexed URL the browser builds from the targets of `ids`. */
+  function joined(ids: string[], settings = defaults): string {
+    const targets = ids.map((id) => multiplexTarget(id, settings) as MultiplexTarget);
+    const [{ prefix, suffix, delimiter }] = targets;
+    for (const target of targets)
+      assert.deepEqual([target.prefix, target.suffix], [prefix, suffix]);
+    return prefix + targets.map((target) => target.id).join(delimiter) + suffix;
+  }
+
+  test('the default /multi/ location: prefix, empty suffix, the id as reverse encodes it', () => {
+    assert.deepEqual(multiplexTarget('room 1', defaults), {
+      prefix: 'http://127.0.0.1:8001/multi/',
+      suffix: '',
+      delimiter: ',',
+      id: 'room%201',
+    });
+  });
+
+  test('joined, the targets give exactly multiChannelUrl, odd ids included', () => {
+    const ids = ['room 1', "it's", 'é', '</script>', '100%', 'a/b', '😀', '%2C', 'x%'];
+    assert.equal(joined(ids), multiChannelUrl(ids, defaults));
+    for (const id of ids) assert.equal(joined([id]), multiChannelUrl([id], defaults));
+  });
+
+  test('a regex location with a suffix and a two-character delimiter, on an https host', () => {
+    const settings = resolveSettings({
+      subscriberHost: { location: 'push.example.com', secure: true },
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', prefix: '/sub/' },
+        { type: 'subscriber', url: '^/m/(?P<ids>[^/]+)/stream$', splitDelimiter: ';;' },
+      ],
+    });
+    assert.deepEqual(multiplexTarget('a b', settings), {
+      prefix: 'https://push.example.com/m/',
+      suffix: '/stream',
+      delimiter: ';;',
+      id: 'a%20b',
+    });
+    const ids = ['a b', "it's", 'é', ';x', 'x;y'];
+    assert.equal(joined(ids, settings), multiChannelUrl(ids, settings));
+    assert.equal(
+      joined(ids, settings),
+      'https://push.example.com/m/a%20b;;it%27s;;%C3%A9;;%3Bx;;x%3By/stream',
+    );
+    // `x;` before the delimiter reads as `x` then `;;`: it cannot share the URL.
+    assert.equal(multiplexTarget('x;', settings), null);
+  });
+
+  test('null: an id holding the delimiter, no multiplexed location, a pattern that refuses', () => {
+    assert.equal(multiplexTarget('a,b', defaults), null);
+    const single = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', prefix: '/sub/' },
+      ],
+    });
+    assert.equal(multiplexTarget('a', single), null);
+    const digits = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', url: '/m/([0-9,]+)', splitDelimiter: ',' },
+      ],
+    });
+    assert.equal(multiplexTarget('abc', digits), null);
+    assert.equal(multiplexTarget('12', digits)?.id, '12');
+    const oneOnly = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', url: '/m/([^,]+)', splitDelimiter: ',' },
+      ],
+    });
+    assert.equal(multiplexTarget('a', oneOnly), null);
+  });
+
+  test('a bad id throws as channelUrl does', () => {
+    assert.equal(
+      idError(() => multiplexTarget('', defaults)),
+      'the channel id is an empty string',
     );
   });
 });
