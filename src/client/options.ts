@@ -1,8 +1,9 @@
 /**
- * The poll timing (`updates.configure()`), and the delays computed from it: the capped
- * exponential backoff after failures, and the least time between two polls of a channel.
+ * The client's options (`updates.configure()`): the transport, whether channels share a
+ * multiplexed connection, and the timing; and the delays computed from them: the capped
+ * exponential backoff after failures, and the least time between two requests.
  */
-import type { UpdatesOptions } from './types.js';
+import type { Transport, UpdatesOptions } from './types.js';
 
 /** The options in use; changed only through {@link configure}. */
 export const options: UpdatesOptions = {
@@ -12,26 +13,49 @@ export const options: UpdatesOptions = {
   // The seed's client waits 1 s after an error answer (408 among them); Nchan's own client
   // waits its reconnectTimeout, 1 s, after a 304.
   minPollInterval: 1000,
+  transport: 'auto',
+  multiplex: true,
 };
 
+/** What `transport` takes. */
+const TRANSPORTS: readonly (Transport | 'auto')[] = [
+  'auto',
+  'eventsource',
+  'websocket',
+  'longpoll',
+];
+
 /**
- * Apply `changes` to the options: each key must be an option and each value a number >= 0.
+ * Apply `changes` to the options: each key must be an option; `transport` one of
+ * {@link TRANSPORTS}, `multiplex` a boolean, the others numbers >= 0. Nothing is applied
+ * when one is wrong.
  *
- * @returns a copy of the options now in use
+ * @returns whether `transport` or `multiplex` changed (the connections must be re-made)
  */
-export function configure(changes: Partial<UpdatesOptions> | null | undefined): UpdatesOptions {
+export function applyOptions(changes: Partial<UpdatesOptions> | null | undefined): boolean {
   const given = (changes || {}) as Record<string, unknown>;
   for (const key of Object.keys(given)) {
     if (!Object.keys(options).includes(key)) {
       throw new TypeError(`pushserver: "${key}" is not an updates option`);
     }
     const value = given[key];
-    if (typeof value !== 'number' || !(value >= 0)) {
+    if (key === 'transport') {
+      if (!TRANSPORTS.includes(value as Transport)) {
+        throw new TypeError(
+          `pushserver: updates option "transport" must be one of ${TRANSPORTS.join(', ')}`,
+        );
+      }
+    } else if (key === 'multiplex') {
+      if (typeof value !== 'boolean') {
+        throw new TypeError('pushserver: updates option "multiplex" must be true or false');
+      }
+    } else if (typeof value !== 'number' || !(value >= 0)) {
       throw new TypeError(`pushserver: updates option "${key}" must be a number >= 0`);
     }
-    options[key as keyof UpdatesOptions] = value;
   }
-  return Object.assign({}, options);
+  const before = `${options.transport} ${options.multiplex}`;
+  Object.assign(options, given);
+  return `${options.transport} ${options.multiplex}` !== before;
 }
 
 /**

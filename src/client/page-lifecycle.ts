@@ -1,26 +1,24 @@
 /**
  * Leaving and coming back: `pagehide` (not `unload`: it fires for the back-forward cache
- * too and keeps the page eligible for it) aborts the client's requests; `pageshow` from
- * the cache resumes each channel from its cursor.
+ * too and keeps the page eligible for it) closes the client's connections; `pageshow`
+ * from the cache reconnects, each channel resuming from where it was.
  */
-import { type Channel, channels } from './channel.js';
+import { channels } from './channel.js';
+import { schedulePlan, stopAll } from './connection.js';
 
-const pausedByPagehide: Channel[] = [];
-
-/** `pagehide`: stop every running channel (state `paused`) and remember it. */
+/** `pagehide`: close every connection, the active channels `paused`. */
 export function onPagehide(): void {
   for (const channel of channels.values()) {
-    if (!channel.running) continue;
-    channel.stop('paused');
-    pausedByPagehide.push(channel);
+    if (!channel.active) continue;
+    channel.paused = true;
+    channel.setState('paused', channel.transport);
   }
+  stopAll();
 }
 
-/** `pageshow`: back from the back-forward cache, resume what `pagehide` stopped. */
+/** `pageshow`: back from the back-forward cache, reconnect what `pagehide` paused. */
 export function onPageshow(event: PageTransitionEvent): void {
   if (!event.persisted) return;
-  for (const channel of pausedByPagehide.splice(0)) {
-    // Unsubscribed (or subscribed anew) while hidden: not ours to resume.
-    if (channels.get(channel.name) === channel) channel.start();
-  }
+  for (const channel of channels.values()) channel.paused = false;
+  schedulePlan();
 }

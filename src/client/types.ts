@@ -9,10 +9,12 @@
  */
 
 /**
- * A channel's state: `connecting`, `open` (the daemon answered), `retrying` (waiting after
- * a network error or a 5xx), `paused` (page hidden), `gone` (410), `failed` (refused by
- * the daemon, or by the page's Content-Security-Policy), `closed` (unsubscribed). `idle` is
- * only ever a `previous` state, before the first poll.
+ * A channel's state: `connecting`, `open` (the stream is established, or a long-poll was
+ * accepted and waits), `retrying` (waiting before reconnecting, after a network error, a
+ * 5xx, a stream that ended or a daemon restarting), `paused` (page hidden), `gone` (the
+ * daemon keeps answering 410), `failed` (refused by the daemon, or by the page's
+ * Content-Security-Policy), `closed` (unsubscribed). `idle` is only ever a `previous`
+ * state, before the first connection.
  */
 export type ChannelState =
   | 'idle'
@@ -23,6 +25,30 @@ export type ChannelState =
   | 'gone'
   | 'failed'
   | 'closed';
+
+/** How a connection reads its channels. */
+export type Transport = 'eventsource' | 'websocket' | 'longpoll';
+
+/**
+ * Where a channel can share a connection with others: Nchan's multiplexed location
+ * (`nchan_channel_id_split_delimiter`), as the server-side helpers render it. The URL of
+ * several channels is `prefix + ids.join(delimiter) + suffix`.
+ */
+export interface Multiplex {
+  prefix: string;
+  suffix: string;
+  delimiter: string;
+  /** This channel's id as written in that URL (percent-encoded). */
+  id: string;
+}
+
+/**
+ * A channel as `subscribe()` takes it: its own URL (a string, as the seed's client took
+ * it), or its URL and its place on a multiplexed location, as the helpers render it.
+ *
+ * @example { url: 'http://127.0.0.1:8001/subscriber/room', multiplex: { prefix: 'http://127.0.0.1:8001/multi/', suffix: '', delimiter: ',', id: 'room' } }
+ */
+export type ChannelSpec = string | { url: string; multiplex?: Multiplex | null };
 
 /** An update, after the processors of its type ran. */
 export interface UpdateEvent<T = unknown> {
@@ -64,6 +90,10 @@ export interface ChannelStateEvent {
   url: string;
   state: ChannelState;
   previous: ChannelState;
+  /** How the channel is (being) read; null before a connection and after a fatal error. */
+  transport: Transport | null;
+  /** In `retrying`: milliseconds until the next attempt; otherwise null. */
+  retryIn: number | null;
 }
 
 /** The event types `updates.on()` takes, with what each listener receives. */
@@ -73,8 +103,20 @@ export interface UpdatesEventMap {
   state: ChannelStateEvent;
 }
 
-/** Timing of the polls, changed with `updates.configure()`. All in milliseconds. */
+/** The client's options, changed with `updates.configure()`. Times in milliseconds. */
 export interface UpdatesOptions {
+  /**
+   * `auto`: EventSource, or long-poll where the page has no EventSource or the stream
+   * cannot open. `eventsource`, `websocket` (Nchan's `ws+meta.nchan`) or `longpoll` pins one.
+   * @default 'auto'
+   */
+  transport: Transport | 'auto';
+  /**
+   * Follow every channel of a multiplexed location on one connection; `false` gives each
+   * channel a connection to its own URL (a daemon without a multiplexed location).
+   * @default true
+   */
+  multiplex: boolean;
   /**
    * Delay before the first retry after a network error or a 5xx; it doubles with each
    * failure in a row.
@@ -92,10 +134,10 @@ export interface UpdatesOptions {
    */
   jitter: number;
   /**
-   * Least time between the starts of two polls of one channel, unless the first one
+   * Least time between the starts of two requests of one connection, unless the first one
    * brought a message (200): a daemon that answers 304 (interval polling), 408 or an error
-   * at once is asked at most once per this interval. A 408 after a long wait is re-polled
-   * at once.
+   * at once, or a stream that ends at once, is asked at most once per this interval. A 408
+   * after a long wait is re-polled at once.
    * @default 1000
    */
   minPollInterval: number;
@@ -107,13 +149,14 @@ export type Processor<T = Record<string, unknown>> = (data: T) => void;
 /** The client's API: `window.pushserver.updates`, and `$.updates` on a page with jQuery. */
 export interface Updates {
   /**
-   * Subscribe to channels: `{name: channelUrl, ...}`. A name already subscribed is left
-   * alone; a falsy URL is skipped. Subscribing a name again after `unsubscribe` resumes
-   * after the last update it received from the same URL.
+   * Subscribe to channels: `{name: channelUrl, ...}`, or `{name: {url, multiplex}}` as the
+   * helpers render it (channels on one multiplexed location share a connection). A name
+   * already subscribed is left alone; a falsy value is skipped. Subscribing a name again
+   * after `unsubscribe` resumes after the last update it received from the same URL.
    *
    * @example $.updates.subscribe({ room: 'http://127.0.0.1:8001/subscriber/lobby' });
    */
-  subscribe(channels: Record<string, string | null | undefined>): void;
+  subscribe(channels: Record<string, ChannelSpec | null | undefined>): void;
   /**
    * Stop listening to channel `name` (its request is aborted); its processors stay.
    *
@@ -147,11 +190,14 @@ export interface Updates {
   ): void;
   /** The state of channel `name`, or undefined when it is not subscribed. */
   state(name: string): Exclude<ChannelState, 'idle'> | undefined;
+  /** How channel `name` is read now, or null (not connected, or not subscribed). */
+  transport(name: string): Transport | null;
   /**
-   * Change the poll timing.
+   * Change the options; a new `transport` or `multiplex` re-opens the connections (each
+   * channel resumes where it was).
    *
    * @returns the options now in use (a copy)
-   * @example window.pushserver.updates.configure({ minPollInterval: 5000 });
+   * @example window.pushserver.updates.configure({ transport: 'longpoll' });
    */
   configure(changes?: Partial<UpdatesOptions>): UpdatesOptions;
 }

@@ -1,14 +1,14 @@
 /**
  * The public `updates` object: `window.pushserver.updates`, and `$.updates` on a page
  * with jQuery. The seed's `subscribe` and `registerProcessor`, plus `unsubscribe`, events,
- * channel states and the poll timing.
+ * channel states and transports, and the options.
  */
-import { Channel, channels, cursors, TERMINAL_STATES } from './channel.js';
+import { Channel, channels, resumes, TERMINAL_STATES } from './channel.js';
+import { restartAll, schedulePlan } from './connection.js';
 import { EVENT_TYPES, type EventType, type Listener, listeners } from './events.js';
-import { configure } from './options.js';
+import { applyOptions, options } from './options.js';
 import { registerProcessor } from './processors.js';
-import { FIRST_CURSOR } from './protocol.js';
-import type { Processor, Updates } from './types.js';
+import type { Multiplex, Processor, Updates } from './types.js';
 
 /**
  * The client's API (see {@link Updates} for each call).
@@ -21,26 +21,26 @@ export const updates: Updates = {
       throw new TypeError('pushserver: updates.subscribe() takes an object {name: channelUrl}');
     }
     for (const name of Object.keys(channelsByName)) {
-      const url = channelsByName[name];
-      if (!url) continue;
-      if (typeof url !== 'string') {
-        throw new TypeError(`pushserver: the URL of channel "${name}" must be a string`);
-      }
+      const spec = channelsByName[name];
+      if (!spec) continue;
+      const { url, multiplex } = readSpec(name, spec);
       const existing = channels.get(name);
       if (existing && !TERMINAL_STATES.includes(existing.state)) continue;
-      const known = cursors.get(name);
-      const cursor = known && known.url === url ? known.cursor : FIRST_CURSOR;
-      const channel = new Channel(name, url, cursor);
-      channels.set(name, channel);
-      channel.start();
+      const known = resumes.get(name);
+      channels.set(
+        name,
+        new Channel(name, url, multiplex, known && known.url === url ? known : null),
+      );
     }
+    schedulePlan();
   },
 
   unsubscribe(name) {
     const channel = channels.get(name);
     if (!channel) return false;
     channels.delete(name);
-    channel.stop('closed');
+    channel.setState('closed', null);
+    schedulePlan();
     return true;
   },
 
@@ -73,5 +73,32 @@ export const updates: Updates = {
     return channel ? (channel.state as ReturnType<Updates['state']>) : undefined;
   },
 
-  configure,
+  transport(name) {
+    const channel = channels.get(name);
+    return channel ? channel.transport : null;
+  },
+
+  configure(changes) {
+    if (applyOptions(changes)) restartAll();
+    return Object.assign({}, options);
+  },
 };
+
+/** A channel's URL and multiplexed place from what `subscribe` was given. */
+function readSpec(name: string, spec: unknown): { url: string; multiplex: Multiplex | null } {
+  if (typeof spec === 'string') return { url: spec, multiplex: null };
+  const given = spec as { url?: unknown; multiplex?: unknown };
+  if (typeof spec !== 'object' || typeof given.url !== 'string') {
+    throw new TypeError(
+      `pushserver: channel "${name}" must be a URL string or {url, multiplex} as the helpers render it`,
+    );
+  }
+  const multiplex = given.multiplex as Record<string, unknown> | null | undefined;
+  if (multiplex === undefined || multiplex === null) return { url: given.url, multiplex: null };
+  for (const key of ['prefix', 'suffix', 'delimiter', 'id']) {
+    if (typeof multiplex[key] !== 'string') {
+      throw new TypeError(`pushserver: channel "${name}": multiplex.${key} must be a string`);
+    }
+  }
+  return { url: given.url, multiplex: multiplex as unknown as Multiplex };
+}

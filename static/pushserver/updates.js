@@ -68,45 +68,6 @@
     if (global.console && typeof global.console.error === 'function') global.console.error(message);
   }
 
-  // src/client/options.ts
-  var options = {
-    retryDelay: 1e3,
-    maxRetryDelay: 3e4,
-    jitter: 0.2,
-    // The seed's client waits 1 s after an error answer (408 among them); Nchan's own client
-    // waits its reconnectTimeout, 1 s, after a 304.
-    minPollInterval: 1e3,
-  };
-  function configure(changes) {
-    const given = changes || {};
-    for (const key of Object.keys(given)) {
-      if (!Object.keys(options).includes(key)) {
-        throw new TypeError(`pushserver: "${key}" is not an updates option`);
-      }
-      const value = given[key];
-      if (typeof value !== 'number' || !(value >= 0)) {
-        throw new TypeError(`pushserver: updates option "${key}" must be a number >= 0`);
-      }
-      options[key] = value;
-    }
-    return Object.assign({}, options);
-  }
-  function retryDelay(failures) {
-    const base = Math.min(options.maxRetryDelay, options.retryDelay * 2 ** Math.min(failures, 30));
-    const spread = 1 + options.jitter * (2 * Math.random() - 1);
-    return Math.max(0, Math.round(base * spread));
-  }
-  function pollWait(startedAt) {
-    const elapsed = now() - startedAt;
-    return Math.max(
-      0,
-      Math.min(options.minPollInterval, Math.ceil(options.minPollInterval - elapsed)),
-    );
-  }
-  function now() {
-    return typeof performance !== 'undefined' ? performance.now() : Date.now();
-  }
-
   // src/client/processors.ts
   var processors = /* @__PURE__ */ new Map();
   function registerProcessor(name, type, processor) {
@@ -165,207 +126,704 @@
     const match = /(?:^|[,\s])etag=([^,\s]+)/i.exec(headers.get('Cache-Control') || '');
     return match ? match[1] : null;
   }
+  function parseMessageId(text) {
+    if (!text) return null;
+    const colon = text.indexOf(':');
+    if (colon <= 0) return null;
+    return parseTags(text.slice(0, colon), text.slice(colon + 1));
+  }
+  function parseTags(timeText, tagsText) {
+    if (!/^\d+$/.test(timeText)) return null;
+    const tags = [];
+    let source = -1;
+    for (const part of tagsText.split(',')) {
+      const match = /^(\[)?(-|\d+)(\])?$/.exec(part.trim());
+      if (!match || Boolean(match[1]) !== Boolean(match[3])) return null;
+      if (match[1]) {
+        if (source !== -1) return null;
+        source = tags.length;
+      }
+      tags.push(match[2] === '-' ? -1 : Number(match[2]));
+    }
+    if (source === -1) {
+      if (tags.length !== 1) return null;
+      source = 0;
+    }
+    return { time: Number(timeText), tags, source };
+  }
+  function comparePositions(a, b) {
+    return a.time !== b.time ? a.time - b.time : a.tag - b.tag;
+  }
+  function resumeId(positions) {
+    if (positions.length === 0) return null;
+    let time = Number.POSITIVE_INFINITY;
+    for (const position of positions) {
+      if (position === null || position.time <= 0) return null;
+      time = Math.min(time, position.time);
+    }
+    if (positions.length === 1) {
+      const { tag } = positions[0];
+      return tag === -1 ? `${time - 1}:${MAX_TAG}` : `${time}:${tag}`;
+    }
+    const tags = positions.map((position) =>
+      position.time === time && position.tag !== -1 ? String(position.tag) : '-',
+    );
+    return `${time}:${tags.join(',')}`;
+  }
+  var MAX_TAG = 32767;
+  function cursorFromId(id) {
+    const colon = id.indexOf(':');
+    return {
+      lastModified: new Date(Number(id.slice(0, colon)) * 1e3).toUTCString(),
+      etag: id.slice(colon + 1),
+    };
+  }
 
   // src/client/channel.ts
   var channels = /* @__PURE__ */ new Map();
-  var cursors = /* @__PURE__ */ new Map();
+  var resumes = /* @__PURE__ */ new Map();
   var TERMINAL_STATES = ['gone', 'failed', 'closed'];
   var Channel = class {
-    constructor(name, url, cursor) {
+    constructor(name, url, multiplex, resume) {
       this.name = name;
       this.url = url;
-      this.cursor = cursor;
+      this.multiplex = multiplex;
       this.state = 'idle';
-      this.running = false;
-      this.failures = 0;
-      this.controller = null;
+      this.transport = null;
+      /** Paused by `pagehide`: no connection until `pageshow`. */
+      this.paused = false;
+      this.position = resume ? resume.position : null;
+      this.cursor = resume ? resume.cursor : null;
+    }
+    /** Whether it wants a connection: subscribed, not stopped for good, not paused. */
+    get active() {
+      return !this.paused && !TERMINAL_STATES.includes(this.state);
+    }
+    /**
+     * A message of this channel arrived: deliver it unless it was delivered before.
+     *
+     * @param id its id, or null from a daemon whose ids are not Nchan's (always delivered)
+     * @param data the parsed message
+     */
+    receive(id, data, lastModified, etag) {
+      if (id !== null) {
+        const position = { time: id.time, tag: id.tags[id.source] };
+        if (this.position !== null && comparePositions(position, this.position) <= 0) return;
+        this.position = position;
+      }
+      this.remember();
+      if (data === void 0) return;
+      const update = { channel: this.name, url: this.url, data, lastModified, etag };
+      whenDocumentReady(() => deliver(update));
+    }
+    /**
+     * The connection read past `position` without a message of this channel (the other
+     * tags of a multiplexed id): a later resume starts there.
+     */
+    advance(position) {
+      if (this.position !== null && comparePositions(position, this.position) <= 0) return;
+      this.position = position;
+      this.remember();
+    }
+    /** Keep where this channel is, under its name and URL, for a later subscribe. */
+    remember() {
+      resumes.set(this.name, { url: this.url, position: this.position, cursor: this.cursor });
+    }
+    /** Emit a `state` event when the state or the transport changes. */
+    setState(state, transport, retryIn = null) {
+      if (state === this.state && transport === this.transport) return;
+      const previous = this.state;
+      this.state = state;
+      this.transport = transport;
+      emit('state', {
+        channel: this.name,
+        url: this.url,
+        state,
+        previous,
+        transport,
+        retryIn,
+      });
+    }
+  };
+
+  // src/client/options.ts
+  var options = {
+    retryDelay: 1e3,
+    maxRetryDelay: 3e4,
+    jitter: 0.2,
+    // The seed's client waits 1 s after an error answer (408 among them); Nchan's own client
+    // waits its reconnectTimeout, 1 s, after a 304.
+    minPollInterval: 1e3,
+    transport: 'auto',
+    multiplex: true,
+  };
+  var TRANSPORTS = ['auto', 'eventsource', 'websocket', 'longpoll'];
+  function applyOptions(changes) {
+    const given = changes || {};
+    for (const key of Object.keys(given)) {
+      if (!Object.keys(options).includes(key)) {
+        throw new TypeError(`pushserver: "${key}" is not an updates option`);
+      }
+      const value = given[key];
+      if (key === 'transport') {
+        if (!TRANSPORTS.includes(value)) {
+          throw new TypeError(
+            `pushserver: updates option "transport" must be one of ${TRANSPORTS.join(', ')}`,
+          );
+        }
+      } else if (key === 'multiplex') {
+        if (typeof value !== 'boolean') {
+          throw new TypeError('pushserver: updates option "multiplex" must be true or false');
+        }
+      } else if (typeof value !== 'number' || !(value >= 0)) {
+        throw new TypeError(`pushserver: updates option "${key}" must be a number >= 0`);
+      }
+    }
+    const before = `${options.transport} ${options.multiplex}`;
+    Object.assign(options, given);
+    return `${options.transport} ${options.multiplex}` !== before;
+  }
+  function retryDelay(failures) {
+    const base = Math.min(options.maxRetryDelay, options.retryDelay * 2 ** Math.min(failures, 30));
+    const spread = 1 + options.jitter * (2 * Math.random() - 1);
+    return Math.max(0, Math.round(base * spread));
+  }
+  function pollWait(startedAt) {
+    const elapsed = now() - startedAt;
+    return Math.max(
+      0,
+      Math.min(options.minPollInterval, Math.ceil(options.minPollInterval - elapsed)),
+    );
+  }
+  function now() {
+    return typeof performance !== 'undefined' ? performance.now() : Date.now();
+  }
+
+  // src/client/transports.ts
+  var PARKED_MS = 500;
+  function globalConstructor(name) {
+    const value = global[name];
+    return typeof value === 'function' ? value : null;
+  }
+  function hasEventSource() {
+    return globalConstructor('EventSource') !== null;
+  }
+  function withLastEventId(url, id) {
+    if (id === null) return url;
+    const target = new URL(url, global.document ? global.document.baseURI : void 0);
+    target.searchParams.set('last_event_id', id);
+    return target.href;
+  }
+  function openEventSource(url, resume, events) {
+    const requestUrl = withLastEventId(url, resume);
+    const EventSourceClass = globalConstructor('EventSource');
+    const source = new EventSourceClass(requestUrl, { withCredentials: true });
+    let opened = false;
+    let over = false;
+    source.onopen = () => {
+      opened = true;
+      events.open();
+    };
+    source.onmessage = (event) => {
+      if (!over) events.message(event.lastEventId || null, event.data, null);
+    };
+    source.onerror = () => {
+      if (over) return;
+      over = true;
+      source.close();
+      events.end({
+        status: 0,
+        error: new Error(
+          opened ? `the stream from ${url} ended` : `EventSource could not follow ${url}`,
+        ),
+        opened,
+      });
+    };
+    return {
+      transport: 'eventsource',
+      requestUrl,
+      close() {
+        over = true;
+        source.close();
+      },
+    };
+  }
+  function openWebSocket(url, resume, events) {
+    const target = new URL(
+      withLastEventId(url, resume),
+      global.document ? global.document.baseURI : void 0,
+    );
+    target.protocol = target.protocol === 'https:' ? 'wss:' : 'ws:';
+    const WebSocketClass = globalConstructor('WebSocket');
+    const socket = new WebSocketClass(target.href, 'ws+meta.nchan');
+    let opened = false;
+    let over = false;
+    socket.onopen = () => {
+      opened = true;
+      events.open();
+    };
+    socket.onmessage = (event) => {
+      if (over) return;
+      if (typeof event.data !== 'string') return;
+      const frame = readMetaFrame(event.data);
+      events.message(frame.id, frame.body, null);
+    };
+    socket.onclose = (event) => {
+      if (over) return;
+      over = true;
+      const status = /^(\d{3})\b/.exec(event.reason || '');
+      events.end({
+        status: status ? Number(status[1]) : 0,
+        error: new Error(
+          `the WebSocket to ${url} closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`,
+        ),
+        opened,
+      });
+    };
+    return {
+      transport: 'websocket',
+      requestUrl: target.href,
+      close() {
+        over = true;
+        socket.close(1e3);
+      },
+    };
+  }
+  function readMetaFrame(text) {
+    const end = text.indexOf('\n\n');
+    if (end < 0 || !text.startsWith('id: ')) return { id: null, body: text };
+    const id = text.slice(4, text.indexOf('\n'));
+    return { id, body: text.slice(end + 2) };
+  }
+  function openLongPoll(url, start, events) {
+    let cursor = start;
+    let controller = null;
+    let timer = null;
+    let parkedTimer = null;
+    let opened = false;
+    let over = false;
+    const open = () => {
+      if (!opened && !over) {
+        opened = true;
+        events.open();
+      }
+    };
+    const end = (status, error, fatal) => {
+      over = true;
+      events.end({ status, error, opened, fatal });
+    };
+    const clearParked = () => {
+      if (parkedTimer !== null) clearTimeout(parkedTimer);
+      parkedTimer = null;
+    };
+    const poll = async () => {
+      timer = null;
+      const request = new AbortController();
+      controller = request;
+      const startedAt = now();
+      parkedTimer = setTimeout(open, PARKED_MS);
+      let response;
+      let body = '';
+      try {
+        response = await fetch(url, {
+          method: 'GET',
+          headers: cursor ? cursorHeaders(cursor) : {},
+          credentials: 'include',
+          mode: 'cors',
+          cache: 'no-store',
+          signal: request.signal,
+        });
+        if (response.status === 200) body = await response.text();
+      } catch (error) {
+        clearParked();
+        if (request.signal.aborted || over) return;
+        end(0, error instanceof Error ? error : new Error(String(error)));
+        return;
+      } finally {
+        controller = null;
+      }
+      clearParked();
+      if (over) return;
+      const status = response.status;
+      if (status === 200) {
+        const lastModified = response.headers.get('Last-Modified');
+        const etag = readEtag(response.headers);
+        if (lastModified === null || etag === null) {
+          end(
+            200,
+            new Error(
+              `the answer from ${url} has no readable Last-Modified and Etag headers; a cross-origin daemon must send Access-Control-Expose-Headers: Last-Modified, Etag`,
+            ),
+            'failed',
+          );
+          return;
+        }
+        open();
+        cursor = { lastModified, etag };
+        const seconds = Date.parse(lastModified);
+        const id = Number.isNaN(seconds) ? null : `${Math.floor(seconds / 1e3)}:${etag}`;
+        events.message(id, body, cursor);
+        if (!over) poll();
+      } else if (status === 304 || status === 408) {
+        open();
+        const wait = pollWait(startedAt);
+        if (wait === 0) poll();
+        else timer = setTimeout(poll, wait);
+      } else {
+        end(status, new Error(`the daemon answered ${status} for ${url}`));
+      }
+    };
+    poll();
+    return {
+      transport: 'longpoll',
+      requestUrl: url,
+      close() {
+        over = true;
+        clearParked();
+        if (timer !== null) clearTimeout(timer);
+        timer = null;
+        if (controller) controller.abort();
+      },
+    };
+  }
+
+  // src/client/connection.ts
+  var MAX_IDS = 255;
+  var MAX_IDS_LENGTH = 1e3;
+  var GONE_AFTER = 3;
+  var connections = /* @__PURE__ */ new Map();
+  function allConnections() {
+    return connections.values();
+  }
+  var Connection = class {
+    constructor(url, slots) {
+      this.url = url;
+      this.slots = slots;
+      this.session = null;
       this.timer = null;
-      /** When the last poll started (`now()`), for `minPollInterval`. */
+      this.failures = 0;
+      this.refusedAsGone = 0;
+      this.longPollFallback = false;
       this.startedAt = Number.NEGATIVE_INFINITY;
+      /** The last message id read on this connection: where a reconnection resumes. */
+      this.streamId = null;
+      this.running = false;
+    }
+    /** The active channels of slot `index`. */
+    channelsOf(index) {
+      const key = this.slots[index];
+      return [...channels.values()].filter((channel) => channel.active && slotKey(channel) === key);
+    }
+    members() {
+      const members = [];
+      for (let index = 0; index < this.slots.length; index++) {
+        members.push(...this.channelsOf(index));
+      }
+      return members;
+    }
+    /** The URL the page's CSP may have refused (with its resume parameter, if any). */
+    get requestUrl() {
+      return this.session ? this.session.requestUrl : this.url;
     }
     start() {
       if (this.running) return;
       this.running = true;
-      this.poll();
+      this.open();
     }
-    /** Abort the request in flight and any pending poll; `state` says why. */
-    stop(state) {
+    /** Close the session and any pending reconnection; the channels' states are left alone. */
+    stop() {
       this.running = false;
       if (this.timer !== null) clearTimeout(this.timer);
       this.timer = null;
-      const controller = this.controller;
-      this.controller = null;
-      if (controller) controller.abort();
-      this.setState(state);
+      const session = this.session;
+      this.session = null;
+      if (session) session.close();
+      if (connections.get(this.url) === this) connections.delete(this.url);
     }
-    async poll() {
+    transportToUse() {
+      if (options.transport !== 'auto') return options.transport;
+      return this.longPollFallback || !hasEventSource() ? 'longpoll' : 'eventsource';
+    }
+    open() {
       if (!this.running) return;
-      if (this.state !== 'open') this.setState('connecting');
-      const controller = new AbortController();
-      this.controller = controller;
+      const transport = this.transportToUse();
+      this.setStates('connecting', transport);
       this.startedAt = now();
-      let response;
-      let body = '';
-      try {
-        response = await fetch(this.url, {
-          method: 'GET',
-          headers: cursorHeaders(this.cursor),
-          // Cookies reach the daemon (and through passthrough, the app) cross-origin too.
-          credentials: 'include',
-          mode: 'cors',
-          cache: 'no-store',
-          signal: controller.signal,
-        });
-        if (response.status === 200) body = await response.text();
-      } catch (error) {
-        if (controller.signal.aborted) return;
-        this.controller = null;
-        this.retry(0, error);
-        return;
-      }
-      if (controller.signal.aborted) return;
-      this.controller = null;
-      this.handle(response, body);
-    }
-    /** Poll again after `delay` ms (at once when 0). */
-    pollIn(delay) {
-      if (delay <= 0) {
-        this.poll();
-        return;
-      }
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.poll();
-      }, delay);
-    }
-    handle(response, body) {
-      const status = response.status;
-      if (status === 200) {
-        this.receive(response.headers, body);
-      } else if (status === 304 || status === 408) {
-        this.succeeded();
-        this.pollIn(pollWait(this.startedAt));
-      } else if (status === 410) {
-        this.fail('gone', status, `channel "${this.name}" was deleted on the daemon (410 Gone)`);
-      } else if (status >= 500) {
-        this.retry(status, new Error(`the daemon answered ${status} for ${this.url}`));
+      const resume =
+        this.streamId !== null
+          ? this.streamId
+          : resumeId(this.slots.map((_key, index) => earliest(this.channelsOf(index))));
+      const events = {
+        open: () => this.onOpen(transport),
+        message: (id, body, cursor) => this.onMessage(id, body, cursor),
+        end: (end) => this.onEnd(transport, end),
+      };
+      if (transport === 'eventsource') {
+        this.session = openEventSource(this.url, resume, events);
+      } else if (transport === 'websocket') {
+        this.session = openWebSocket(this.url, resume, events);
       } else {
+        this.session = openLongPoll(this.url, this.longPollStart(resume), events);
+      }
+    }
+    /**
+     * Where a long-poll starts: the resume id as a cursor; on a channel's own URL with
+     * nothing to resume from, the cursor its daemon last wrote (a daemon whose ids are not
+     * Nchan's) or the seed's first cursor; on a multiplexed URL no cursor (the oldest).
+     */
+    longPollStart(resume) {
+      if (resume !== null) return cursorFromId(resume);
+      if (this.slots.length > 1) return null;
+      const known = this.channelsOf(0).find((channel) => channel.cursor !== null);
+      return known ? known.cursor : FIRST_CURSOR;
+    }
+    onOpen(transport) {
+      this.failures = 0;
+      this.refusedAsGone = 0;
+      this.setStates('open', transport);
+    }
+    onMessage(idText, body, cursor) {
+      let id = parseMessageId(idText);
+      if (id !== null && (id.tags.length !== this.slots.length || id.source >= this.slots.length)) {
+        id = null;
+      }
+      if (idText !== null && id !== null) this.streamId = idText;
+      const source = id ? id.source : 0;
+      const receivers = this.channelsOf(source);
+      const data = parseMessage(body, receivers[0], this.url);
+      let written = cursor;
+      if (written === null && id !== null && idText !== null) written = cursorFromId(idText);
+      const lastModified = written === null ? null : written.lastModified;
+      const etag = written === null ? null : written.etag;
+      for (const channel of receivers) {
+        if (this.slots.length === 1 && cursor !== null) channel.cursor = cursor;
+        channel.receive(id, data, lastModified, etag);
+      }
+      if (id === null) return;
+      for (let index = 0; index < this.slots.length; index++) {
+        if (index === source) continue;
+        const position = { time: id.time, tag: id.tags[index] };
+        for (const channel of this.channelsOf(index)) channel.advance(position);
+      }
+    }
+    onEnd(transport, end) {
+      this.session = null;
+      if (!this.running) return;
+      if (end.fatal) {
+        this.fail(end.fatal, end.status, end.error.message);
+        return;
+      }
+      if (transport === 'eventsource' && !end.opened && options.transport === 'auto') {
+        this.longPollFallback = true;
+        this.open();
+        return;
+      }
+      if (transport === 'longpoll' && end.status === 0) this.longPollFallback = false;
+      const status = end.status;
+      if (status === 410) {
+        this.refusedAsGone += 1;
+        if (this.refusedAsGone >= GONE_AFTER) {
+          this.fail('gone', status, `the channel at ${this.url} is gone (410 Gone)`);
+          return;
+        }
+      } else if (status >= 400 && status < 500 && status !== 408) {
         this.fail(
           'failed',
           status,
           `the daemon refused ${this.url} with ${status}; check the channel URL and the daemon's allowOrigin`,
         );
-      }
-    }
-    /**
-     * The page's Content-Security-Policy refuses this channel's URL (`connect-src`): no poll
-     * can ever pass, so stop (state `failed`) instead of retrying.
-     *
-     * @param origin the daemon's origin, for the message
-     */
-    blockedByPolicy(origin) {
-      this.fail(
-        'failed',
-        0,
-        `the page's Content-Security-Policy blocks ${this.url} (connect-src); allow the push daemon in connect-src, e.g. "connect-src 'self' ${origin}"`,
-        logError,
-      );
-    }
-    receive(headers, body) {
-      const lastModified = headers.get('Last-Modified');
-      const etag = readEtag(headers);
-      this.succeeded();
-      if (lastModified !== null && etag !== null) {
-        this.cursor = { lastModified, etag };
-        cursors.set(this.name, { url: this.url, cursor: this.cursor });
-      }
-      const data = this.parseMessage(body);
-      if (data !== void 0) {
-        const update = { channel: this.name, url: this.url, data, lastModified, etag };
-        whenDocumentReady(() => deliver(update));
-      }
-      if (lastModified === null || etag === null) {
-        this.fail(
-          'failed',
-          200,
-          `the answer from ${this.url} has no readable Last-Modified and Etag headers; a cross-origin daemon must send Access-Control-Expose-Headers: Last-Modified, Etag`,
-        );
         return;
       }
-      this.poll();
+      this.retry(transport, end);
     }
-    /** The message's JSON, or undefined (reported) when it is empty or not JSON. */
-    parseMessage(body) {
-      if (body === '') {
-        warn(`pushserver: an empty message arrived on channel "${this.name}"`);
-        return void 0;
-      }
-      try {
-        return JSON.parse(body);
-      } catch (error) {
-        emit('error', {
-          channel: this.name,
-          url: this.url,
-          status: 200,
-          error: new Error(
-            `pushserver: a message on channel "${this.name}" is not JSON: ${error.message}`,
-          ),
-          retryIn: null,
-          fatal: false,
-        });
-        return void 0;
-      }
-    }
-    succeeded() {
-      this.failures = 0;
-      this.setState('open');
-    }
-    /** After a network error (status 0) or a 5xx: back off, then ask again with the same cursor. */
-    retry(status, error) {
+    /** Back off, then open again from the last message id read. */
+    retry(transport, end) {
       const delay = Math.max(retryDelay(this.failures), pollWait(this.startedAt));
       this.failures += 1;
-      emit('error', {
-        channel: this.name,
-        url: this.url,
-        status,
-        error,
-        retryIn: delay,
-        fatal: false,
-      });
-      this.setState('retrying');
-      this.pollIn(delay);
+      if (!end.opened || end.status !== 0) {
+        for (const channel of this.members()) {
+          emit('error', {
+            channel: channel.name,
+            url: channel.url,
+            status: end.status,
+            error: end.error,
+            retryIn: delay,
+            fatal: false,
+          });
+        }
+      }
+      this.setStates('retrying', transport, delay);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.open();
+      }, delay);
     }
-    /** Stop for good in `state`: a fatal `error` event, and `message` on the console. */
+    /**
+     * Stop for good: every channel of the connection in `state`, a fatal `error` event each,
+     * and `message` on the console.
+     */
     fail(state, status, message, log = warn) {
-      this.stop(state);
+      const members = this.members();
+      const transport = this.session ? this.session.transport : null;
+      this.stop();
       const error = new Error(`pushserver: ${message}`);
-      emit('error', {
-        channel: this.name,
-        url: this.url,
-        status,
-        error,
-        retryIn: null,
-        fatal: true,
-      });
+      for (const channel of members) {
+        channel.setState(state, transport);
+        emit('error', {
+          channel: channel.name,
+          url: channel.url,
+          status,
+          error,
+          retryIn: null,
+          fatal: true,
+        });
+      }
       log(error.message);
     }
-    setState(state) {
-      if (state === this.state) return;
-      const previous = this.state;
-      this.state = state;
-      emit('state', { channel: this.name, url: this.url, state, previous });
+    setStates(state, transport, retryIn = null) {
+      for (const channel of this.members()) channel.setState(state, transport, retryIn);
     }
   };
+  function earliest(list) {
+    let result = null;
+    for (const channel of list) {
+      const position = channel.position;
+      if (position === null) return null;
+      if (result === null || position.time < result.time) result = position;
+      else if (position.time === result.time && position.tag < result.tag) result = position;
+    }
+    return result;
+  }
+  function parseMessage(body, channel, url) {
+    const name = channel ? channel.name : url;
+    if (body === '') {
+      warn(`pushserver: an empty message arrived on channel "${name}"`);
+      return void 0;
+    }
+    try {
+      return JSON.parse(body);
+    } catch (error) {
+      emit('error', {
+        channel: channel ? channel.name : null,
+        url,
+        status: 200,
+        error: new Error(
+          `pushserver: a message on channel "${name}" is not JSON: ${error.message}`,
+        ),
+        retryIn: null,
+        fatal: false,
+      });
+      return void 0;
+    }
+  }
+  function slotKey(channel) {
+    const multiplex = options.multiplex ? channel.multiplex : null;
+    if (!multiplex) return `url ${channel.url}`;
+    return `multi ${multiplex.prefix}
+${multiplex.suffix}
+${multiplex.delimiter}
+${multiplex.id}`;
+  }
+  var planned = false;
+  function schedulePlan() {
+    if (planned) return;
+    planned = true;
+    queueMicrotask(plan);
+  }
+  function restartAll() {
+    for (const connection of [...connections.values()]) connection.stop();
+    schedulePlan();
+  }
+  function stopAll() {
+    for (const connection of [...connections.values()]) connection.stop();
+  }
+  function plan() {
+    planned = false;
+    const wanted = /* @__PURE__ */ new Map();
+    const groups = /* @__PURE__ */ new Map();
+    for (const channel of channels.values()) {
+      if (!channel.active) continue;
+      const key = slotKey(channel);
+      const multiplex = options.multiplex ? channel.multiplex : null;
+      if (!multiplex) {
+        wanted.set(channel.url, [key]);
+        continue;
+      }
+      const groupKey = `${multiplex.prefix}
+${multiplex.suffix}
+${multiplex.delimiter}`;
+      let group = groups.get(groupKey);
+      if (!group) {
+        group = { channel, slots: [] };
+        groups.set(groupKey, group);
+      }
+      if (!group.slots.includes(key)) group.slots.push(key);
+    }
+    for (const { slots } of groups.values()) {
+      for (const chunk of chunks(slots)) {
+        wanted.set(urlOf(chunk), chunk);
+      }
+    }
+    for (const [url, connection] of [...connections]) {
+      if (!wanted.has(url) || !connection.running) connection.stop();
+    }
+    for (const [url, slots] of wanted) {
+      if (connections.has(url)) continue;
+      const connection = new Connection(url, slots);
+      connections.set(url, connection);
+      connection.start();
+    }
+  }
+  function chunks(slots) {
+    const result = [];
+    let current = [];
+    let length = 0;
+    for (const slot of slots) {
+      const id = multiplexOfSlot(slot).id;
+      if (
+        current.length > 0 &&
+        (current.length >= MAX_IDS || length + 1 + id.length > MAX_IDS_LENGTH)
+      ) {
+        result.push(current);
+        current = [];
+        length = 0;
+      }
+      current.push(slot);
+      length += (current.length > 1 ? 1 : 0) + id.length;
+    }
+    if (current.length > 0) result.push(current);
+    return result;
+  }
+  function multiplexOfSlot(slot) {
+    const [prefix, suffix, delimiter, id] = slot.slice('multi '.length).split('\n');
+    return { prefix, suffix, delimiter, id };
+  }
+  function urlOf(slots) {
+    if (slots.length === 1) {
+      const channel = [...channels.values()].find(
+        (candidate) => candidate.active && slotKey(candidate) === slots[0],
+      );
+      return channel.url;
+    }
+    const first = multiplexOfSlot(slots[0]);
+    const ids = slots.map((slot) => multiplexOfSlot(slot).id);
+    return `${first.prefix}${ids.join(first.delimiter)}${first.suffix}`;
+  }
 
   // src/client/csp.ts
   function onSecurityPolicyViolation(event) {
     if (event.disposition === 'report') return;
     if (!/^connect-src\b/.test(event.effectiveDirective || event.violatedDirective || '')) return;
-    for (const channel of channels.values()) {
-      if (!channel.running) continue;
-      const target = absoluteUrl(channel.url);
-      if (target && isBlockedUrl(event.blockedURI, channel.url, target)) {
-        channel.blockedByPolicy(target.origin);
+    for (const connection of [...allConnections()]) {
+      const url = connection.requestUrl;
+      const target = absoluteUrl(url);
+      if (target && isBlockedUrl(event.blockedURI, url, target)) {
+        connection.fail(
+          'failed',
+          0,
+          `the page's Content-Security-Policy blocks ${url} (connect-src); allow the push daemon in connect-src, e.g. "connect-src 'self' ${target.origin}"`,
+          logError,
+        );
       }
     }
   }
@@ -390,25 +848,25 @@
         throw new TypeError('pushserver: updates.subscribe() takes an object {name: channelUrl}');
       }
       for (const name of Object.keys(channelsByName)) {
-        const url = channelsByName[name];
-        if (!url) continue;
-        if (typeof url !== 'string') {
-          throw new TypeError(`pushserver: the URL of channel "${name}" must be a string`);
-        }
+        const spec = channelsByName[name];
+        if (!spec) continue;
+        const { url, multiplex } = readSpec(name, spec);
         const existing = channels.get(name);
         if (existing && !TERMINAL_STATES.includes(existing.state)) continue;
-        const known = cursors.get(name);
-        const cursor = known && known.url === url ? known.cursor : FIRST_CURSOR;
-        const channel = new Channel(name, url, cursor);
-        channels.set(name, channel);
-        channel.start();
+        const known = resumes.get(name);
+        channels.set(
+          name,
+          new Channel(name, url, multiplex, known && known.url === url ? known : null),
+        );
       }
+      schedulePlan();
     },
     unsubscribe(name) {
       const channel = channels.get(name);
       if (!channel) return false;
       channels.delete(name);
-      channel.stop('closed');
+      channel.setState('closed', null);
+      schedulePlan();
       return true;
     },
     registerProcessor(name, type, processor) {
@@ -436,8 +894,32 @@
       const channel = channels.get(name);
       return channel ? channel.state : void 0;
     },
-    configure,
+    transport(name) {
+      const channel = channels.get(name);
+      return channel ? channel.transport : null;
+    },
+    configure(changes) {
+      if (applyOptions(changes)) restartAll();
+      return Object.assign({}, options);
+    },
   };
+  function readSpec(name, spec) {
+    if (typeof spec === 'string') return { url: spec, multiplex: null };
+    const given = spec;
+    if (typeof spec !== 'object' || typeof given.url !== 'string') {
+      throw new TypeError(
+        `pushserver: channel "${name}" must be a URL string or {url, multiplex} as the helpers render it`,
+      );
+    }
+    const multiplex = given.multiplex;
+    if (multiplex === void 0 || multiplex === null) return { url: given.url, multiplex: null };
+    for (const key of ['prefix', 'suffix', 'delimiter', 'id']) {
+      if (typeof multiplex[key] !== 'string') {
+        throw new TypeError(`pushserver: channel "${name}": multiplex.${key} must be a string`);
+      }
+    }
+    return { url: given.url, multiplex };
+  }
 
   // src/client/data-blocks.ts
   var readBlocks = /* @__PURE__ */ new WeakSet();
@@ -470,19 +952,18 @@
   }
 
   // src/client/page-lifecycle.ts
-  var pausedByPagehide = [];
   function onPagehide() {
     for (const channel of channels.values()) {
-      if (!channel.running) continue;
-      channel.stop('paused');
-      pausedByPagehide.push(channel);
+      if (!channel.active) continue;
+      channel.paused = true;
+      channel.setState('paused', channel.transport);
     }
+    stopAll();
   }
   function onPageshow(event) {
     if (!event.persisted) return;
-    for (const channel of pausedByPagehide.splice(0)) {
-      if (channels.get(channel.name) === channel) channel.start();
-    }
+    for (const channel of channels.values()) channel.paused = false;
+    schedulePlan();
   }
 
   // src/client/index.ts

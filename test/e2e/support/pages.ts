@@ -33,6 +33,12 @@ export interface PageSpec {
   cookie?: string;
   /** Hold back the page's processor script (probe.js) this long. */
   probeDelayMs?: number;
+  /**
+   * `updates.configure(options)` before the page subscribes (e.g. `{transport: 'longpoll'}`):
+   * the client is loaded first and configured by a script of the page's origin (so a
+   * strict CSP allows it); the snippet's own copy of the client then finds it loaded.
+   */
+  options?: Record<string, unknown>;
 }
 
 /** A plain node:http server for test pages, the client and jQuery, on a free port. */
@@ -50,6 +56,7 @@ const FILES: Record<string, string> = {
   '/static/jquery3.js': 'node_modules/jquery/dist/jquery.min.js',
   '/static/jquery4.js': 'node_modules/jquery4/dist/jquery.min.js',
   '/static/probe.js': 'test/e2e/fixtures/probe.js',
+  '/static/configure.js': 'test/e2e/fixtures/configure.js',
 };
 
 /**
@@ -135,13 +142,17 @@ function renderPage(spec: PageSpec): string {
     jquery: spec.client !== 'plain',
     settings: resolveSettings({ port: spec.daemonPort }, 'e2e page'),
   });
+  const configure = spec.options
+    ? '<script src="/static/pushserver/updates.js"></script>\n' +
+      `<script src="/static/configure.js?options=${encodeURIComponent(JSON.stringify(spec.options))}"></script>\n`
+    : '';
   return `<!doctype html>
 <html>
 <head><meta charset="utf-8"><title>pushserver e2e page</title></head>
 <body>
 <h1>updates</h1>
 <ol id="updates"></ol>
-${jquery}${snippet}
+${configure}${jquery}${snippet}
 <script src="/static/probe.js?delay=${spec.probeDelayMs ?? 0}" data-channel="main"></script>
 </body>
 </html>
