@@ -10,8 +10,18 @@
  */
 
 export { encodeChannelId, MAX_CHANNEL_ID_BYTES } from './channel/id.js';
-export { compileLocation, type LocationPattern } from './channel/location-pattern.js';
-export { channelUrl, multiChannelUrl, publisherUrl } from './channel/urls.js';
+export {
+  compileLocation,
+  type LocationPattern,
+  type ReversedPath,
+} from './channel/location-pattern.js';
+export {
+  channelUrl,
+  type MultiplexTarget,
+  multiChannelUrl,
+  multiplexTarget,
+  publisherUrl,
+} from './channel/urls.js';
 export { ChannelIdError, PublishError, SettingsError } from './errors.js';
 export { escapejs, jsonForScript } from './escape.js';
 export {
@@ -49,6 +59,8 @@ export {
 export {
   createTemplateHelpers,
   DEFAULT_CLIENT_SRC,
+  type MultiplexedChannel,
+  type RenderedChannel,
   type SubscriptionChannels,
   type SubscriptionMode,
   type SubscriptionSnippetOptions,

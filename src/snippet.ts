@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { channelIdProblem } from './channel/id.js';
-import { channelUrl } from './channel/urls.js';
+import { channelUrl, type MultiplexTarget, multiplexTarget } from './channel/urls.js';
 import { ChannelIdError, describeValue } from './errors.js';
 import { escapeAttribute, escapejs, jsonForScript } from './escape.js';
 import type { ResolvedSettings } from './settings/index.js';
@@ -42,6 +42,26 @@ export interface SubscriptionUrl {
  */
 export type SubscriptionChannels = Record<string, string | SubscriptionUrl>;
 
+/**
+ * What the snippet renders for a channel id that can share the page's one multiplexed
+ * connection: the channel's own URL (a connection of its own, the fallback) and its
+ * place in the multiplexed URL ({@link multiplexTarget}). Other channels render as a
+ * URL string.
+ *
+ * @example
+ * {
+ *   url: 'http://127.0.0.1:8001/subscriber/room-1',
+ *   multiplex: { prefix: 'http://127.0.0.1:8001/multi/', suffix: '', delimiter: ',', id: 'room-1' },
+ * }
+ */
+export interface MultiplexedChannel {
+  url: string;
+  multiplex: MultiplexTarget;
+}
+
+/** A channel as the snippet renders it for the client: a URL, or a {@link MultiplexedChannel}. */
+export type RenderedChannel = string | MultiplexedChannel;
+
 /** How {@link subscriptionSnippet} renders. */
 export interface SubscriptionSnippetOptions {
   /** CSP nonce put on the script tags; none when absent or empty. */
@@ -65,6 +85,15 @@ export interface SubscriptionSnippetOptions {
    */
   mode?: SubscriptionMode;
   /**
+   * `true` renders each channel id that a multiplexed subscriber location (one with a
+   * `splitDelimiter`, by default `/multi/`) can carry as `{url, multiplex}`, so the client
+   * follows all of them on one connection; other channels stay URL strings. `false`
+   * renders URL strings only: one connection per channel, for a daemon without a
+   * multiplexed location.
+   * @default true
+   */
+  multiplex?: boolean;
+  /**
    * Settings channel URLs are built from.
    * @default getSettings() at render time
    */
@@ -82,23 +111,24 @@ const ABSOLUTE_URL = /^https?:\/\//i;
  * Render the tags that load the browser client and subscribe the page to `channels`.
  *
  * Inline mode: `<script src="…"></script>` then
- * `<script>pushserver.updates.subscribe({"name":"<url>",…});</script>`, which works with
+ * `<script>pushserver.updates.subscribe({"name":<channel>,…});</script>`, which works with
  * and without jQuery (`$.updates.subscribe` with `jquery: true`). Data mode: first
- * `<script type="application/json" data-pushserver-channels>{"name":"<url>",…}</script>`,
+ * `<script type="application/json" data-pushserver-channels>{"name":<channel>,…}</script>`,
  * then the `<script src>` tag; the client subscribes to every such block by itself.
- * A channel id (a string) becomes `channelUrl(id)`, even `'https://…'`; only
- * `{url: 'https://…'}` is used as is.
+ * A channel id (a string) becomes `channelUrl(id)`, even `'https://…'`, rendered as
+ * `{"url":…,"multiplex":…}` ({@link MultiplexedChannel}) when a multiplexed location can
+ * carry it and `multiplex` is not `false`; only `{url: 'https://…'}` is used as is.
  * Names and URLs are escaped for where they land (JSON in a script, attribute), once.
  *
  * @param channels name → channel id, or name → `{url}` (an absolute `http(s)` URL); at least one
- * @param options nonce, client `src`, `jquery`, `mode`, `settings`
+ * @param options nonce, client `src`, `jquery`, `mode`, `multiplex`, `settings`
  * @returns HTML, safe to output unescaped
  * @throws ChannelIdError naming the helper and the channel when an id is unusable
  * @throws TypeError naming the helper and the channel when a `{url}` is not an absolute http(s) URL
  * @example
  * subscriptionSnippet({ chat: 'room-1' }, { nonce: 'r4nd0m' })
  * // <script src="/static/pushserver/updates.js" nonce="r4nd0m"></script>
- * // <script nonce="r4nd0m">pushserver.updates.subscribe({"chat":"http://127.0.0.1:8001/subscriber/room-1"});</script>
+ * // <script nonce="r4nd0m">pushserver.updates.subscribe({"chat":{"url":"http://127.0.0.1:8001/subscriber/room-1","multiplex":{"prefix":"http://127.0.0.1:8001/multi/","suffix":"","delimiter":",","id":"room-1"}}});</script>
  */
 export function subscriptionSnippet(
   channels: SubscriptionChannels,
@@ -109,7 +139,9 @@ export function subscriptionSnippet(
   if (mode !== 'inline' && mode !== 'data') {
     throw new TypeError(`${helper}: mode must be "inline" or "data", got ${JSON.stringify(mode)}`);
   }
-  const json = jsonForScript(channelUrls(channels, helper, options.settings));
+  const json = jsonForScript(
+    renderedChannels(channels, helper, options.settings, options.multiplex !== false),
+  );
   const nonce = options.nonce ? ` nonce="${escapeAttribute(String(options.nonce))}"` : '';
   const client = `<script src="${escapeAttribute(options.src ?? DEFAULT_CLIENT_SRC)}"${nonce}></script>`;
   if (mode === 'data') {
@@ -144,11 +176,12 @@ export function mergeChannels(
   return { ...positional, ...named } as SubscriptionChannels;
 }
 
-function channelUrls(
+function renderedChannels(
   channels: unknown,
   helper: string,
   settings: ResolvedSettings | undefined,
-): Record<string, string> {
+  multiplex: boolean,
+): Record<string, RenderedChannel> {
   if (typeof channels !== 'object' || channels === null || Array.isArray(channels)) {
     throw new TypeError(
       `${helper}: channels must be an object of name → channel id, got ${describeValue(channels)}`,
@@ -160,14 +193,18 @@ function channelUrls(
       `${helper}: no channels given; pass at least one, e.g. main_channel="room-1"`,
     );
   }
-  const urls: Record<string, string> = {};
+  const rendered: Record<string, RenderedChannel> = {};
   for (const [name, value] of entries) {
     const where = `${helper} channel "${name}"`;
-    urls[name] = isUrlObject(value)
-      ? explicitUrl(value, where)
-      : checkedChannelUrl(value, where, settings);
+    if (isUrlObject(value)) {
+      rendered[name] = explicitUrl(value, where);
+      continue;
+    }
+    const url = checkedChannelUrl(value, where, settings);
+    const target = multiplex ? multiplexTarget(value as string, settings) : null;
+    rendered[name] = target ? { url, multiplex: target } : url;
   }
-  return urls;
+  return rendered;
 }
 
 /** An object with a `url` key is a {@link SubscriptionUrl}; anything else is a channel id. */
@@ -325,7 +362,7 @@ export interface TemplateHelpers {
  * Make the helpers with fixed defaults, which win over the Express middleware's options
  * found in the render data (`pushserverOptions`).
  *
- * @param defaults `src`, `jquery`, `mode` and `settings` for every call
+ * @param defaults `src`, `jquery`, `mode`, `multiplex` and `settings` for every call
  * @returns `{channelUrl, escapejs, pushserverSubscribe}`
  * @example
  * const helpers = createTemplateHelpers({ mode: 'data' });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { channelUrl, multiChannelUrl } from '../src/channel/urls.js';
 import { ChannelIdError } from '../src/errors.js';
 import { resolveSettings } from '../src/settings/index.js';
 import {
@@ -9,6 +10,7 @@ import {
   createTemplateHelpers,
   helperSettings,
   helperSnippetOptions,
+  type MultiplexedChannel,
   subscriptionSnippet,
   templateChannelUrl,
 } from '../src/snippet.js';
@@ -18,29 +20,41 @@ import {
   inlineScripts,
   NONCE,
   parsePage,
+  renderedChannel,
   runPage,
 } from './fixtures/templates/page.js';
 
 const SRC = '<script src="/static/pushserver/updates.js"></script>';
+/** The rendered `room-1` under the default settings, written out. */
+const ROOM_1 =
+  '{"url":"http://127.0.0.1:8001/subscriber/room-1","multiplex":{"prefix":"http://127.0.0.1:8001/multi/","suffix":"","delimiter":",","id":"room-1"}}';
+const X = renderedChannel('http://127.0.0.1:8001/subscriber/x');
 
 describe('subscriptionSnippet, inline mode', () => {
   test('exact output for an ordinary id: the call a page without jQuery has', () => {
     const html = subscriptionSnippet({ main_channel: 'room-1' });
     assert.equal(
       html,
-      `${SRC}\n<script>pushserver.updates.subscribe({"main_channel":"http://127.0.0.1:8001/subscriber/room-1"});</script>`,
+      `${SRC}\n<script>pushserver.updates.subscribe({"main_channel":${ROOM_1}});</script>`,
     );
     assert.deepEqual(runPage(html).subscribed, [
-      { main_channel: 'http://127.0.0.1:8001/subscriber/room-1' },
+      {
+        main_channel: {
+          url: 'http://127.0.0.1:8001/subscriber/room-1',
+          multiplex: {
+            prefix: 'http://127.0.0.1:8001/multi/',
+            suffix: '',
+            delimiter: ',',
+            id: 'room-1',
+          },
+        },
+      },
     ]);
   });
 
   test("jquery: true renders the seed's $.updates call, which needs jQuery on the page", () => {
     const html = subscriptionSnippet({ main_channel: 'room-1' }, { jquery: true });
-    assert.equal(
-      html,
-      `${SRC}\n<script>$.updates.subscribe({"main_channel":"http://127.0.0.1:8001/subscriber/room-1"});</script>`,
-    );
+    assert.equal(html, `${SRC}\n<script>$.updates.subscribe({"main_channel":${ROOM_1}});</script>`);
     assert.throws(() => runPage(html), /\$ is not defined/);
     const subscribed: unknown[] = [];
     runPage(html, {
@@ -53,7 +67,7 @@ describe('subscriptionSnippet, inline mode', () => {
     assert.equal(
       subscriptionSnippet(
         { a: 'x' },
-        { nonce: 'n"o<n>ce', jquery: false, src: '/js/u.js?a=1&b="2"' },
+        { nonce: 'n"o<n>ce', jquery: false, src: '/js/u.js?a=1&b="2"', multiplex: false },
       ),
       '<script src="/js/u.js?a=1&amp;b=&quot;2&quot;" nonce="n&quot;o&lt;n&gt;ce"></script>\n' +
         '<script nonce="n&quot;o&lt;n&gt;ce">pushserver.updates.subscribe({"a":"http://127.0.0.1:8001/subscriber/x"});</script>',
@@ -75,7 +89,10 @@ describe('subscriptionSnippet, inline mode', () => {
       assert.deepEqual(page.handlers, []);
       assert.deepEqual(alerts, []);
       assert.deepEqual(subscribed, [
-        { main_channel: url, other: 'http://127.0.0.1:8001/subscriber/b' },
+        {
+          main_channel: renderedChannel(url),
+          other: renderedChannel('http://127.0.0.1:8001/subscriber/b'),
+        },
       ]);
       assert.equal(resolveSettings().locations[1].pattern.match(new URL(url).pathname), id);
     });
@@ -83,12 +100,13 @@ describe('subscriptionSnippet, inline mode', () => {
 
   test('hostile channel names are escaped in the JSON, not double-escaped', () => {
     const name = '</script><!--"\u2028';
-    const html = subscriptionSnippet({ [name]: 'x' });
+    const html = subscriptionSnippet({ [name]: 'x' }, { multiplex: false });
     assert.equal(
       html,
       `${SRC}\n<script>pushserver.updates.subscribe({"\\u003C/script\\u003E\\u003C!--\\"\\u2028":"http://127.0.0.1:8001/subscriber/x"});</script>`,
     );
     assert.deepEqual(runPage(html).subscribed, [{ [name]: 'http://127.0.0.1:8001/subscriber/x' }]);
+    assert.deepEqual(runPage(subscriptionSnippet({ [name]: 'x' })).subscribed, [{ [name]: X }]);
   });
 
   test('only {url} is a URL, used as is (and escaped for the script)', () => {
@@ -105,8 +123,8 @@ describe('subscriptionSnippet, inline mode', () => {
       runPage(subscriptionSnippet({ a: 'https://evil.example/x', b: 'HTTP://x/y' })).subscribed,
       [
         {
-          a: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
-          b: 'http://127.0.0.1:8001/subscriber/HTTP%3A%2F%2Fx%2Fy',
+          a: renderedChannel('http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx'),
+          b: renderedChannel('http://127.0.0.1:8001/subscriber/HTTP%3A%2F%2Fx%2Fy'),
         },
       ],
     );
@@ -142,13 +160,10 @@ describe('subscriptionSnippet, inline mode', () => {
 
 describe('subscriptionSnippet, data mode', () => {
   test('exact output: the data block first, then the client; nothing executable inline', () => {
-    const html = subscriptionSnippet(
-      { main_channel: '</script><script>alert(1)</script>' },
-      { mode: 'data', nonce: 'abc' },
-    );
+    const html = subscriptionSnippet({ main_channel: 'room-1' }, { mode: 'data', nonce: 'abc' });
     assert.equal(
       html,
-      '<script type="application/json" data-pushserver-channels>{"main_channel":"http://127.0.0.1:8001/subscriber/%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E"}</script>\n' +
+      `<script type="application/json" data-pushserver-channels>{"main_channel":${ROOM_1}}</script>\n` +
         '<script src="/static/pushserver/updates.js" nonce="abc"></script>',
     );
     const page = parsePage(html);
@@ -166,7 +181,130 @@ describe('subscriptionSnippet, data mode', () => {
       const page = parsePage(subscriptionSnippet({ [name]: id }, { mode: 'data' }));
       assert.equal(page.scripts.length, 2);
       assert.deepEqual(inlineScripts(page), []);
-      assert.deepEqual(JSON.parse(page.scripts[0].text), { [name]: url });
+      assert.deepEqual(JSON.parse(page.scripts[0].text), { [name]: renderedChannel(url) });
+    });
+  }
+});
+
+describe('multiplexed channels', () => {
+  /** The channels a snippet subscribes to, read back as the client gets them. */
+  const subscribed = (html: string) => runPage(html).subscribed[0] as Record<string, unknown>;
+  /** The multiplexed URL a browser builds from rendered descriptors. */
+  function joined(channels: unknown[]): string {
+    const targets = channels.map((channel) => (channel as MultiplexedChannel).multiplex);
+    const [{ prefix, suffix, delimiter }] = targets;
+    return prefix + targets.map((target) => target.id).join(delimiter) + suffix;
+  }
+
+  test('ids with spaces, quotes and unicode: joined, the descriptors give multiChannelUrl', () => {
+    const ids = ['room 1', "it's", 'é'];
+    const channels = subscribed(subscriptionSnippet({ a: ids[0], b: ids[1], c: ids[2] }));
+    assert.deepEqual(channels.b, {
+      url: 'http://127.0.0.1:8001/subscriber/it%27s',
+      multiplex: {
+        prefix: 'http://127.0.0.1:8001/multi/',
+        suffix: '',
+        delimiter: ',',
+        id: 'it%27s',
+      },
+    });
+    const values = [channels.a, channels.b, channels.c];
+    assert.equal(joined(values), multiChannelUrl(ids));
+    assert.equal(joined([channels.c, channels.a]), multiChannelUrl(['é', 'room 1']));
+    for (const [i, value] of values.entries()) {
+      assert.equal((value as MultiplexedChannel).url, channelUrl(ids[i]));
+    }
+  });
+
+  test('a regex multiplexed location: the prefix and suffix around the ids', () => {
+    const settings = resolveSettings({
+      subscriberHost: { location: 'push.example.com', secure: true },
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', url: '/sub/:channel' },
+        { type: 'subscriber', url: '^/mux/(?P<ids>[^/]+)/stream$', splitDelimiter: '+' },
+      ],
+    });
+    const channels = subscribed(subscriptionSnippet({ a: 'r 1', b: 'é' }, { settings }));
+    assert.deepEqual(channels.a, {
+      url: 'https://push.example.com/sub/r%201',
+      multiplex: {
+        prefix: 'https://push.example.com/mux/',
+        suffix: '/stream',
+        delimiter: '+',
+        id: 'r%201',
+      },
+    });
+    assert.equal(
+      joined([channels.a, channels.b]),
+      'https://push.example.com/mux/r%201+%C3%A9/stream',
+    );
+    assert.equal(joined([channels.a, channels.b]), multiChannelUrl(['r 1', 'é'], settings));
+  });
+
+  test('an id holding the delimiter and a {url} stay URL strings beside the others', () => {
+    const url = 'https://push.example.com/sub/x';
+    assert.deepEqual(subscribed(subscriptionSnippet({ a: 'x', b: 'a,b', c: { url } })), {
+      a: X,
+      b: 'http://127.0.0.1:8001/subscriber/a%2Cb',
+      c: url,
+    });
+  });
+
+  test('settings without a multiplexed location render URL strings', () => {
+    const settings = resolveSettings({
+      locations: [
+        { type: 'publisher', prefix: '/pub/' },
+        { type: 'subscriber', prefix: '/sub/' },
+      ],
+    });
+    assert.equal(
+      subscriptionSnippet({ a: 'room-1' }, { settings }),
+      `${SRC}\n<script>pushserver.updates.subscribe({"a":"http://127.0.0.1:8001/sub/room-1"});</script>`,
+    );
+  });
+
+  test('multiplex: false renders URL strings (a connection per channel), in both modes', () => {
+    assert.equal(
+      subscriptionSnippet({ a: 'room-1' }, { multiplex: false }),
+      `${SRC}\n<script>pushserver.updates.subscribe({"a":"http://127.0.0.1:8001/subscriber/room-1"});</script>`,
+    );
+    assert.equal(
+      subscriptionSnippet({ a: 'room-1' }, { multiplex: false, mode: 'data' }),
+      '<script type="application/json" data-pushserver-channels>{"a":"http://127.0.0.1:8001/subscriber/room-1"}</script>\n' +
+        SRC,
+    );
+    assert.match(subscriptionSnippet({ a: 'room-1' }, { multiplex: true }), /"multiplex":/);
+  });
+
+  test('data mode renders the same JSON as the inline call', () => {
+    const channels = { a: 'room 1', b: 'a,b', c: "it's" };
+    const inline = /subscribe\((.*)\);<\/script>$/.exec(subscriptionSnippet(channels))?.[1];
+    const data = parsePage(subscriptionSnippet(channels, { mode: 'data' })).scripts[0].text;
+    assert.equal(data, inline);
+  });
+
+  for (const mode of ['inline', 'data'] as const) {
+    test(`${mode} mode: </script> in a channel name or id cannot leave the script`, () => {
+      const hostile = '</script><script>alert(1)</script>';
+      const html = subscriptionSnippet({ [hostile]: hostile }, { mode });
+      assert.equal(html.split('</script>').length - 1, 2);
+      const page = parsePage(html);
+      assert.equal(page.scripts.length, 2);
+      const json = mode === 'data' ? page.scripts[0].text : inlineScripts(page)[0].text;
+      const rendered = renderedChannel(CHANNEL_CASES[1].url);
+      assert.equal(CHANNEL_CASES[1].id, hostile);
+      assert.equal(
+        json,
+        `${mode === 'data' ? '' : 'pushserver.updates.subscribe('}{"\\u003C/script\\u003E\\u003Cscript\\u003Ealert(1)\\u003C/script\\u003E":${JSON.stringify(rendered)}}${mode === 'data' ? '' : ');'}`,
+      );
+      if (mode === 'inline') {
+        const { subscribed: calls, alerts } = runPage(html);
+        assert.deepEqual(calls, [{ [hostile]: rendered }]);
+        assert.deepEqual(alerts, []);
+      } else {
+        assert.deepEqual(JSON.parse(json), { [hostile]: rendered });
+      }
     });
   }
 });
@@ -246,6 +384,16 @@ describe('helperSnippetOptions', () => {
       { mode: 'data', src: '/e.js', jquery: false, nonce: 'ctx', helper: 'h' },
     );
     assert.deepEqual(helperSnippetOptions(undefined, {}, undefined, 'h'), { helper: 'h' });
+    const perChannel = { pushserverOptions: { multiplex: false } };
+    assert.equal(helperSnippetOptions(perChannel, {}, undefined, 'h').multiplex, false);
+    assert.equal(
+      helperSnippetOptions(perChannel, { multiplex: true }, undefined, 'h').multiplex,
+      true,
+    );
+    assert.equal(
+      helperSnippetOptions({}, { multiplex: true }, { multiplex: false }, 'h').multiplex,
+      false,
+    );
   });
 
   test("helperSettings: the engine's, else the middleware's from the render data", () => {

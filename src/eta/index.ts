@@ -18,7 +18,7 @@ import {
   templatesDirectory,
 } from '../snippet.js';
 
-/** Defaults for the snippet: `src`, `jquery`, `mode`, `settings`. */
+/** Defaults for the snippet: `src`, `jquery`, `mode`, `multiplex`, `settings`. */
 export type EtaHelperOptions = TemplateHelperOptions;
 
 /**
@@ -27,7 +27,7 @@ export type EtaHelperOptions = TemplateHelperOptions;
  * always a channel id, a full URL is `{ url: 'https://…' }`). Print the snippet raw
  * (`<%~ %>`); the other two are HTML-safe either way.
  *
- * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`
  * @returns the three functions, to spread into the render data
  * @example eta.render('page', { ...etaHelpers(), cspNonce, room })
  */
@@ -70,7 +70,7 @@ export function loadPartials<E extends EtaRenderer>(eta: E): E {
  * to the render wins over them), with the partial `@pushserver/subscribe` loaded.
  *
  * @param Eta the `Eta` class from `eta` (4) or eta 3
- * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`
  * @returns the subclass
  * @example
  * const PushEta = withPushserverHelpers(Eta);

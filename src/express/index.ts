@@ -24,7 +24,7 @@ export {
 export { CLIENT_DIRECTORY } from './static-client.js';
 
 /**
- * Options of {@link pushserver}. The snippet defaults (`src`, `jquery`, `mode`, `settings`)
+ * Options of {@link pushserver}. The snippet defaults (`src`, `jquery`, `mode`, `multiplex`, `settings`)
  * reach every engine's helpers: the Express locals (eta, ejs, pug), the nunjucks tags and
  * globals, the handlebars helpers; options given to `install(env, options)` or
  * `registerHelpers(handlebars, options)` win over them.
@@ -62,7 +62,7 @@ export interface PushserverOptions extends TemplateHelperOptions {
  * `escapejs`, `pushserverSubscribe` and the snippet options (`pushserverOptions`, which
  * the nunjucks and handlebars helpers read) into `res.locals` and `app.locals`.
  *
- * @param options `prefix`, `serveClient`, `clientDirectory`, `maxAge`, and the snippet's `src`, `jquery`, `mode`, `settings`
+ * @param options `prefix`, `serveClient`, `clientDirectory`, `maxAge`, and the snippet's `src`, `jquery`, `mode`, `multiplex`, `settings`
  * @returns an Express middleware
  * @example
  * app.use(pushserver({ mode: 'data' }));
@@ -71,10 +71,10 @@ export interface PushserverOptions extends TemplateHelperOptions {
 export function pushserver(options: PushserverOptions = {}): RequestHandler {
   const prefix = normalizePrefix(options.prefix ?? '/static/pushserver/');
   const { serveClient = true, clientDirectory = CLIENT_DIRECTORY, maxAge = 0 } = options;
-  const { src = `${prefix}updates.js`, jquery, mode, settings } = options;
+  const { src = `${prefix}updates.js`, jquery, mode, multiplex, settings } = options;
   const handlers: RequestHandler[] = [];
   if (serveClient) handlers.push(clientHandler({ prefix, directory: clientDirectory, maxAge }));
-  handlers.push(localsHandler(pushserverLocals({ src, jquery, mode, settings })));
+  handlers.push(localsHandler(pushserverLocals({ src, jquery, mode, multiplex, settings })));
   return chain(handlers);
 }
 

@@ -23,7 +23,7 @@ export interface PushserverLocals extends TemplateHelpers {
  * its data can use the functions (eta's `it.`, ejs, pug); nunjucks gets their output
  * marked safe.
  *
- * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`
  * @returns the three functions and `pushserverOptions`
  * @example Object.assign(app.locals, pushserverLocals({ mode: 'data' }));
  */

@@ -35,7 +35,7 @@ interface HelperOptions {
 }
 
 /**
- * Defaults for the snippet: `src`, `jquery`, `mode`, `settings`; they win over the Express
+ * Defaults for the snippet: `src`, `jquery`, `mode`, `multiplex`, `settings`; they win over the Express
  * middleware's.
  */
 export type HandlebarsHelperOptions = TemplateHelperOptions;
@@ -53,7 +53,7 @@ export type HandlebarsHelperOptions = TemplateHelperOptions;
  * helper's second argument.
  *
  * @param handlebars the global `Handlebars` or one from `Handlebars.create()`
- * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`; unset keys come
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`; unset keys come
  * from the Express middleware's options
  * @returns `handlebars`, for chaining
  * @example registerHelpers(Handlebars.create(), { mode: 'data' })

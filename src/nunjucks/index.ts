@@ -33,7 +33,7 @@ interface NunjucksContext {
 }
 
 /**
- * Defaults for the snippet: `src`, `jquery`, `mode`, `settings`; they win over the Express
+ * Defaults for the snippet: `src`, `jquery`, `mode`, `multiplex`, `settings`; they win over the Express
  * middleware's.
  */
 export type NunjucksHelperOptions = TemplateHelperOptions;
@@ -58,7 +58,7 @@ type Keywords = Record<string, unknown> & { __keywords?: true };
  * with autoescape on or off, and the tags follow the environment's delimiters.
  *
  * @param env the app's `nunjucks.Environment`
- * @param options snippet defaults: `src`, `jquery`, `mode`, `settings`; unset keys come
+ * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`; unset keys come
  * from the Express middleware's options
  * @returns `env`, for chaining
  * @example

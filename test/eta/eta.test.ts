@@ -21,6 +21,7 @@ import {
   NONCE,
   pageRoute,
   parsePage,
+  renderedChannel,
   runPage,
 } from '../fixtures/templates/page.js';
 
@@ -94,14 +95,17 @@ for (const [version, EtaClass] of Object.entries(VERSIONS)) {
       );
       assert.match(partial, /^<script src="[^"]+" nonce="r4nd0mN0nce"><\/script>\n<script nonce/);
       assert.deepEqual(runPage(partial).subscribed, [
-        { main_channel: url, b: 'http://127.0.0.1:8001/subscriber/x' },
+        {
+          main_channel: renderedChannel(url),
+          b: renderedChannel('http://127.0.0.1:8001/subscriber/x'),
+        },
       ]);
     });
 
     test('loadPartials works on a plain Eta given the helpers', () => {
       const plain = loadPartials(new EtaClass());
       const html = plain.renderString(`<%~ include('@pushserver/subscribe', it) %>`, {
-        ...etaHelpers({ jquery: false }),
+        ...etaHelpers({ jquery: false, multiplex: false }),
         channels: { a: 'b' },
       });
       assert.match(html, /pushserver\.updates\.subscribe\(\{"a":"[^"]+\/b"\}\);<\/script>$/);
@@ -122,8 +126,25 @@ for (const [version, EtaClass] of Object.entries(VERSIONS)) {
       );
       assert.deepEqual(JSON.parse(parsePage(html).scripts[0].text), {
         feed: 'https://push.example.com/sub/x',
-        main: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
+        main: renderedChannel('http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx'),
       });
+    });
+
+    test('multiplex: false from withPushserverHelpers, or from the call, renders URL strings', () => {
+      const expected = [{ a: 'http://127.0.0.1:8001/subscriber/x' }];
+      const perChannel = new (withPushserverHelpers(EtaClass, { multiplex: false }))();
+      for (const template of [
+        '<%~ it.pushserverSubscribe({ a: "x" }) %>',
+        `<%~ include('@pushserver/subscribe', { channels: { a: "x" } }) %>`,
+      ]) {
+        assert.deepEqual(runPage(perChannel.renderString(template, {})).subscribed, expected);
+      }
+      const inline = new (withPushserverHelpers(EtaClass))();
+      const call = inline.renderString(
+        '<%~ it.pushserverSubscribe({ a: "x" }, { multiplex: false }) %>',
+        {},
+      );
+      assert.deepEqual(runPage(call).subscribed, expected);
     });
 
     test('escapejs through <%= %> and <%~ %> is the same text', () => {

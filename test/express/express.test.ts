@@ -27,7 +27,7 @@ import { registerHelpers } from '../../src/handlebars/index.js';
 import { install } from '../../src/nunjucks/index.js';
 import { resolveSettings } from '../../src/settings/index.js';
 import type { TemplateHelperOptions } from '../../src/snippet.js';
-import { listen, runPage } from '../fixtures/templates/page.js';
+import { listen, renderedChannel, runPage } from '../fixtures/templates/page.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
@@ -323,9 +323,9 @@ describe('locals, and nothing else', async () => {
       res.body,
       `${url}|\\u002D|` +
         '<script src="/static/pushserver/updates.js" nonce="n1"></script>\n' +
-        `<script nonce="n1">pushserver.updates.subscribe({"main":"${url}"});</script>`,
+        `<script nonce="n1">pushserver.updates.subscribe({"main":${JSON.stringify(renderedChannel(url))}});</script>`,
     );
-    assert.deepEqual(runPage(res.body.split('|')[2]).subscribed, [{ main: url }]);
+    assert.deepEqual(runPage(res.body.split('|')[2]).subscribed, [{ main: renderedChannel(url) }]);
   });
 
   test('app.render outside a request sees the locals after the first request', async () => {
@@ -401,11 +401,14 @@ describe('snippet options: the middleware gives them to every engine, the engine
   const settings = resolveSettings({ port: 9999 }, 'express test');
   const url9999 = 'http://127.0.0.1:9999/subscriber/x';
   const url8001 = 'http://127.0.0.1:8001/subscriber/x';
+  /** The rendered `x`, written out: its URL and its place in `/multi/` on `port`. */
+  const multiplexed = (port: number) =>
+    `{"url":"http://127.0.0.1:${port}/subscriber/x","multiplex":{"prefix":"http://127.0.0.1:${port}/multi/","suffix":"","delimiter":",","id":"x"}}`;
 
   for (const view of ['tag.njk', 'global.njk', 'page.hbs', 'page.eta']) {
-    test(`${view}: mode, src and settings given to pushserver() reach the helpers`, async () => {
+    test(`${view}: mode, src, multiplex and settings given to pushserver() reach the helpers`, async () => {
       assert.equal(
-        await render(view, { mode: 'data', src: '/js/push.js', settings }),
+        await render(view, { mode: 'data', src: '/js/push.js', multiplex: false, settings }),
         `${url9999}|<script type="application/json" data-pushserver-channels>{"a":"${url9999}"}</script>\n` +
           '<script src="/js/push.js"></script>',
       );
@@ -417,11 +420,11 @@ describe('snippet options: the middleware gives them to every engine, the engine
       assert.equal(
         await render(
           view,
-          { mode: 'data', jquery: true, src: '/js/push.js', settings },
-          { mode: 'inline', settings: undefined, src: '/js/own.js' },
+          { mode: 'data', jquery: true, src: '/js/push.js', multiplex: false, settings },
+          { mode: 'inline', settings: undefined, src: '/js/own.js', multiplex: true },
         ),
         `${url9999}|<script src="/js/own.js"></script>\n` +
-          `<script>$.updates.subscribe({"a":"${url9999}"});</script>`,
+          `<script>$.updates.subscribe({"a":${multiplexed(9999)}});</script>`,
       );
     });
   }
@@ -431,7 +434,7 @@ describe('snippet options: the middleware gives them to every engine, the engine
       assert.equal(
         await render(view, {}),
         `${url8001}|<script src="/static/pushserver/updates.js"></script>\n` +
-          `<script>pushserver.updates.subscribe({"a":"${url8001}"});</script>`,
+          `<script>pushserver.updates.subscribe({"a":${multiplexed(8001)}});</script>`,
         view,
       );
     }

@@ -14,6 +14,7 @@ import {
   listen,
   NONCE,
   pageRoute,
+  renderedChannel,
   runPage,
 } from '../fixtures/templates/page.js';
 
@@ -79,14 +80,17 @@ describe('handlebars helpers', () => {
     assert.equal(partial, render('{{{pushserverSubscribe channels}}}', context));
     assert.match(partial, /^<script src="[^"]+" nonce="r4nd0mN0nce"><\/script>/);
     assert.deepEqual(runPage(partial).subscribed, [
-      { main_channel: url, b: 'http://127.0.0.1:8001/subscriber/x' },
+      {
+        main_channel: renderedChannel(url),
+        b: renderedChannel('http://127.0.0.1:8001/subscriber/x'),
+      },
     ]);
   });
 
   test('positional channels and options, hash channels merged over them', () => {
     const html = render('{{{pushserverSubscribe more opts b="3"}}}', {
       more: { a: '1', b: '2' },
-      opts: { jquery: false },
+      opts: { jquery: false, multiplex: false },
     });
     assert.match(html, /pushserver\.updates\.subscribe\(\{"a":"[^"]+\/1","b":"[^"]+\/3"\}\)/);
   });
@@ -99,9 +103,25 @@ describe('handlebars helpers', () => {
     assert.deepEqual(runPage(html).subscribed, [
       {
         feed: 'https://push.example.com/sub/x',
-        main: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
+        main: renderedChannel('http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx'),
       },
     ]);
+  });
+
+  test('multiplex: false from registerHelpers, or from the call, renders URL strings', () => {
+    const perChannel = registerHelpers(Handlebars.create(), { multiplex: false });
+    const expected = [{ a: 'http://127.0.0.1:8001/subscriber/x' }];
+    const html = perChannel.compile('{{{pushserverSubscribe a="x"}}}')({});
+    assert.deepEqual(runPage(html).subscribed, expected);
+    const call = render('{{{pushserverSubscribe more opts}}}', {
+      more: { a: 'x' },
+      opts: { multiplex: false },
+    });
+    assert.deepEqual(runPage(call).subscribed, expected);
+    const partial = perChannel.compile('{{> pushserver/subscribe channels=channels}}')({
+      channels: { a: 'x' },
+    });
+    assert.deepEqual(runPage(partial).subscribed, expected);
   });
 
   test('escapejs and a SafeString id', () => {

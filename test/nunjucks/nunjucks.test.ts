@@ -15,6 +15,7 @@ import {
   listen,
   NONCE,
   pageRoute,
+  renderedChannel,
   runPage,
 } from '../fixtures/templates/page.js';
 
@@ -67,10 +68,10 @@ describe('nunjucks through Express 5', async () => {
     assert.equal(
       html,
       `${url}\n<script src="/static/pushserver/updates.js" nonce="${NONCE}"></script>\n` +
-        `<script nonce="${NONCE}">pushserver.updates.subscribe({"main_channel":"${url}"});</script>\n` +
+        `<script nonce="${NONCE}">pushserver.updates.subscribe({"main_channel":${JSON.stringify(renderedChannel(url))}});</script>\n` +
         '\\u003C\\u002D\\u002D\n',
     );
-    assert.deepEqual(runPage(html).subscribed, [{ main_channel: url }]);
+    assert.deepEqual(runPage(html).subscribed, [{ main_channel: renderedChannel(url) }]);
   });
 });
 
@@ -128,7 +129,7 @@ describe('nunjucks helpers', () => {
       ),
       `${url}|${url}|${url.replace(/-/g, '\\u002D')}\n` +
         `<script src="/static/pushserver/updates.js" nonce="${NONCE}"></script>\n` +
-        `<script nonce="${NONCE}">pushserver.updates.subscribe({"main_channel":"${url}"});</script>`,
+        `<script nonce="${NONCE}">pushserver.updates.subscribe({"main_channel":${JSON.stringify(renderedChannel(url))}});</script>`,
     );
   });
 
@@ -137,13 +138,16 @@ describe('nunjucks helpers', () => {
     const partial = env.renderString('{% include "pushserver/subscribe.njk" %}', context);
     assert.equal(partial, env.renderString('{% pushserver_subscribe channels %}', context));
     assert.deepEqual(runPage(partial).subscribed, [
-      { main_channel: url, b: 'http://127.0.0.1:8001/subscriber/x' },
+      {
+        main_channel: renderedChannel(url),
+        b: renderedChannel('http://127.0.0.1:8001/subscriber/x'),
+      },
     ]);
   });
 
   test('positional channels and options, keyword channels (SafeStrings too) merged over them', () => {
     const html = env.renderString(
-      '{% pushserver_subscribe {a: "1", b: "2"}, {jquery: false}, b="3" | safe %}',
+      '{% pushserver_subscribe {a: "1", b: "2"}, {jquery: false, multiplex: false}, b="3" | safe %}',
       {},
     );
     assert.match(html, /pushserver\.updates\.subscribe\(\{"a":"[^"]+\/1","b":"[^"]+\/3"\}\)/);
@@ -157,8 +161,30 @@ describe('nunjucks helpers', () => {
     assert.deepEqual(runPage(html).subscribed, [
       {
         feed: 'https://push.example.com/sub/x',
-        main: 'http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx',
+        main: renderedChannel('http://127.0.0.1:8001/subscriber/https%3A%2F%2Fevil.example%2Fx'),
       },
+    ]);
+  });
+
+  test('multiplex: false from install, or from the call, renders URL strings', () => {
+    const perChannel = install(new nunjucks.Environment(null, { autoescape: true }), {
+      multiplex: false,
+    });
+    const expected = [{ a: 'http://127.0.0.1:8001/subscriber/x' }];
+    for (const [template, data] of [
+      ['{% pushserver_subscribe a="x" %}', perChannel],
+      ['{{ pushserverSubscribe({a: "x"}) }}', perChannel],
+      ['{% pushserver_subscribe {a: "x"}, {multiplex: false} %}', env],
+      ['{{ pushserverSubscribe({a: "x"}, {multiplex: false}) }}', env],
+    ] as const) {
+      assert.deepEqual(runPage(data.renderString(template, {})).subscribed, expected, template);
+    }
+    const html = perChannel.renderString(
+      '{% pushserver_subscribe {a: "x"}, {multiplex: true} %}',
+      {},
+    );
+    assert.deepEqual(runPage(html).subscribed, [
+      { a: renderedChannel('http://127.0.0.1:8001/subscriber/x') },
     ]);
   });
 
