@@ -35,7 +35,7 @@ import type { ChannelState, Transport } from './types.js';
 const MAX_IDS = 255;
 /** Longest joined id list put on one URL (Nchan accepted 1,019 characters, refused 2,900). */
 const MAX_IDS_LENGTH = 1000;
-/** 410 answers in a row, with no open in between, after which a channel is `gone`. */
+/** 410 answers in a row to requests that did not wait, after which a channel is `gone`. */
 const GONE_AFTER = 3;
 
 /** The connections open now, by URL. */
@@ -145,11 +145,11 @@ export class Connection {
 
   private onOpen(transport: Transport): void {
     this.failures = 0;
-    this.refusedAsGone = 0;
     this.setStates('open', transport);
   }
 
   private onMessage(idText: string | null, body: string, cursor: Cursor | null): void {
+    this.refusedAsGone = 0;
     let id = parseMessageId(idText);
     // An id must name one of this URL's channels (a one-channel id only on a one-slot URL).
     if (id !== null && (id.tags.length !== this.slots.length || id.source >= this.slots.length)) {
@@ -168,9 +168,11 @@ export class Connection {
       channel.receive(id, data, lastModified, etag);
     }
     if (id === null) return;
-    // The other tags say how far the connection has read those channels too.
+    // The other tags name those channels' own last message in that second: read too. (A
+    // `-` says nothing of their earlier messages' ids, and Nchan resumes a one-channel
+    // id only from a real tag.)
     for (let index = 0; index < this.slots.length; index++) {
-      if (index === source) continue;
+      if (index === source || id.tags[index] < 0) continue;
       const position = { time: id.time, tag: id.tags[index] };
       for (const channel of this.channelsOf(index)) channel.advance(position);
     }
@@ -193,10 +195,11 @@ export class Connection {
     if (transport === 'longpoll' && end.status === 0) this.longPollFallback = false;
     const status = end.status;
     if (status === 410) {
-      // Nchan answers 410 both to a deleted channel and to every subscriber when nginx
-      // reloads or stops; a channel deleted and subscribed again simply waits. Only a
-      // daemon that keeps refusing with 410 means the channel is gone.
-      this.refusedAsGone += 1;
+      // Nchan ends every waiting subscriber with 410 both when a channel is deleted and
+      // when nginx reloads or stops, and a deleted channel subscribed again simply waits:
+      // reconnect. Only a daemon that keeps refusing new requests with 410 at once means
+      // the channel is gone.
+      this.refusedAsGone = end.waited ? 0 : this.refusedAsGone + 1;
       if (this.refusedAsGone >= GONE_AFTER) {
         this.fail('gone', status, `the channel at ${this.url} is gone (410 Gone)`);
         return;

@@ -35,10 +35,7 @@ export function readEtag(headers: Headers): string | null {
   return match ? match[1] : null;
 }
 
-/**
- * How far one channel has been read: every message up to `(time, tag)` is seen. A tag of
- * -1 means "nothing of second `time` yet" (Nchan's `-`).
- */
+/** How far one channel has been read: every message up to its id `(time, tag)` is seen. */
 export interface Position {
   time: number;
   tag: number;
@@ -104,11 +101,12 @@ export function comparePositions(a: Position, b: Position): number {
 /**
  * The id to resume a connection of these channels from, each at its own position: the
  * earliest second among them, each channel's tag where its position is in that second
- * and `-` (from that second on) elsewhere. What arrives twice is dropped by the channel.
+ * and `-` (from that second on) elsewhere; Nchan takes a multi-channel id only with one
+ * tag in brackets. What arrives twice is dropped by the channel.
  *
  * @returns `time:tags`, or null to start from the oldest buffered message (a channel
  *   never read, or no position at all)
- * @example resumeId([{ time: 5, tag: 2 }, { time: 7, tag: 0 }]) // '5:2,-'
+ * @example resumeId([{ time: 5, tag: 2 }, { time: 7, tag: 0 }]) // '5:[2],-'
  */
 export function resumeId(positions: readonly (Position | null)[]): string | null {
   if (positions.length === 0) return null;
@@ -117,21 +115,15 @@ export function resumeId(positions: readonly (Position | null)[]): string | null
     if (position === null || position.time <= 0) return null;
     time = Math.min(time, position.time);
   }
-  if (positions.length === 1) {
-    const { tag } = positions[0] as Position;
-    // One channel: `time:-` is not a one-channel id; the last tag of the second before is.
-    return tag === -1 ? `${time - 1}:${MAX_TAG}` : `${time}:${tag}`;
-  }
-  const tags = positions.map((position) =>
-    (position as Position).time === time && (position as Position).tag !== -1
-      ? String((position as Position).tag)
-      : '-',
-  );
+  const read = positions as readonly Position[];
+  if (read.length === 1) return `${time}:${read[0].tag}`;
+  const bracketed = read.findIndex((position) => position.time === time);
+  const tags = read.map((position, index) => {
+    if (position.time !== time) return '-';
+    return index === bracketed ? `[${position.tag}]` : String(position.tag);
+  });
   return `${time}:${tags.join(',')}`;
 }
-
-/** Above every tag Nchan issues within one second (its tags are 16-bit). */
-const MAX_TAG = 32767;
 
 /** A long-poll cursor for the id `time:tags`: the second as an HTTP date, and the tags. */
 export function cursorFromId(id: string): Cursor {

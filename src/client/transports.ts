@@ -30,6 +30,11 @@ export interface SessionEnd {
   error: Error;
   /** Whether `open()` ran first. */
   opened: boolean;
+  /**
+   * Whether the request that ended had been accepted and was waiting (a stream that was
+   * open, a long-poll parked): its end is the server ending a subscription, not refusing one.
+   */
+  waited: boolean;
   /** Set when no retry can help: the state the channels stop in. */
   fatal?: ChannelState;
 }
@@ -100,6 +105,7 @@ export function openEventSource(
         opened ? `the stream from ${url} ended` : `EventSource could not follow ${url}`,
       ),
       opened,
+      waited: opened,
     });
   };
   return {
@@ -147,6 +153,7 @@ export function openWebSocket(url: string, resume: string | null, events: Sessio
         `the WebSocket to ${url} closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`,
       ),
       opened,
+      waited: opened,
     });
   };
   return {
@@ -179,6 +186,8 @@ export function openLongPoll(url: string, start: Cursor | null, events: SessionE
   let parkedTimer: ReturnType<typeof setTimeout> | null = null;
   let opened = false;
   let over = false;
+  /** The request in flight has been waiting long enough to count as parked. */
+  let parked = false;
 
   const open = () => {
     if (!opened && !over) {
@@ -188,7 +197,7 @@ export function openLongPoll(url: string, start: Cursor | null, events: SessionE
   };
   const end = (status: number, error: Error, fatal?: ChannelState) => {
     over = true;
-    events.end({ status, error, opened, fatal });
+    events.end({ status, error, opened, waited: parked, fatal });
   };
   const clearParked = () => {
     if (parkedTimer !== null) clearTimeout(parkedTimer);
@@ -202,7 +211,11 @@ export function openLongPoll(url: string, start: Cursor | null, events: SessionE
     const startedAt = now();
     // fetch cannot tell when the daemon parks a request; one still unanswered after a
     // moment was accepted (a refusal or an unreachable daemon answers sooner).
-    parkedTimer = setTimeout(open, PARKED_MS);
+    parked = false;
+    parkedTimer = setTimeout(() => {
+      parked = true;
+      open();
+    }, PARKED_MS);
     let response: Response;
     let body = '';
     try {

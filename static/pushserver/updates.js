@@ -161,16 +161,15 @@
       if (position === null || position.time <= 0) return null;
       time = Math.min(time, position.time);
     }
-    if (positions.length === 1) {
-      const { tag } = positions[0];
-      return tag === -1 ? `${time - 1}:${MAX_TAG}` : `${time}:${tag}`;
-    }
-    const tags = positions.map((position) =>
-      position.time === time && position.tag !== -1 ? String(position.tag) : '-',
-    );
+    const read = positions;
+    if (read.length === 1) return `${time}:${read[0].tag}`;
+    const bracketed = read.findIndex((position) => position.time === time);
+    const tags = read.map((position, index) => {
+      if (position.time !== time) return '-';
+      return index === bracketed ? `[${position.tag}]` : String(position.tag);
+    });
     return `${time}:${tags.join(',')}`;
   }
-  var MAX_TAG = 32767;
   function cursorFromId(id) {
     const colon = id.indexOf(':');
     return {
@@ -337,6 +336,7 @@
           opened ? `the stream from ${url} ended` : `EventSource could not follow ${url}`,
         ),
         opened,
+        waited: opened,
       });
     };
     return {
@@ -378,6 +378,7 @@
           `the WebSocket to ${url} closed (${event.code}${event.reason ? ` ${event.reason}` : ''})`,
         ),
         opened,
+        waited: opened,
       });
     };
     return {
@@ -402,6 +403,7 @@
     let parkedTimer = null;
     let opened = false;
     let over = false;
+    let parked = false;
     const open = () => {
       if (!opened && !over) {
         opened = true;
@@ -410,7 +412,7 @@
     };
     const end = (status, error, fatal) => {
       over = true;
-      events.end({ status, error, opened, fatal });
+      events.end({ status, error, opened, waited: parked, fatal });
     };
     const clearParked = () => {
       if (parkedTimer !== null) clearTimeout(parkedTimer);
@@ -421,7 +423,11 @@
       const request = new AbortController();
       controller = request;
       const startedAt = now();
-      parkedTimer = setTimeout(open, PARKED_MS);
+      parked = false;
+      parkedTimer = setTimeout(() => {
+        parked = true;
+        open();
+      }, PARKED_MS);
       let response;
       let body = '';
       try {
@@ -579,10 +585,10 @@
     }
     onOpen(transport) {
       this.failures = 0;
-      this.refusedAsGone = 0;
       this.setStates('open', transport);
     }
     onMessage(idText, body, cursor) {
+      this.refusedAsGone = 0;
       let id = parseMessageId(idText);
       if (id !== null && (id.tags.length !== this.slots.length || id.source >= this.slots.length)) {
         id = null;
@@ -601,7 +607,7 @@
       }
       if (id === null) return;
       for (let index = 0; index < this.slots.length; index++) {
-        if (index === source) continue;
+        if (index === source || id.tags[index] < 0) continue;
         const position = { time: id.time, tag: id.tags[index] };
         for (const channel of this.channelsOf(index)) channel.advance(position);
       }
@@ -621,7 +627,7 @@
       if (transport === 'longpoll' && end.status === 0) this.longPollFallback = false;
       const status = end.status;
       if (status === 410) {
-        this.refusedAsGone += 1;
+        this.refusedAsGone = end.waited ? 0 : this.refusedAsGone + 1;
         if (this.refusedAsGone >= GONE_AFTER) {
           this.fail('gone', status, `the channel at ${this.url} is gone (410 Gone)`);
           return;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { publisherUrl } from '../../src/channel/urls.js';
+import { multiChannelUrl, multiplexTarget, publisherUrl } from '../../src/channel/urls.js';
 import { parseChannelInfo } from '../../src/publish/index.js';
 import { openPage } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
@@ -34,88 +34,80 @@ async function pollWaits(daemon: Daemon, channelId: string): Promise<void> {
   });
 }
 
-function countRequests(page: Page, url: string): { readonly count: number } {
-  const counter = { count: 0 };
-  page.on('request', (request) => {
-    if (request.url() === url) counter.count += 1;
-  });
-  return counter;
-}
-
 describe('browser client: statuses, unsubscribe, pagehide', {
   skip: needs(CHROMIUM, NCHAN),
 }, () => {
   const setup = sharedSetup({ daemons: true });
 
-  /** A plain-client page subscribed to `main` and `other` on `daemon`, once both polls are out. */
+  /**
+   * A plain-client page subscribed to `main` and `other` on `daemon` (one multiplexed
+   * connection, `urls.both`), once the connection is open.
+   */
   async function openTwoChannels(
     t: { after(fn: () => unknown): void },
     daemon: Daemon,
     prefix: string,
+    options?: Record<string, unknown>,
   ) {
     const { context, page, log } = await openPage(setup.browser);
     t.after(() => context.close());
     const ids = { main: `${prefix}-main-${daemon.kind}`, other: `${prefix}-other-${daemon.kind}` };
-    const urls = { main: daemon.subscriberUrl(ids.main), other: daemon.subscriberUrl(ids.other) };
-    const subscribed = [urls.main, urls.other].map((url) => page.waitForRequest(url));
-    const spec: PageSpec = { client: 'plain', channels: ids, daemonPort: daemon.port };
+    const urls = {
+      main: daemon.subscriberUrl(ids.main),
+      other: daemon.subscriberUrl(ids.other),
+      both: multiChannelUrl([ids.main, ids.other], daemon.settings),
+    };
+    const spec: PageSpec = { client: 'plain', channels: ids, daemonPort: daemon.port, options };
     await page.goto(setup.pages.url(spec));
-    await Promise.all(subscribed);
+    await waitForProbe(page, (probe) => probe.states.includes('open'));
     return { page, log, ids, urls };
   }
 
   for (const kind of DAEMON_KINDS) {
-    test(`${kind}: 410 after the channel is deleted stops that channel and tells the app`, async (t) => {
-      const daemon = setup.daemons.get(kind)!;
-      const { page, ids, urls } = await openTwoChannels(t, daemon, 'gone');
-      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
-      await waitForReceived(page, 1);
-      const requests = countRequests(page, urls.main);
-      await pollWaits(daemon, ids.main);
-
-      const deleted = await fetch(publisherUrl(ids.main, daemon.settings), { method: 'DELETE' });
-      assert.equal(deleted.status, 200);
-      await waitForProbe(page, (probe) => probe.states.includes('gone'));
-      const afterGone = requests.count;
-      // The other channel carries on; by the time its update arrives, a re-poll of the
-      // deleted one would have been sent.
-      await daemon.publisher.sendUpdate(ids.other, { type: 'tick', n: 2 });
-      await waitForReceived(page, 2);
-
-      const probe = await readProbe(page);
-      assert.deepEqual(probe.calls, ['tock:1', 'other:2']);
-      assert.deepEqual(probe.errors, [
-        {
-          status: 410,
-          fatal: true,
-          retryIn: null,
-          message: 'pushserver: channel "main" was deleted on the daemon (410 Gone)',
-        },
-      ]);
-      assert.equal(requests.count, afterGone, 'no request for the deleted channel after 410');
-      assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), 'gone');
-
-      // Subscribing again resumes from the channel's cursor (after the id's second has
-      // passed: a recreated channel counts ids from 0 again). Then the README's way back
-      // from a 410 (Nchan answers 410 when nginx stops gracefully) does it by itself.
-      await page.evaluate((url) => {
-        const updates = window.pushserver.updates;
-        updates.on('state', ({ channel, url, state }) => {
-          if (state === 'gone') setTimeout(() => updates.subscribe({ [channel]: url }), 1000);
+    // Nchan ends every subscription with the same 410 when a channel is deleted and when
+    // nginx reloads or stops: the client cannot tell them apart, so it reconnects and
+    // follows the channel again (deleted and published to again, it simply goes on).
+    for (const transport of ['eventsource', 'longpoll']) {
+      test(`${kind}, ${transport}: 410 after the channel is deleted: the client reconnects and follows it again`, async (t) => {
+        const daemon = setup.daemons.get(kind)!;
+        const { page, ids, urls } = await openTwoChannels(t, daemon, `gone-${transport}`, {
+          transport,
+          retryDelay: 200,
         });
-        updates.subscribe({ main: url });
-      }, urls.main);
-      await nextSecond();
-      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 3 });
-      await waitForReceived(page, 3);
-      await pollWaits(daemon, ids.main);
-      const resubscribed = page.waitForRequest(urls.main);
-      await fetch(publisherUrl(ids.main, daemon.settings), { method: 'DELETE' });
-      await resubscribed;
-      await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 4 });
-      await waitForReceived(page, 4);
-      assert.deepEqual((await readProbe(page)).received, [1, 2, 3, 4]);
-    });
+        await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
+        await waitForReceived(page, 1);
+        await pollWaits(daemon, ids.main);
+        const reconnected = page.waitForRequest((request) => request.url().startsWith(urls.both));
+        const deleted = await fetch(publisherUrl(ids.main, daemon.settings), { method: 'DELETE' });
+        assert.equal(deleted.status, 200);
+        await reconnected;
+        await waitForProbe(page, (probe) => probe.states.at(-1) === 'open');
+        // A recreated channel counts ids from 0 again: a new second keeps them apart.
+        await nextSecond();
+        await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 2 });
+        await daemon.publisher.sendUpdate(ids.other, { type: 'tick', n: 3 });
+        await waitForReceived(page, 3);
+
+        const probe = await readProbe(page);
+        assert.deepEqual(probe.calls, ['tock:1', 'tock:2', 'other:3']);
+        assert.deepEqual(probe.states.slice(0, 2), ['connecting', 'open']);
+        assert.ok(probe.states.includes('retrying'), probe.states.join());
+        assert.ok(!probe.states.includes('gone'), probe.states.join());
+        // Long-poll sees the 410 (an error event for each channel of the connection, not
+        // fatal); EventSource only sees the stream end.
+        const refused = { status: 410, fatal: false, retrying: true };
+        const expected = transport === 'longpoll' ? [refused, refused] : [];
+        assert.deepEqual(
+          probe.errors.map(({ status, fatal, retryIn }) => ({
+            status,
+            fatal,
+            retrying: retryIn !== null && retryIn > 0,
+          })),
+          expected,
+        );
+        assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), 'open');
+      });
+    }
 
     test(`${kind}: unsubscribe stops one channel; subscribing again resumes after its last update`, async (t) => {
       const daemon = setup.daemons.get(kind)!;
@@ -123,7 +115,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       await daemon.publisher.sendUpdate(ids.main, { type: 'tock', n: 1 });
       await waitForReceived(page, 1);
 
-      const aborted = page.waitForEvent('requestfailed', (request) => request.url() === urls.main);
+      const aborted = page.waitForEvent('requestfailed', (request) => request.url() === urls.both);
       assert.equal(await page.evaluate(() => window.pushserver.updates.unsubscribe('main')), true);
       await aborted;
       assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), undefined);
@@ -136,8 +128,10 @@ describe('browser client: statuses, unsubscribe, pagehide', {
         'nothing on main while unsubscribed',
       );
 
-      // Same name and URL again: the missed update 2 arrives, update 1 is not replayed.
-      await page.evaluate((url) => window.pushserver.updates.subscribe({ main: url }), urls.main);
+      // Same name and URL again: the missed update 2 arrives, update 1 is not replayed
+      // (the multiplexed connection resumes each channel where it was).
+      const main = { url: urls.main, multiplex: multiplexTarget(ids.main, daemon.settings) };
+      await page.evaluate((spec) => window.pushserver.updates.subscribe({ main: spec }), main);
       await waitForReceived(page, 3);
       const probe = await readProbe(page);
       assert.deepEqual(probe.received, [1, 3, 2]);
@@ -148,14 +142,14 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     test(`${kind}: pagehide aborts the client's own requests, pageshow from the bfcache resumes`, async (t) => {
       const daemon = setup.daemons.get(kind)!;
       const { page, ids, urls } = await openTwoChannels(t, daemon, 'hide');
-      const aborted = page.waitForEvent('requestfailed', (request) => request.url() === urls.main);
+      const aborted = page.waitForEvent('requestfailed', (request) => request.url() === urls.both);
       await page.evaluate(() =>
         window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })),
       );
       await aborted;
       assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), 'paused');
 
-      const resumed = page.waitForRequest(urls.main);
+      const resumed = page.waitForRequest(urls.both);
       await page.evaluate(() =>
         window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })),
       );
@@ -165,7 +159,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       const probe = await readProbe(page);
       assert.deepEqual(probe.received, [1]);
       assert.deepEqual(probe.errors, [], 'an abort of our own is not an error');
-      assert.deepEqual(probe.states, ['connecting', 'paused', 'connecting', 'open']);
+      assert.deepEqual(probe.states, ['connecting', 'open', 'paused', 'connecting', 'open']);
     });
 
     test(`${kind}: 408 answers are re-polled at once with the same cursor`, async (t) => {
@@ -187,6 +181,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
           client: 'jquery3',
           channels: { main: `timeout-${kind}` },
           daemonPort: daemon.port,
+          options: { transport: 'longpoll' },
         }),
       );
       await page.waitForResponse((response) => response.url() === url && response.status() === 408);
@@ -228,11 +223,13 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     t.after(() => context.close());
     const url = daemon.subscriberUrl('side-effects');
     const subscribed = page.waitForRequest(url);
+    // Long-poll: the transport that uses fetch, which could touch jQuery's Ajax machinery.
     await page.goto(
       setup.pages.url({
         client: 'jquery4',
         channels: { main: 'side-effects' },
         daemonPort: daemon.port,
+        options: { transport: 'longpoll' },
       }),
     );
     await subscribed;
@@ -290,18 +287,22 @@ describe('browser client: statuses, unsubscribe, pagehide', {
         attempt(() => updates.on('message', () => {})),
         attempt(() => updates.configure({ retryDelay: -1 })),
         attempt(() => updates.configure({ retry: 5 })),
+        attempt(() => updates.configure({ transport: 'sse' })),
+        attempt(() => updates.configure({ multiplex: 'yes' })),
         attempt(() => updates.configure({ retryDelay: 250 })),
         attempt(() => updates.unsubscribe('never')),
       ];
     })()`);
     assert.deepEqual(messages, [
       'TypeError: pushserver: updates.subscribe() takes an object {name: channelUrl}',
-      'TypeError: pushserver: the URL of channel "main" must be a string',
+      'TypeError: pushserver: channel "main" must be a URL string or {url, multiplex} as the helpers render it',
       'TypeError: pushserver: registerProcessor("main", "message", ...) needs a function as the processor',
       'TypeError: pushserver: unknown event "message"; use one of update, error, state',
       'TypeError: pushserver: updates option "retryDelay" must be a number >= 0',
       'TypeError: pushserver: "retry" is not an updates option',
-      '{"retryDelay":250,"maxRetryDelay":30000,"jitter":0.2,"minPollInterval":1000}',
+      'TypeError: pushserver: updates option "transport" must be one of auto, eventsource, websocket, longpoll',
+      'TypeError: pushserver: updates option "multiplex" must be true or false',
+      '{"retryDelay":250,"maxRetryDelay":30000,"jitter":0.2,"minPollInterval":1000,"transport":"auto","multiplex":true}',
       'false',
     ]);
   });
@@ -346,7 +347,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     assert.match(probe.errors[0].message, /refused .* with 403/);
   });
 
-  test('a py-hbpush style daemon: Cache-Control etag when Etag is unreadable, 503, non-JSON, 304, 404', async (t) => {
+  test('a py-hbpush style daemon: Cache-Control etag when Etag is unreadable, 503, non-JSON, 304, 410 until gone', async (t) => {
     // A scripted peer: answers each poll from a plan and records what the client sent,
     // to pin down the headers and the cases neither daemon produces on demand.
     const L1 = 'Sat, 28 Nov 2026 01:00:00 GMT';
@@ -369,8 +370,9 @@ describe('browser client: statuses, unsubscribe, pagehide', {
         headers: { 'Last-Modified': L2, 'Cache-Control': 'etag=1' },
         body: '{"type":"tock","n":2}',
       },
-      { status: 404 },
     ];
+    // Then 410 to every poll, at once: a daemon that keeps refusing means the channel is
+    // gone (three in a row; a slow one may count as a waiting poll ended, so more may come).
     const received: IncomingHttpHeaders[] = [];
     const server = createServer((req, res) => {
       const cors = {
@@ -387,7 +389,7 @@ describe('browser client: statuses, unsubscribe, pagehide', {
         return;
       }
       received.push(req.headers);
-      const answer = plan.shift();
+      const answer = plan.shift() ?? { status: 410 };
       // Etag is deliberately not in Access-Control-Expose-Headers, as with py-hbpush.
       if (answer) respond(res, answer.status, { ...cors, ...answer.headers }, answer.body);
     });
@@ -401,46 +403,61 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     t.after(() => context.close());
     const url = `http://127.0.0.1:${port}/subscriber/scripted`;
     await page.goto(
-      setup.pages.url({ client: 'plain', channels: { main: { url } }, daemonPort: port }),
+      setup.pages.url({
+        client: 'plain',
+        channels: { main: { url } },
+        daemonPort: port,
+        options: { transport: 'longpoll', retryDelay: 100 },
+      }),
     );
-    await waitForProbe(page, (probe) => probe.states.includes('failed'));
+    await waitForProbe(page, (probe) => probe.states.includes('gone'));
 
     const probe = await readProbe(page);
     assert.deepEqual(probe.received, [1, 2]);
-    assert.deepEqual(
-      received.map((headers) => [headers['if-modified-since'], headers['if-none-match']]),
-      [
-        [FIRST_CURSOR['if-modified-since'], '0'],
-        [L1, '2'],
-        [L1, '2'],
-        [L2, '0'],
-        [L2, '0'],
-        [L2, '1'],
-      ],
-    );
+    const cursors = received.map((headers) => [
+      headers['if-modified-since'],
+      headers['if-none-match'],
+    ]);
+    assert.deepEqual(cursors.slice(0, 5), [
+      [FIRST_CURSOR['if-modified-since'], '0'],
+      [L1, '2'],
+      [L1, '2'],
+      [L2, '0'],
+      [L2, '0'],
+    ]);
+    // The 410s, every one asked from the last message.
+    assert.ok(cursors.length >= 8, `${cursors.length} polls`);
+    assert.deepEqual(cursors.slice(5), Array(cursors.length - 5).fill([L2, '1']));
     assert.ok(
       received.every(
         (headers) => headers['cache-control'] === 'no-cache' || headers.pragma === 'no-cache',
       ),
     );
-    const [serverError, notJson, notFound] = probe.errors;
-    assert.equal(probe.errors.length, 3);
+    const [serverError, notJson, ...refusals] = probe.errors;
+    const gone = refusals.pop()!;
+    assert.equal(refusals.length, cursors.length - 5 - 1);
     assert.deepEqual([serverError.status, serverError.fatal], [503, false]);
+    // The first retry waits out minPollInterval (1 s) since the failed request started.
     assert.ok(
-      serverError.retryIn! >= 800 && serverError.retryIn! <= 1200,
+      serverError.retryIn! > 0 && serverError.retryIn! <= 1000,
       `first retry ${serverError.retryIn} ms`,
     );
     assert.deepEqual([notJson.status, notJson.fatal, notJson.retryIn], [200, false, null]);
     assert.match(notJson.message, /on channel "main" is not JSON/);
-    assert.deepEqual([notFound.status, notFound.fatal], [404, true]);
-    assert.deepEqual(probe.states, [
+    assert.deepEqual(
+      refusals.map((error) => [error.status, error.fatal]),
+      Array(refusals.length).fill([410, false]),
+    );
+    assert.deepEqual([gone.status, gone.fatal, gone.retryIn], [410, true, null]);
+    assert.match(gone.message, /is gone \(410 Gone\)/);
+    assert.deepEqual(probe.states.slice(0, 5), [
       'connecting',
       'open',
       'retrying',
       'connecting',
       'open',
-      'failed',
     ]);
+    assert.equal(probe.states.at(-1), 'gone');
   });
 });
 
@@ -473,7 +490,7 @@ declare global {
           listener: (event: { channel: string; url: string; state: string }) => void,
         ): () => void;
         unsubscribe(name: string): boolean;
-        subscribe(channels: Record<string, string>): void;
+        subscribe(channels: Record<string, unknown>): void;
       };
     };
   }
