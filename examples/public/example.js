@@ -14,10 +14,16 @@
   });
   updates.registerProcessor('room', 'clear', () => list.replaceChildren());
 
-  updates.on('state', (event) => {
-    state.textContent = event.state;
-  });
-  state.textContent = updates.state('room') ?? 'not subscribed';
+  // How the page is connected: the state and the transport (eventsource, or longpoll
+  // where EventSource is unavailable or cannot connect).
+  const show = () => {
+    const now = updates.state('room');
+    const transport = updates.transport('room');
+    state.textContent = now ? (transport ? `${now} (${transport})` : now) : 'not subscribed';
+    state.dataset.state = now ?? '';
+  };
+  updates.on('state', show);
+  show();
 
   for (const form of document.querySelectorAll('form[data-post]')) {
     form.addEventListener('submit', async (event) => {

@@ -125,7 +125,7 @@ describe('example apps in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
           [...range(51, 100).map((n) => `update ${n}`), button],
           `${name}: "message" appends, "clear" empties`,
         );
-        assert.equal(shown.state, 'open', name);
+        assert.equal(shown.state, 'open (eventsource)', name);
         assert.deepEqual(shown.csp, [], name);
         assert.deepEqual(log.errors, [], name);
         const jquery = name.endsWith('3') ? /^3\.7\./ : name.endsWith('4') ? /^4\./ : null;

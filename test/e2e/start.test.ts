@@ -66,7 +66,7 @@ describe('npm start', { skip: needs(CHROMIUM) }, () => {
     });
     assert.equal(published.status, 0, published.stderr);
     await page.locator('#messages li', { hasText: 'Hello from a script' }).waitFor();
-    assert.equal(await page.locator('#state').textContent(), 'open');
+    assert.equal(await page.locator('#state').textContent(), 'open (eventsource)');
 
     assert.equal(await start.stop('SIGINT', 20_000), 0, start.stdout() + start.stderr());
     // Both children are gone with it: nothing answers on either port.
