@@ -55,6 +55,8 @@ describe('passthrough end to end in Chromium', { skip: needs(CHROMIUM) }, () => 
 <script src="/static/pushserver/updates.js"></script>
 <script>
   window.received = [];
+  // Long-poll: each poll is a subscription of its own, the case presence must not flap on.
+  pushserver.updates.configure({ transport: 'longpoll' });
   pushserver.updates.registerProcessor('main', 'message', (data) => window.received.push(data.text));
   pushserver.updates.subscribe({ main: ${JSON.stringify(`/subscriber/${encodeURIComponent(CHANNEL)}`)} });
 </script>`);
