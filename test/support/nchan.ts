@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -9,7 +10,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { START_MS, spawnChild } from './child.js';
+import { type Child, START_MS, spawnChild } from './child.js';
 import { freePort, waitForPort } from './ports.js';
 import { nginxBinary } from './system.js';
 import { waitUntil } from './wait.js';
@@ -20,6 +21,16 @@ export interface Nchan {
   /** `http://127.0.0.1:<port>` */
   origin: string;
   prefix: string;
+  /**
+   * `nginx -s reload`; resolves once the old worker has exited and a new one runs.
+   * Nchan ends its streams (`:410: 410 Gone`) and forgets its buffered messages.
+   */
+  reload(): Promise<void>;
+  /**
+   * Stop nginx (SIGTERM: streams end with 410 Gone) and start it again on the same
+   * port, prefix and config; messages are gone, as after any nginx restart.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,13 +69,8 @@ export async function startNchan(options: NchanOptions = {}): Promise<Nchan> {
   mkdirSync(join(prefix, 'tmp'));
   const configPath = join(prefix, 'nginx.conf');
   const args = ['-c', configPath, '-p', `${prefix}/`, '-e', join(prefix, 'logs/error.log')];
-  for (let tries = 1; ; tries++) {
-    const port = await freePort();
-    const config = (options.config ?? readFileSync(DEFAULT_CONFIG, 'utf8'))
-      .replaceAll('__PORT__', String(port))
-      .replaceAll('__PASSTHROUGH_PORT__', String(options.passthroughPort ?? 9))
-      .replaceAll('__ALLOW_ORIGIN__', options.allowOrigin ?? 'http://127.0.0.1:8000');
-    writeFileSync(configPath, config);
+  /** Start nginx (config already written); undefined when its port is in use. */
+  const launch = async (port: number): Promise<Child | undefined> => {
     const child = spawnChild(nginx, [...args, '-g', 'daemon off;']);
     try {
       await waitUntil(
@@ -78,22 +84,92 @@ export async function startNchan(options: NchanOptions = {}): Promise<Nchan> {
         { timeoutMs: START_MS, intervalMs: 50 },
       );
       await waitForPort(port);
+      return child;
     } catch (error) {
       await child.stop('SIGKILL');
-      if (tries < START_TRIES && /Address already in use/.test(child.stderr())) continue;
+      if (/Address already in use/.test(child.stderr())) return undefined;
+      throw error;
+    }
+  };
+  for (let tries = 1; ; tries++) {
+    const port = await freePort();
+    const config = (options.config ?? readFileSync(DEFAULT_CONFIG, 'utf8'))
+      .replaceAll('__PORT__', String(port))
+      .replaceAll('__PASSTHROUGH_PORT__', String(options.passthroughPort ?? 9))
+      .replaceAll('__ALLOW_ORIGIN__', options.allowOrigin ?? 'http://127.0.0.1:8000');
+    writeFileSync(configPath, config);
+    let child: Child | undefined;
+    try {
+      child = await launch(port);
+    } catch (error) {
       rmSync(prefix, { recursive: true, force: true });
       throw error;
     }
+    if (!child) {
+      if (tries < START_TRIES) continue;
+      rmSync(prefix, { recursive: true, force: true });
+      throw new Error(`nginx: port ${port} in use through ${tries} starts`);
+    }
+    let current: Child = child;
     return {
       port,
       origin: `http://127.0.0.1:${port}`,
       prefix,
+      async reload() {
+        const master = current.process.pid as number;
+        const before = workerPids(master);
+        const signal = spawnChild(nginx, [...args, '-s', 'reload']);
+        const code = await signal.ended();
+        if (code !== 0) throw new Error(`nginx -s reload exited ${code}: ${signal.stderr()}`);
+        await waitUntil(
+          'the old nginx worker to exit and a new one to run after the reload',
+          () => {
+            const now = workerPids(master);
+            return now.length > 0 && !now.some((pid) => before.includes(pid));
+          },
+          { timeoutMs: START_MS, intervalMs: 50 },
+        );
+      },
+      async restart() {
+        await current.stop('SIGTERM', 20_000);
+        // nginx removes its pid file at exit, unless it was killed: the next start's
+        // file must be its own.
+        rmSync(join(prefix, 'nginx.pid'), { force: true });
+        // Another process may take the port while nginx is down: try a few times.
+        for (let again = 1; ; again++) {
+          const started = await launch(port);
+          if (started) {
+            current = started;
+            return;
+          }
+          if (again === START_TRIES)
+            throw new Error(`nginx: port ${port} stayed in use through ${again} restarts`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      },
       async stop() {
-        await child.stop('SIGTERM');
+        await current.stop('SIGTERM');
         rmSync(prefix, { recursive: true, force: true });
       },
     };
   }
+}
+
+/** The worker processes of nginx's master `pid` (its children, zombies left out). */
+function workerPids(pid: number): number[] {
+  const result = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+  return result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((child) => {
+      try {
+        const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    });
 }
 
 function readLog(prefix: string): string {

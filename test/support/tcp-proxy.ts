@@ -1,0 +1,146 @@
+/**
+ * A byte-transparent TCP proxy on loopback that counts connections: put it in front of
+ * a daemon and a test sees how many connections a browser holds to it, can drop them all
+ * at once (a network drop), and can point it at a daemon restarted on another port.
+ */
+import { EventEmitter } from 'node:events';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { waitUntil } from './wait.js';
+
+/** A running proxy from `127.0.0.1:<port>` to `127.0.0.1:<target>`. */
+export interface TcpProxy {
+  /** The port it listens on (127.0.0.1). */
+  port: number;
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  /** Connections accepted since the start or the last {@link TcpProxy.resetCounts}. */
+  readonly accepted: number;
+  /** Connections open now (the accepted side not closed yet). */
+  open(): number;
+  /** The most connections open at once since the start or the last {@link TcpProxy.resetCounts}. */
+  readonly maxOpen: number;
+  /** Set `accepted` to 0 and `maxOpen` to the connections open now. */
+  resetCounts(): void;
+  /** Send new connections to `127.0.0.1:<port>`; open ones stay where they are. */
+  retarget(port: number): void;
+  /** Destroy every open connection on both sides; resolves once all their sockets closed. */
+  dropAll(): Promise<void>;
+  /** Resolve once exactly `n` connections are open; reject after `deadlineMs`. */
+  waitForOpen(n: number, deadlineMs?: number): Promise<void>;
+  /** Stop listening and drop every open connection. */
+  close(): Promise<void>;
+}
+
+/** One proxied connection: the accepted socket and the one to the target. */
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Both sockets closed. */
+  closed: Promise<void>;
+}
+
+/**
+ * Start a proxy on a port the system picks, forwarding to `127.0.0.1:<targetPort>`.
+ * Data flows both ways unchanged; a half-close (FIN) on one side ends the other side's
+ * writing only; an error on either side (the target refusing, a reset) closes both.
+ *
+ * @param targetPort where connections go (loopback only)
+ * @returns the running proxy; close it in `after`
+ * @example const proxy = await startTcpProxy(daemon.port); await fetch(`${proxy.origin}/x`);
+ */
+export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
+  let target = targetPort;
+  let accepted = 0;
+  let maxOpen = 0;
+  const pairs = new Set<Pair>();
+  // 'change' on every accept and close, to wake waitForOpen.
+  const changes = new EventEmitter();
+  changes.setMaxListeners(0);
+
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = createConnection({ port: target, host: '127.0.0.1', allowHalfOpen: true });
+    const closed = Promise.all([
+      new Promise((resolve) => client.once('close', resolve)),
+      new Promise((resolve) => upstream.once('close', resolve)),
+    ]).then(() => undefined);
+    const pair: Pair = { client, upstream, closed };
+    pairs.add(pair);
+    accepted += 1;
+    maxOpen = Math.max(maxOpen, pairs.size);
+    changes.emit('change');
+    client.once('close', () => {
+      pairs.delete(pair);
+      changes.emit('change');
+    });
+    splice(client, upstream);
+    splice(upstream, client);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as { port: number };
+
+  const dropAll = async () => {
+    const open = [...pairs];
+    for (const { client, upstream } of open) {
+      // A reset on both sides: neither peer sees an orderly end of the stream.
+      client.resetAndDestroy();
+      if (upstream.connecting) upstream.destroy();
+      else upstream.resetAndDestroy();
+    }
+    await Promise.all(open.map((pair) => pair.closed));
+  };
+
+  return {
+    port,
+    origin: `http://127.0.0.1:${port}`,
+    get accepted() {
+      return accepted;
+    },
+    open: () => pairs.size,
+    get maxOpen() {
+      return maxOpen;
+    },
+    resetCounts() {
+      accepted = 0;
+      maxOpen = pairs.size;
+    },
+    retarget(newPort) {
+      target = newPort;
+    },
+    dropAll,
+    async waitForOpen(n, deadlineMs = 10_000) {
+      await waitUntil(
+        `${n} open connection(s) through the proxy (${pairs.size} now)`,
+        () => pairs.size === n,
+        {
+          timeoutMs: deadlineMs,
+          wake: [changes, 'change'],
+        },
+      );
+    },
+    async close() {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await dropAll();
+      await stopped;
+    },
+  };
+}
+
+/**
+ * Copy `from` into `to`: `pipe` keeps the pace of the slower side and, with
+ * allowHalfOpen, turns `from`'s end into `to.end()` (a FIN) without closing `to`'s
+ * reading side. An error on `from` (refused, reset) destroys `to`; so does a close of
+ * `from` after an error, which leaves nothing to finish.
+ */
+function splice(from: Socket, to: Socket): void {
+  from.pipe(to);
+  from.on('error', () => to.destroy());
+  from.once('close', (hadError) => {
+    if (hadError) to.destroy();
+  });
+}
