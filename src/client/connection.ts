@@ -56,6 +56,8 @@ export class Connection {
   private failures = 0;
   private refusedAsGone = 0;
   private longPollFallback = false;
+  /** An EventSource opened on this URL before: a later failure to open is an outage. */
+  private streamWorked = false;
   private startedAt = Number.NEGATIVE_INFINITY;
   /** The last message id read on this connection: where a reconnection resumes. */
   private streamId: string | null = null;
@@ -145,6 +147,7 @@ export class Connection {
 
   private onOpen(transport: Transport): void {
     this.failures = 0;
+    if (transport === 'eventsource') this.streamWorked = true;
     this.setStates('open', transport);
   }
 
@@ -185,9 +188,14 @@ export class Connection {
       this.fail(end.fatal, end.status, end.error.message);
       return;
     }
-    if (transport === 'eventsource' && !end.opened && options.transport === 'auto') {
-      // The stream could not open: long-poll now; if the daemon then turns out to be
-      // unreachable, EventSource was not to blame and is tried again.
+    if (
+      transport === 'eventsource' &&
+      !end.opened &&
+      !this.streamWorked &&
+      options.transport === 'auto'
+    ) {
+      // The stream could not open (and never did here): long-poll now; if the daemon then
+      // turns out to be unreachable, EventSource was not to blame and is tried again.
       this.longPollFallback = true;
       this.open();
       return;
@@ -215,21 +223,19 @@ export class Connection {
     this.retry(transport, end);
   }
 
-  /** Back off, then open again from the last message id read. */
+  /** Back off (an `error` event for each channel says so), then open again from the last id read. */
   private retry(transport: Transport, end: SessionEnd): void {
     const delay = Math.max(retryDelay(this.failures), pollWait(this.startedAt));
     this.failures += 1;
-    if (!end.opened || end.status !== 0) {
-      for (const channel of this.members()) {
-        emit('error', {
-          channel: channel.name,
-          url: channel.url,
-          status: end.status,
-          error: end.error,
-          retryIn: delay,
-          fatal: false,
-        });
-      }
+    for (const channel of this.members()) {
+      emit('error', {
+        channel: channel.name,
+        url: channel.url,
+        status: end.status,
+        error: end.error,
+        retryIn: delay,
+        fatal: false,
+      });
     }
     this.setStates('retrying', transport, delay);
     this.timer = setTimeout(() => {

@@ -510,6 +510,8 @@
       this.failures = 0;
       this.refusedAsGone = 0;
       this.longPollFallback = false;
+      /** An EventSource opened on this URL before: a later failure to open is an outage. */
+      this.streamWorked = false;
       this.startedAt = Number.NEGATIVE_INFINITY;
       /** The last message id read on this connection: where a reconnection resumes. */
       this.streamId = null;
@@ -585,6 +587,7 @@
     }
     onOpen(transport) {
       this.failures = 0;
+      if (transport === 'eventsource') this.streamWorked = true;
       this.setStates('open', transport);
     }
     onMessage(idText, body, cursor) {
@@ -619,7 +622,12 @@
         this.fail(end.fatal, end.status, end.error.message);
         return;
       }
-      if (transport === 'eventsource' && !end.opened && options.transport === 'auto') {
+      if (
+        transport === 'eventsource' &&
+        !end.opened &&
+        !this.streamWorked &&
+        options.transport === 'auto'
+      ) {
         this.longPollFallback = true;
         this.open();
         return;
@@ -642,21 +650,19 @@
       }
       this.retry(transport, end);
     }
-    /** Back off, then open again from the last message id read. */
+    /** Back off (an `error` event for each channel says so), then open again from the last id read. */
     retry(transport, end) {
       const delay = Math.max(retryDelay(this.failures), pollWait(this.startedAt));
       this.failures += 1;
-      if (!end.opened || end.status !== 0) {
-        for (const channel of this.members()) {
-          emit('error', {
-            channel: channel.name,
-            url: channel.url,
-            status: end.status,
-            error: end.error,
-            retryIn: delay,
-            fatal: false,
-          });
-        }
+      for (const channel of this.members()) {
+        emit('error', {
+          channel: channel.name,
+          url: channel.url,
+          status: end.status,
+          error: end.error,
+          retryIn: delay,
+          fatal: false,
+        });
       }
       this.setStates('retrying', transport, delay);
       this.timer = setTimeout(() => {

@@ -28,8 +28,9 @@ function countRequests(page: Page, url: string): { count: number; stop(): void }
     count: 0,
     stop: () => page.off('request', listener),
   };
+  // A stream resumes with ?last_event_id=: the same URL with a query.
   const listener = (request: { url(): string }) => {
-    if (request.url() === url) counter.count += 1;
+    if (request.url().split('?')[0] === url) counter.count += 1;
   };
   page.on('request', listener);
   return counter;
