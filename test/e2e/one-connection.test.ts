@@ -91,7 +91,7 @@ function later(fn: () => Promise<unknown>): void {
 
 /** A page (own context unless given) that loaded the client, its options set, and how to reach it. */
 async function openClientPage(
-  options: { eventSource?: boolean; context?: BrowserContext } = {},
+  options: { eventSource?: boolean; context?: BrowserContext; transport?: string } = {},
 ): Promise<{ page: Page; errors: string[] }> {
   const context = options.context ?? (await shared.browser.newContext());
   if (!options.context) later(() => context.close());
@@ -106,7 +106,7 @@ async function openClientPage(
       (
         window as unknown as { pushserver: { updates: { configure(o: unknown): unknown } } }
       ).pushserver.updates.configure(configure),
-    FAST_RETRIES,
+    options.transport ? { ...FAST_RETRIES, transport: options.transport } : FAST_RETRIES,
   );
   return { page, errors };
 }
@@ -196,24 +196,34 @@ function daemonOf(kind: DaemonKind): Promise<MultiplexDaemon> {
  * and `If-Modified-Since` cross-origin, which are not CORS-safelisted: Chromium sends a
  * preflight (OPTIONS) now and then (its preflight cache lasts 5 s without
  * `Access-Control-Max-Age`), and may put it on a second socket while the poll waits on
- * the first. So a long-poll page holds at most two.
+ * the first. So a long-poll page holds at most two. WebSocket (`transport: 'websocket'`,
+ * Nchan's `ws+meta.nchan`) holds one.
  */
-const CONNECTIONS = { eventsource: 1, longpoll: 2 } as const;
+const CONNECTIONS = { eventsource: 1, longpoll: 2, websocket: 1 } as const;
 type Mode = keyof typeof CONNECTIONS;
 
 describe('one connection per page: every update exactly once, in order', {
   skip: needs(CHROMIUM, NCHAN),
 }, () => {
   for (const kind of DAEMON_KINDS) {
-    for (const mode of ['eventsource', 'longpoll'] as Mode[]) {
-      const label = `${kind}, ${mode === 'longpoll' ? 'no EventSource (long-poll)' : 'EventSource'}`;
+    for (const mode of ['eventsource', 'longpoll', 'websocket'] as Mode[]) {
+      const label = `${kind}, ${
+        {
+          eventsource: 'EventSource',
+          longpoll: 'no EventSource (long-poll)',
+          websocket: 'WebSocket',
+        }[mode]
+      }`;
       const limit = CONNECTIONS[mode];
 
       /** 8 channels subscribed through a new proxy; resolves once all are open. */
       const setUp = async (tag: string) => {
         const daemon = await daemonOf(kind);
         const proxy = await proxyFor(daemon);
-        const { page, errors } = await openClientPage({ eventSource: mode === 'eventsource' });
+        const { page, errors } = await openClientPage({
+          eventSource: mode !== 'longpoll',
+          transport: mode === 'websocket' ? 'websocket' : undefined,
+        });
         const channels = channelIds(`${kind}-${mode}-${tag}`);
         await subscribe(page, proxy, channels);
         await waitForState(page, Object.keys(channels), 'open', STEP_MS, mode);
@@ -224,7 +234,7 @@ describe('one connection per page: every update exactly once, in order', {
         timeout: TEST_MS,
       }, async () => {
         const { daemon, proxy, page, errors, channels } = await setUp('a');
-        if (mode === 'eventsource') {
+        if (mode !== 'longpoll') {
           assert.equal(proxy.open(), 1, 'connections open once every channel is open');
           assert.equal(proxy.maxOpen, 1, 'most connections open at once');
         }
