@@ -249,8 +249,14 @@ describe('browser client: poll rate against answers that come at once', {
       assert.ok(retries.length >= 2, JSON.stringify(errors));
       assert.ok(retries[0] >= 800 && retries[0] <= 1200, `first retry in ${retries[0]} ms`);
       assert.ok(retries[1] > retries[0], `retries in ${retries.join(', ')} ms`);
+      // A stream that ends is a reconnection, and every reconnection is announced.
+      const ends = errors.filter((e) => e.channel === 'ends');
+      assert.ok(
+        ends.every((e) => e.status === 0 && e.retryIn! > 0),
+        `a stream that ends: ${JSON.stringify(ends)}`,
+      );
       assert.deepEqual(
-        errors.filter((e) => e.channel !== 's503'),
+        errors.filter((e) => e.channel !== 's503' && e.channel !== 'ends'),
         [],
         '304 and 408 are not errors',
       );
