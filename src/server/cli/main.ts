@@ -2,11 +2,12 @@
  * `npx runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet] [--workers N]
  * [--allrequests (--app FILE | --upstream URL) [--forcehost HOST]]`: the push
  * daemon's command line, in the style of Django's `runserver`. With `--workers N`
- * this file also runs in each worker process (see `workers.ts`).
+ * this file also runs in each worker process (see `workers.ts`);
+ * `runpushserver nginx-config` prints the equivalent nginx config (`nginx-config.ts`).
  *
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -23,6 +24,7 @@ import {
 import { createPushServer, type PushServer, type RequestLogEntry } from '../daemon.js';
 import { describeNodeInternals, nodeInternals } from '../transport/node-internals.js';
 import { ALLREQUESTS_PORT, createAllRequestsServer, loadApp } from './allrequests.js';
+import { nginxConfig } from './nginx-config.js';
 import { reportStartFailure, superviseWorkers, workerNumber } from './workers.js';
 
 /** A command line the daemon cannot run with; printed as one line, exit status 2. */
@@ -59,6 +61,7 @@ export interface CommandLine {
 
 const USAGE = `usage: runpushserver [addrport] [-6|--ipv6] [--config FILE] [--quiet] [--workers N]
                      [--allrequests (--app FILE | --upstream URL) [--forcehost HOST]]
+       runpushserver nginx-config [addrport] [--config FILE] [--out FILE]
 
 Run the push daemon (Nchan's protocol) on 127.0.0.1:8001, or on addrport:
 a port (8001), ADDR:PORT (0.0.0.0:8001) or [IPv6]:PORT ([::1]:8001). Port 0 takes
@@ -76,6 +79,9 @@ any free port; the banner names it.
   --forcehost HOST with --allrequests: redirect requests for other hosts to HOST
   --no-raw-sockets node:http serves every request (no raw socket path; slower, for
                    comparison or a suspected raw-path problem)
+
+nginx-config prints the nginx + Nchan config that serves what the daemon serves under
+the same settings (--out FILE writes it there); what Nchan cannot do is said on stderr.
 `;
 
 const WITH_VALUE: Record<string, 'config' | 'app' | 'upstream' | 'forcehost' | 'workers'> = {
@@ -233,6 +239,7 @@ function checkAllRequests(line: CommandLine): void {
  * @example main(['8002', '--quiet']);
  */
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'nginx-config') return printNginxConfig(argv.slice(1));
   const worker = workerNumber();
   let settings: ResolvedSettings;
   let line: CommandLine;
@@ -286,6 +293,44 @@ export async function main(argv: readonly string[]): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/**
+ * `runpushserver nginx-config [addrport] [--config FILE] [--out FILE]`: print (or write)
+ * the nginx + Nchan config for the settings, and each setting Nchan cannot reproduce on
+ * stderr. Exit status 2 on a bad command line or bad settings.
+ */
+function printNginxConfig(argv: readonly string[]): void {
+  let out: string | undefined;
+  const rest: string[] = [];
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const arg = argv[i];
+      if (arg === '--out' || arg.startsWith('--out=')) {
+        out = arg === '--out' ? argv[++i] : arg.slice('--out='.length);
+        if (!out) throw new CommandLineError('--out needs a file: --out nginx.conf');
+      } else rest.push(arg);
+    }
+    const line = parseCommandLine(rest);
+    if (line.help) {
+      process.stdout.write(USAGE);
+      return;
+    }
+    if (line.allrequests || line.workers > 1) {
+      throw new CommandLineError(
+        'nginx-config takes addrport, --config and --out; nginx itself runs the workers and the app runs on its own',
+      );
+    }
+    const config = nginxConfig(loadSettings(line));
+    for (const note of config.notes) process.stderr.write(`nginx-config: ${note}\n`);
+    if (out === undefined) process.stdout.write(config.text);
+    else {
+      writeFileSync(out, config.text);
+      process.stderr.write(`nginx-config: wrote ${out}\n`);
+    }
+  } catch (error) {
+    fail(error);
+  }
 }
 
 /** `--workers N`: this process supervises N workers; each runs {@link main} with the same `argv`. */
