@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { channelUrl, sendUpdate } from 'pushserver';
+import { broadcast, channelUrl, sendUpdate } from 'pushserver';
+import { expressRenderer } from 'pushserver/express';
 
 const require = createRequire(import.meta.url);
 const JQUERY_PACKAGES = { 3: 'jquery', 4: 'jquery4' };
@@ -15,14 +16,37 @@ const JQUERY_PACKAGES = { 3: 'jquery', 4: 'jquery4' };
 /** The channel every example page subscribes to, under the name "room". */
 export const ROOM = 'lobby';
 
+/** The channel of the notes: live HTML, rendered by the app's engine, applied by the client. */
+export const NOTES = 'lobby-notes';
+
 /**
  * A router with `POST /send` (publishes `{type: 'message', text}`), `POST /clear`
- * (publishes `{type: 'clear'}`), `/example.js`, `/example.css` and `/vendor/jquery.js`.
+ * (publishes `{type: 'clear'}`), `POST /notes` (renders the new note with the app's
+ * `noteTemplate` and broadcasts it: every open page appends it), `/example.js`,
+ * `/example.css` and `/vendor/jquery.js`. Views get the notes so far as `notes`.
  *
- * @param {{ jquery?: 3 | 4 | null }} options which jQuery `/vendor/jquery.js` is; null: none
+ * @param {{ jquery?: 3 | 4 | null, noteTemplate: string }} options which jQuery
+ * `/vendor/jquery.js` is (null: none); the partial that renders one note
  */
-export function roomRoutes({ jquery = null } = {}) {
+export function roomRoutes({ jquery = null, noteTemplate }) {
   const router = express.Router();
+  const notes = [];
+  router.use((_req, res, next) => {
+    res.locals.notes = notes;
+    next();
+  });
+  router.post('/notes', express.urlencoded({ extended: false }), async (req, res) => {
+    const note = { id: notes.length + 1, text: String(req.body.text ?? '') };
+    notes.push(note);
+    // The partial that renders each note on the page, rendered once more (by the app's
+    // view engine) for every page that is open: the client appends it to #notes.
+    await broadcast(
+      NOTES,
+      { action: 'append', target: 'notes', template: noteTemplate, data: { note } },
+      { render: expressRenderer(req.app) },
+    );
+    res.sendStatus(204);
+  });
   router.post('/send', express.urlencoded({ extended: false }), async (req, res) => {
     await sendUpdate(ROOM, { type: 'message', text: String(req.body.text ?? '') });
     res.sendStatus(204);

@@ -71,3 +71,4 @@ export {
   templateChannelUrl,
   templatesDirectory,
 } from './snippet.js';
+export * from './stream/index.js';

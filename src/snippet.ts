@@ -152,6 +152,39 @@ export function subscriptionSnippet(
 }
 
 /**
+ * The snippet of a `stream_from` helper: the client and a subscription to each channel
+ * id, named by the id. The client applies the Turbo Stream messages (live HTML) that
+ * arrive on them with no script of the page's; JSON updates reach processors of that
+ * name as usual.
+ *
+ * @param channelIds channel ids (strings), or arrays of them
+ * @param options as for {@link subscriptionSnippet}
+ * @returns HTML, safe to output unescaped
+ * @throws TypeError naming the helper when no id is given; ChannelIdError when one is unusable
+ * @example streamFromSnippet(['room-1'], { helper: '{% stream_from %}' })
+ */
+export function streamFromSnippet(
+  channelIds: readonly unknown[],
+  options: SubscriptionSnippetOptions = {},
+): string {
+  const helper = options.helper ?? 'streamFromSnippet()';
+  const ids = channelIds.flat();
+  if (ids.length === 0) {
+    throw new TypeError(`${helper}: no channel given; pass at least one id, e.g. "room-1"`);
+  }
+  const channels: SubscriptionChannels = {};
+  for (const id of ids) {
+    const value = id instanceof String ? String(id) : id;
+    if (typeof value !== 'string') {
+      const problem = templateChannelIdProblem(value) ?? 'the channel id must be a string';
+      throw new ChannelIdError(`${helper}: ${problem}`);
+    }
+    channels[value] = value;
+  }
+  return subscriptionSnippet(channels, { ...options, helper });
+}
+
+/**
  * The channels of a helper call that takes an object of channels as its first argument
  * and more as keyword/hash arguments (which win).
  *
@@ -356,6 +389,12 @@ export interface TemplateHelpers {
     channels: SubscriptionChannels,
     options?: Omit<SubscriptionSnippetOptions, 'helper'>,
   ): string;
+  /** {@link streamFromSnippet} for one channel id or a list; `options` override the defaults. */
+  pushserverStreamFrom(
+    this: unknown,
+    channelIds: string | readonly string[],
+    options?: Omit<SubscriptionSnippetOptions, 'helper'>,
+  ): string;
 }
 
 /**
@@ -363,7 +402,7 @@ export interface TemplateHelpers {
  * found in the render data (`pushserverOptions`).
  *
  * @param defaults `src`, `jquery`, `mode`, `multiplex` and `settings` for every call
- * @returns `{channelUrl, escapejs, pushserverSubscribe}`
+ * @returns `{channelUrl, escapejs, pushserverSubscribe, pushserverStreamFrom}`
  * @example
  * const helpers = createTemplateHelpers({ mode: 'data' });
  * eta.render('page', { ...helpers, cspNonce, room });
@@ -378,6 +417,12 @@ export function createTemplateHelpers(defaults: TemplateHelperOptions = {}): Tem
       return subscriptionSnippet(
         channels,
         helperSnippetOptions(this, defaults, options, 'pushserverSubscribe()'),
+      );
+    },
+    pushserverStreamFrom(channelIds, options) {
+      return streamFromSnippet(
+        [channelIds],
+        helperSnippetOptions(this, defaults, options, 'pushserverStreamFrom()'),
       );
     },
   };

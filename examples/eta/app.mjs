@@ -21,6 +21,7 @@ import { contentSecurityPolicy, listen, ROOM, roomRoutes } from '../room.mjs';
 export function createApp({ jquery = null } = {}) {
   const app = express();
   const eta = new Eta({ views: join(dirname(fileURLToPath(import.meta.url)), 'views') });
+  // Renders the views for Express, and broadcast()'s templates.
   app.engine('eta', etaEngine(eta));
   app.set('views', eta.config.views);
   app.set('view engine', 'eta');
@@ -28,8 +29,9 @@ export function createApp({ jquery = null } = {}) {
   // Serves /static/pushserver/updates.js and puts it.channelUrl, it.pushserverSubscribe
   // into every render; mode 'data' renders no inline script.
   app.use(pushserver({ mode: 'data' }));
-  // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
-  app.use(roomRoutes({ jquery }));
+  // POST /send and /clear publish with sendUpdate, POST /notes broadcasts note.eta; the
+  // page's script, style, jQuery.
+  app.use(roomRoutes({ jquery, noteTemplate: 'note' }));
 
   app.get('/', (_req, res) => res.render('index', { room: ROOM, jquery }));
   return app;

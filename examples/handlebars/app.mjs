@@ -20,21 +20,26 @@ import { contentSecurityPolicy, listen, ROOM, roomRoutes } from '../room.mjs';
  */
 export function createApp({ jquery = null } = {}) {
   const app = express();
-  // {{channelUrl}}, {{{pushserverSubscribe}}}, {{escapejs}}, on an instance of our own.
+  // {{channelUrl}}, {{{pushserverSubscribe}}}, {{{pushserverStreamFrom}}}, {{escapejs}},
+  // on an instance of our own; broadcast() renders its partials.
   const handlebars = registerHelpers(Handlebars.create());
   const compiled = new Map();
   app.engine('hbs', (path, data, callback) => {
     if (!compiled.has(path)) compiled.set(path, handlebars.compile(readFileSync(path, 'utf8')));
     callback(null, compiled.get(path)(data));
   });
-  app.set('views', join(dirname(fileURLToPath(import.meta.url)), 'views'));
+  const views = join(dirname(fileURLToPath(import.meta.url)), 'views');
+  // The partial of one note: {{> note}} on the page, and what broadcast() renders.
+  handlebars.registerPartial('note', readFileSync(join(views, 'note.hbs'), 'utf8'));
+  app.set('views', views);
   app.set('view engine', 'hbs');
   // Serves /static/pushserver/updates.js.
   app.use(pushserver());
   // res.locals.cspNonce, fresh per response, and the policy that allows it.
   app.use(contentSecurityPolicy());
-  // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
-  app.use(roomRoutes({ jquery }));
+  // POST /send and /clear publish with sendUpdate, POST /notes broadcasts the note
+  // partial; the page's script, style, jQuery.
+  app.use(roomRoutes({ jquery, noteTemplate: 'note' }));
 
   app.get('/', (_req, res) => res.render('index', { room: ROOM, jquery }));
   return app;

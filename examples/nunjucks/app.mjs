@@ -23,14 +23,16 @@ export function createApp({ jquery = 3 } = {}) {
     autoescape: true,
     express: app,
   });
-  // {% channel_url %}, {% pushserver_subscribe %}, the escapejs filter.
+  // {% channel_url %}, {% pushserver_subscribe %}, {% stream_from %}, the escapejs
+  // filter; broadcast() renders its templates with env.
   install(env);
   // Serves /static/pushserver/updates.js.
   app.use(pushserver());
   // res.locals.cspNonce, fresh per response, and the policy that allows it.
   app.use(contentSecurityPolicy());
-  // POST /send and /clear publish with sendUpdate; the page's script, style, jQuery.
-  app.use(roomRoutes({ jquery }));
+  // POST /send and /clear publish with sendUpdate, POST /notes broadcasts note.njk; the
+  // page's script, style, jQuery.
+  app.use(roomRoutes({ jquery, noteTemplate: 'note.njk' }));
 
   app.get('/', (_req, res) => res.render('index.njk', { room: ROOM, jquery }));
   return app;

@@ -21,6 +21,7 @@ import {
   parseMessageId,
   resumeId,
 } from './protocol.js';
+import { isStreamBody, streamUpdate } from './streams.js';
 import {
   hasEventSource,
   openEventSource,
@@ -289,13 +290,17 @@ function earliest(list: readonly Channel[]): Position | null {
   return result;
 }
 
-/** The message's JSON, or undefined (reported) when it is empty or not JSON. */
+/**
+ * The message's JSON, live HTML as a {@link streamUpdate}, or undefined (reported) when
+ * it is empty or neither.
+ */
 function parseMessage(body: string, channel: Channel | undefined, url: string): unknown {
   const name = channel ? channel.name : url;
   if (body === '') {
     warn(`pushserver: an empty message arrived on channel "${name}"`);
     return undefined;
   }
+  if (isStreamBody(body)) return streamUpdate(body);
   try {
     return JSON.parse(body);
   } catch (error) {

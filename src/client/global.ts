@@ -13,6 +13,7 @@ export interface ClientGlobal {
   console?: Console;
   reportError?: (error: unknown) => void;
   addEventListener?: Window['addEventListener'];
+  CustomEvent?: typeof CustomEvent;
 }
 
 /** `window` in a page. */

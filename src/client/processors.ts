@@ -3,6 +3,7 @@
  * update to them and then to the `update` listeners.
  */
 import { emit, emitNow, reportException } from './events.js';
+import { applyStream, isStreamUpdate } from './streams.js';
 import type { Processor, UpdateEvent } from './types.js';
 
 /** name -> Map(type -> processors), in registration order. */
@@ -29,10 +30,14 @@ export function registerProcessor(name: string, type: string, processor: Process
   list.push(processor);
 }
 
-/** Run every processor of the update's type in registration order, then the `update` listeners. */
+/**
+ * Apply live HTML to the page, then run every processor of the update's type in
+ * registration order, then the `update` listeners.
+ */
 export function deliver(update: UpdateEvent): void {
   const byType = processors.get(update.channel);
   const data = update.data;
+  if (isStreamUpdate(data)) applyStream(data.html, update.channel, update.url);
   const type =
     data !== null && typeof data === 'object' ? (data as { type?: unknown }).type : undefined;
   const list = byType ? byType.get(String(type)) : undefined;

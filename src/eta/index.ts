@@ -17,6 +17,7 @@ import {
   type TemplateHelpers,
   templatesDirectory,
 } from '../snippet.js';
+import { setStreamRenderer } from '../stream/broadcast.js';
 
 /** Defaults for the snippet: `src`, `jquery`, `mode`, `multiplex`, `settings`. */
 export type EtaHelperOptions = TemplateHelperOptions;
@@ -24,11 +25,12 @@ export type EtaHelperOptions = TemplateHelperOptions;
 /**
  * The helpers for eta's `it`: `it.channelUrl(id)`, `it.escapejs(value)`,
  * `it.pushserverSubscribe(channels, options?)` (nonce from `it.cspNonce`; a string is
- * always a channel id, a full URL is `{ url: 'https://…' }`). Print the snippet raw
- * (`<%~ %>`); the other two are HTML-safe either way.
+ * always a channel id, a full URL is `{ url: 'https://…' }`) and
+ * `it.pushserverStreamFrom(ids, options?)` (live HTML the client applies by itself).
+ * Print the snippets raw (`<%~ %>`); the other two are HTML-safe either way.
  *
  * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`
- * @returns the three functions, to spread into the render data
+ * @returns the four functions, to spread into the render data
  * @example eta.render('page', { ...etaHelpers(), cspNonce, room })
  */
 export function etaHelpers(options: EtaHelperOptions = {}): TemplateHelpers {
@@ -67,7 +69,8 @@ export function loadPartials<E extends EtaRenderer>(eta: E): E {
 
 /**
  * A subclass of the app's `Eta` whose every render gets the helpers in `it` (data given
- * to the render wins over them), with the partial `@pushserver/subscribe` loaded.
+ * to the render wins over them), with the partial `@pushserver/subscribe` loaded. An
+ * instance made from it renders `broadcast`'s templates.
  *
  * @param Eta the `Eta` class from `eta` (4) or eta 3
  * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`
@@ -86,6 +89,7 @@ export function withPushserverHelpers<C extends EtaClass>(
     constructor(...args: any[]) {
       super(...args);
       loadPartials(this);
+      setStreamRenderer((template, data) => this.renderAsync(template, data));
       // Eta assigns its render methods as instance fields, so wrap them here, not on the prototype.
       for (const method of RENDER_METHODS) {
         const original = this[method] as (
@@ -106,7 +110,8 @@ export function withPushserverHelpers<C extends EtaClass>(
 /**
  * An Express view engine for eta (`app.engine('eta', etaEngine(eta))`): renders the view
  * Express found, relative to `eta.config.views`, with the render data (locals included)
- * as `it`. Templates may use `await`.
+ * as `it`. Templates may use `await`. It also makes `broadcast` render its templates
+ * with `eta` (`eta.renderAsync(template, data)`).
  *
  * @param eta an Eta instance whose `views` is the app's views folder
  * @returns the `(path, data, callback)` function Express calls
@@ -117,6 +122,7 @@ export function withPushserverHelpers<C extends EtaClass>(
  * app.set('views', eta.config.views);
  */
 export function etaEngine(eta: EtaRenderer) {
+  setStreamRenderer((template, data) => eta.renderAsync(template, data));
   return function renderEtaView(
     path: string,
     data: object,

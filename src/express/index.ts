@@ -22,6 +22,7 @@ export {
   passthrough,
 } from './passthrough-receiver.js';
 export { CLIENT_DIRECTORY } from './static-client.js';
+export { expressRenderer } from './stream-renderer.js';
 
 /**
  * Options of {@link pushserver}. The snippet defaults (`src`, `jquery`, `mode`, `multiplex`, `settings`)
@@ -59,7 +60,7 @@ export interface PushserverOptions extends TemplateHelperOptions {
 
 /**
  * The Express integration: serves `updates.js` under `prefix` and puts `channelUrl`,
- * `escapejs`, `pushserverSubscribe` and the snippet options (`pushserverOptions`, which
+ * `escapejs`, `pushserverSubscribe`, `pushserverStreamFrom` and the snippet options (`pushserverOptions`, which
  * the nunjucks and handlebars helpers read) into `res.locals` and `app.locals`.
  *
  * @param options `prefix`, `serveClient`, `clientDirectory`, `maxAge`, and the snippet's `src`, `jquery`, `mode`, `multiplex`, `settings`

@@ -16,15 +16,15 @@ export interface PushserverLocals extends TemplateHelpers {
 }
 
 /**
- * The helpers as template locals: `channelUrl(id)`, `escapejs(value)` and
- * `pushserverSubscribe(channels, options?)`, which reads the nonce from `cspNonce` in the
- * render data, plus the options themselves as `pushserverOptions`, so the nunjucks tags
+ * The helpers as template locals: `channelUrl(id)`, `escapejs(value)`,
+ * `pushserverSubscribe(channels, options?)` and `pushserverStreamFrom(ids, options?)`,
+ * which read the nonce from `cspNonce` in the render data, plus the options themselves as `pushserverOptions`, so the nunjucks tags
  * and the handlebars helpers render with them too. Any engine that calls functions from
  * its data can use the functions (eta's `it.`, ejs, pug); nunjucks gets their output
  * marked safe.
  *
  * @param options snippet defaults: `src`, `jquery`, `mode`, `multiplex`, `settings`
- * @returns the three functions and `pushserverOptions`
+ * @returns the four functions and `pushserverOptions`
  * @example Object.assign(app.locals, pushserverLocals({ mode: 'data' }));
  */
 export function pushserverLocals(options: TemplateHelperOptions = {}): PushserverLocals {
@@ -35,6 +35,7 @@ export function pushserverLocals(options: TemplateHelperOptions = {}): Pushserve
     channelUrl: forEveryEngine('channelUrl', helpers.channelUrl),
     escapejs: forEveryEngine('escapejs', helpers.escapejs),
     pushserverSubscribe: forEveryEngine('pushserverSubscribe', helpers.pushserverSubscribe),
+    pushserverStreamFrom: forEveryEngine('pushserverStreamFrom', helpers.pushserverStreamFrom),
     [OPTIONS_LOCAL]: snippetOptions,
   };
 }

@@ -15,17 +15,22 @@ import {
   helperSnippetOptions,
   mergeChannels,
   type SubscriptionSnippetOptions,
+  streamFromSnippet,
   subscriptionSnippet,
   type TemplateHelperOptions,
   templateChannelUrl,
   templatesDirectory,
 } from '../snippet.js';
+import { setStreamRenderer } from '../stream/broadcast.js';
 
 /** The parts of a handlebars instance the helpers use. */
 export interface HandlebarsInstance {
   registerHelper(name: string, helper: (...args: unknown[]) => unknown): void;
   registerPartial(name: string, partial: string): void;
   SafeString: new (html: string) => unknown;
+  /** Registered partials: their source, or compiled. */
+  partials: Record<string, string | ((data: object) => string) | undefined>;
+  compile(source: string): (data: object) => string;
 }
 
 /** What handlebars passes a helper as its last argument. */
@@ -46,7 +51,11 @@ export type HandlebarsHelperOptions = TemplateHelperOptions;
  * optional first argument is an object of more channels, a second one snippet options;
  * the nonce comes from `@root.cspNonce`; a string is always a channel id, a full URL is
  * an object `{url: "https://…"}` from the data), and the partial `pushserver/subscribe`
- * (`{{> pushserver/subscribe channels=channels}}`). Helpers return `SafeString`s.
+ * (`{{> pushserver/subscribe channels=channels}}`), and `{{{pushserverStreamFrom "room-1"}}}`
+ * (more ids as more arguments, snippet options as hash arguments): the client and a
+ * subscription whose live HTML (`broadcast`) the client applies by itself. Helpers
+ * return `SafeString`s. It also makes `broadcast` render its templates as partials of
+ * this instance.
  *
  * The snippet options are, each over the one before: those given to the Express
  * middleware `pushserver(options)` (found in the render data), `options` here, and the
@@ -106,9 +115,44 @@ export function registerHelpers<H extends HandlebarsInstance>(
     );
     return new SafeString(html);
   });
+  handlebars.registerHelper('pushserverStreamFrom', (...args: unknown[]) => {
+    const { values, helperOptions } = split(args);
+    const helper = '{{pushserverStreamFrom}}';
+    const html = streamFromSnippet(
+      values.map(unwrap),
+      helperSnippetOptions(helperOptions.data?.root, options, helperOptions.hash, helper),
+    );
+    return new SafeString(html);
+  });
   handlebars.registerPartial(
     'pushserver/subscribe',
     readFileSync(join(templatesDirectory, 'pushserver', 'subscribe.hbs'), 'utf8'),
   );
+  setStreamRenderer(partialRenderer(handlebars));
   return handlebars;
+}
+
+/**
+ * Renders a partial registered on `handlebars` (`registerPartial(name, source)`), as
+ * `{{> name}}` would: handlebars has no file loader of its own, so `broadcast`'s
+ * templates are its partials (with Express, `setStreamRenderer(expressRenderer(app))`
+ * renders view files instead).
+ */
+function partialRenderer(handlebars: HandlebarsInstance) {
+  const compiled = new Map<string, (data: object) => string>();
+  return (name: string, data: object): string => {
+    const partial = handlebars.partials[name];
+    if (partial === undefined) {
+      throw new Error(
+        `handlebars has no partial named ${JSON.stringify(name)} to broadcast; register it first: handlebars.registerPartial(${JSON.stringify(name)}, source)`,
+      );
+    }
+    if (typeof partial === 'function') return partial(data);
+    let render = compiled.get(partial);
+    if (!render) {
+      render = handlebars.compile(partial);
+      compiled.set(partial, render);
+    }
+    return render(data);
+  };
 }

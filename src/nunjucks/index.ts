@@ -14,10 +14,12 @@ import {
   mergeChannels,
   type SubscriptionChannels,
   type SubscriptionSnippetOptions,
+  streamFromSnippet,
   subscriptionSnippet,
   type TemplateHelperOptions,
   templateChannelUrl,
 } from '../snippet.js';
+import { setStreamRenderer } from '../stream/broadcast.js';
 
 /** The parts of a nunjucks `Environment` the helpers use. */
 export interface NunjucksEnvironment {
@@ -25,6 +27,11 @@ export interface NunjucksEnvironment {
   addFilter(name: string, filter: (...args: never[]) => unknown): unknown;
   addGlobal(name: string, value: unknown): unknown;
   getFilter(name: string): (...args: never[]) => unknown;
+  render(
+    name: string,
+    context: object,
+    callback: (error: Error | null, html: string | null) => void,
+  ): unknown;
 }
 
 /** A nunjucks render context as extensions and called globals see it. */
@@ -48,7 +55,12 @@ type Keywords = Record<string, unknown> & { __keywords?: true };
  * - tag `{% pushserver_subscribe main_channel="id" %}` and global
  *   `pushserverSubscribe({main_channel: "id"})`: the client script and its subscription,
  *   with the nonce taken from `cspNonce` in the render context. A string is always a
- *   channel id, even one that looks like a URL; a full URL is `feed={url: "https://…"}`.
+ *   channel id, even one that looks like a URL; a full URL is `feed={url: "https://…"}`;
+ * - tag `{% stream_from "room-1" %}` (more ids after a comma, snippet options as keywords)
+ *   and global `pushserverStreamFrom("room-1")`: the client and a subscription to those
+ *   channels whose live HTML (`broadcast`) the client applies by itself.
+ *
+ * It also makes `env` the renderer of `broadcast` (`env.render(template, data)`).
  *
  * The snippet options are, each over the one before: those given to the Express
  * middleware `pushserver(options)` (found in the render data), `options` here, and a
@@ -87,6 +99,19 @@ export function install<Env extends NunjucksEnvironment>(
       ),
     );
 
+  const streamFrom = (
+    context: NunjucksContext,
+    channelIds: unknown[],
+    callOptions: SubscriptionSnippetOptions | undefined,
+    helper: string,
+  ) =>
+    safe(
+      streamFromSnippet(
+        channelIds.map(unwrap),
+        helperSnippetOptions(context.ctx, options, callOptions, helper),
+      ),
+    );
+
   env.addExtension(
     'pushserverChannelUrl',
     tagExtension('channel_url', (context, args) => {
@@ -111,6 +136,14 @@ export function install<Env extends NunjucksEnvironment>(
       return subscribe(context, mergeChannels(positional, unwrapped, helper), callOptions, helper);
     }),
   );
+  env.addExtension(
+    'pushserverStreamFrom',
+    tagExtension('stream_from', (context, args) => {
+      const keywords = isKeywords(args.at(-1)) ? (args.pop() as Keywords) : undefined;
+      const { __keywords, ...callOptions } = keywords ?? {};
+      return streamFrom(context, args, callOptions, '{% stream_from %}');
+    }),
+  );
   env.addFilter('escapejs', (value: unknown) => safe(escapejs(value)));
   env.addGlobal('channelUrl', function (this: NunjucksContext, id: unknown) {
     return url(this, id, 'channelUrl()');
@@ -120,6 +153,22 @@ export function install<Env extends NunjucksEnvironment>(
     function (this: NunjucksContext, channels: unknown, callOptions?: SubscriptionSnippetOptions) {
       return subscribe(this, channels, callOptions, 'pushserverSubscribe()');
     },
+  );
+  env.addGlobal(
+    'pushserverStreamFrom',
+    function (
+      this: NunjucksContext,
+      channelIds: unknown,
+      callOptions?: SubscriptionSnippetOptions,
+    ) {
+      return streamFrom(this, [channelIds], callOptions, 'pushserverStreamFrom()');
+    },
+  );
+  setStreamRenderer(
+    (template, data) =>
+      new Promise<string>((resolve, reject) =>
+        env.render(template, data, (error, html) => (error ? reject(error) : resolve(html ?? ''))),
+      ),
   );
   return env;
 }

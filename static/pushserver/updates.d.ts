@@ -66,6 +66,35 @@ export interface UpdateEvent<T = unknown> {
   /** The message's counter (`Etag` or py-hbpush's `Cache-Control: etag=<n>`), or null. */
   etag: string | null;
 }
+/**
+ * The `data` of an update that carried live HTML: a message of Turbo Stream elements
+ * (`<turbo-stream action="append" target="messages"><template>…</template></turbo-stream>`),
+ * which the client applied to the page before the processors of type `turbo-stream` ran.
+ */
+export interface StreamUpdate {
+  type: 'turbo-stream';
+  /** The message as it arrived. */
+  html: string;
+}
+/**
+ * `detail` of the DOM events `pushserver:before-stream-action` (cancelable: a listener
+ * that calls `preventDefault()` skips the action) and `pushserver:stream-action` (after
+ * it), dispatched on `document` for each action of a live HTML message.
+ */
+export interface StreamActionDetail {
+  /** The channel's name. */
+  channel: string;
+  /** `append`, `prepend`, `replace`, `update`, `remove`, `before` or `after`. */
+  action: string;
+  /** The `target` (an element id) or null. */
+  target: string | null;
+  /** The `targets` (a CSS selector) or null. */
+  targets: string | null;
+  /** The elements the action changes (for `remove`, `replace`: the ones it takes out). */
+  elements: Element[];
+  /** The new content (scripts removed); empty for `remove`. */
+  content: DocumentFragment;
+}
 /** Something went wrong on a channel (or in a `data-pushserver-channels` block). */
 export interface ChannelErrorEvent {
   /** The channel's name; null for an unusable data block. */

@@ -68,6 +68,175 @@
     if (global.console && typeof global.console.error === 'function') global.console.error(message);
   }
 
+  // src/client/streams.ts
+  var STREAM_START = /^\s*<turbo-stream[\s>]/i;
+  var streamUpdates = /* @__PURE__ */ new WeakSet();
+  function isStreamBody(body) {
+    return STREAM_START.test(body);
+  }
+  function streamUpdate(body) {
+    const update = { type: 'turbo-stream', html: body };
+    streamUpdates.add(update);
+    return update;
+  }
+  function isStreamUpdate(data) {
+    return typeof data === 'object' && data !== null && streamUpdates.has(data);
+  }
+  var ACTIONS = {
+    append(elements, content) {
+      for (const element of elements) {
+        const fragment = content();
+        removeDuplicates(element.children, fragment);
+        element.appendChild(fragment);
+      }
+    },
+    prepend(elements, content) {
+      for (const element of elements) {
+        const fragment = content();
+        removeDuplicates(element.children, fragment);
+        element.insertBefore(fragment, element.firstChild);
+      }
+    },
+    replace(elements, content) {
+      var _a;
+      for (const element of elements)
+        (_a = element.parentNode) == null ? void 0 : _a.replaceChild(content(), element);
+    },
+    update(elements, content) {
+      for (const element of elements) {
+        element.textContent = '';
+        element.appendChild(content());
+      }
+    },
+    remove(elements) {
+      var _a;
+      for (const element of elements)
+        (_a = element.parentNode) == null ? void 0 : _a.removeChild(element);
+    },
+    before(elements, content) {
+      var _a;
+      for (const element of elements) {
+        const fragment = content();
+        if (element.parentElement) removeDuplicates(element.parentElement.children, fragment);
+        (_a = element.parentNode) == null ? void 0 : _a.insertBefore(fragment, element);
+      }
+    },
+    after(elements, content) {
+      var _a;
+      for (const element of elements) {
+        const fragment = content();
+        if (element.parentElement) removeDuplicates(element.parentElement.children, fragment);
+        (_a = element.parentNode) == null ? void 0 : _a.insertBefore(fragment, element.nextSibling);
+      }
+    },
+  };
+  function applyStream(html, channel, url) {
+    const document = global.document;
+    if (!document) return;
+    const parser = document.createElement('template');
+    parser.innerHTML = html;
+    const children = Array.prototype.slice.call(parser.content.children);
+    for (const element of children) {
+      if (element.localName !== 'turbo-stream') {
+        problem(
+          channel,
+          url,
+          `a live HTML message holds <${element.localName}> outside <turbo-stream>; it was left out`,
+        );
+        continue;
+      }
+      applyAction(document, element, channel, url);
+    }
+  }
+  function applyAction(document, stream, channel, url) {
+    const action = stream.getAttribute('action') || '';
+    const target = stream.getAttribute('target');
+    const targets = stream.getAttribute('targets');
+    const description = `<turbo-stream action="${action}" ${target !== null ? `target="${target}"` : `targets="${targets}"`}>`;
+    const perform = Object.keys(ACTIONS).indexOf(action) !== -1 ? ACTIONS[action] : void 0;
+    if (!perform) {
+      problem(
+        channel,
+        url,
+        `${description}: unknown action; use one of ${Object.keys(ACTIONS).join(', ')}`,
+      );
+      return;
+    }
+    let elements;
+    try {
+      elements = targetElements(document, target, targets);
+    } catch (error) {
+      problem(channel, url, `${description}: ${error.message}`);
+      return;
+    }
+    if (elements.length === 0) {
+      problem(
+        channel,
+        url,
+        `${description}: no element on the page matches; the action was skipped`,
+      );
+      return;
+    }
+    const content = templateContent(document, stream);
+    const detail = { channel, action, target, targets, elements, content };
+    if (!dispatch(document, 'pushserver:before-stream-action', detail, true)) return;
+    perform(elements, () => document.importNode(content, true));
+    dispatch(document, 'pushserver:stream-action', detail, false);
+  }
+  function targetElements(document, target, targets) {
+    if (target !== null) {
+      const element = document.getElementById(target);
+      return element ? [element] : [];
+    }
+    if (targets !== null) return Array.prototype.slice.call(document.querySelectorAll(targets));
+    throw new Error('target or targets attribute is missing');
+  }
+  function templateContent(document, stream) {
+    var _a;
+    const first = stream.firstElementChild;
+    const content =
+      first && first.localName === 'template'
+        ? first.content.cloneNode(true)
+        : document.createDocumentFragment();
+    const scripts = content.querySelectorAll('script');
+    for (let index = 0; index < scripts.length; index++) {
+      const script = scripts[index];
+      (_a = script.parentNode) == null ? void 0 : _a.removeChild(script);
+    }
+    return content;
+  }
+  function removeDuplicates(siblings, fragment) {
+    var _a;
+    const ids = [];
+    for (let index = 0; index < fragment.children.length; index++) {
+      const id = fragment.children[index].id;
+      if (id) ids.push(id);
+    }
+    if (ids.length === 0) return;
+    for (const sibling of Array.prototype.slice.call(siblings)) {
+      if (sibling.id && ids.indexOf(sibling.id) !== -1)
+        (_a = sibling.parentNode) == null ? void 0 : _a.removeChild(sibling);
+    }
+  }
+  function dispatch(document, type, detail, cancelable) {
+    const CustomEventClass = global.CustomEvent;
+    if (typeof CustomEventClass !== 'function') return true;
+    return document.dispatchEvent(
+      new CustomEventClass(type, { bubbles: true, cancelable, detail }),
+    );
+  }
+  function problem(channel, url, message) {
+    warn(`pushserver: channel "${channel}": ${message}`);
+    emit('error', {
+      channel,
+      url,
+      status: null,
+      error: new Error(`pushserver: ${message}`),
+      retryIn: null,
+      fatal: false,
+    });
+  }
+
   // src/client/processors.ts
   var processors = /* @__PURE__ */ new Map();
   function registerProcessor(name, type, processor) {
@@ -92,6 +261,7 @@
   function deliver(update) {
     const byType = processors.get(update.channel);
     const data = update.data;
+    if (isStreamUpdate(data)) applyStream(data.html, update.channel, update.url);
     const type = data !== null && typeof data === 'object' ? data.type : void 0;
     const list = byType ? byType.get(String(type)) : void 0;
     for (const processor of list ? list.slice() : []) {
@@ -712,6 +882,7 @@
       warn(`pushserver: an empty message arrived on channel "${name}"`);
       return void 0;
     }
+    if (isStreamBody(body)) return streamUpdate(body);
     try {
       return JSON.parse(body);
     } catch (error) {

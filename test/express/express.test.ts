@@ -254,11 +254,12 @@ describe('options', async () => {
   });
 });
 
-test('pushserver/express exports the middleware (default and named), the locals and passthrough', async () => {
+test('pushserver/express exports the middleware (default and named), the locals, passthrough and expressRenderer', async () => {
   const module = await import('../../src/express/index.js');
   assert.deepEqual(Object.keys(module).sort(), [
     'CLIENT_DIRECTORY',
     'default',
+    'expressRenderer',
     'passthrough',
     'pushserver',
     'pushserverLocals',
@@ -301,13 +302,19 @@ describe('locals, and nothing else', async () => {
   const server = await listen(app);
   after(server.close);
 
-  test('res.locals gains exactly channelUrl, escapejs, pushserverSubscribe and pushserverOptions; no body parser', async () => {
+  test('res.locals gains exactly channelUrl, escapejs, pushserverSubscribe, pushserverStreamFrom and pushserverOptions; no body parser', async () => {
     const res = await rawRequest(server.base, '/echo', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
     });
     assert.equal(res.body, 'ok');
-    const helpers = ['channelUrl', 'escapejs', 'pushserverSubscribe', 'pushserverOptions'];
+    const helpers = [
+      'channelUrl',
+      'escapejs',
+      'pushserverSubscribe',
+      'pushserverStreamFrom',
+      'pushserverOptions',
+    ];
     assert.deepEqual(seen?.keys, helpers);
     assert.equal(seen?.body, undefined);
     assert.deepEqual(seen?.appKeys, ['settings', ...helpers]);

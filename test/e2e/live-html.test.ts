@@ -1,0 +1,294 @@
+// Live HTML (broadcast + stream_from) in Chromium, against this daemon and real Nchan:
+// each engine's example page, open twice, gets a note posted in one of them, rendered
+// by the same partial that rendered the page; hostile text in a note never runs; and
+// the same channel drives a page that uses @hotwired/turbo's <turbo-stream-source>.
+import assert from 'node:assert/strict';
+import { createRequire, register } from 'node:module';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import express, { type Express } from 'express';
+import nunjucks from 'nunjucks';
+import type { Browser, Page } from 'playwright-core';
+import { channelUrl } from '../../src/channel/urls.js';
+import { configure, resetSettings } from '../../src/settings/index.js';
+import { broadcast } from '../../src/stream/index.js';
+import { launchChromium, openPage } from '../support/chromium.js';
+import { CHROMIUM, NCHAN, needs } from '../support/system.js';
+import { closeServer, listenApp, originOf } from './support/apps.js';
+import { DAEMON_KINDS, type Daemon, startDaemon } from './support/daemons.js';
+
+// `pushserver/*` in the examples resolves to src/, the code under test.
+register('./support/source-exports.mjs', import.meta.url);
+
+const require = createRequire(import.meta.url);
+const ENGINES = ['nunjucks', 'handlebars', 'eta'] as const;
+const NOTES = 'lobby-notes';
+/** Text a user might type to break out of the fragment or the page. */
+const HOSTILE = `</template></turbo-stream><script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> "double" 'single' \u2028 & end`;
+const EXAMPLE_VIEWS = join(import.meta.dirname, '..', '..', 'examples', 'nunjucks', 'views');
+
+type ExampleModule = { createApp(options: { jquery: 3 | 4 | null }): Express };
+
+interface Recorded {
+  streamEvents: string[];
+  updates: string[];
+  errors: string[];
+  pwned?: number;
+}
+
+/** Before any page script: record stream events, updates and errors of the client. */
+function recordPage(): void {
+  const w = window as unknown as Recorded & {
+    pushserver: {
+      updates: { on(type: string, listener: (event: Record<string, unknown>) => void): void };
+    };
+  };
+  w.streamEvents = [];
+  w.updates = [];
+  w.errors = [];
+  for (const type of ['pushserver:before-stream-action', 'pushserver:stream-action']) {
+    document.addEventListener(type, (event) => {
+      const detail = (event as CustomEvent).detail;
+      w.streamEvents.push(`${type} ${detail.action} ${detail.target} ${detail.elements.length}`);
+    });
+  }
+  document.addEventListener('DOMContentLoaded', () => {
+    // A page with Turbo instead has no pushserver client.
+    if (!w.pushserver) return;
+    w.pushserver.updates.on('update', (update) => {
+      const data = update.data as { type?: string };
+      w.updates.push(`${update.channel} ${data.type}`);
+    });
+    w.pushserver.updates.on('error', (event) => {
+      w.errors.push(`${event.channel} ${(event.error as Error).message}`);
+    });
+  });
+}
+
+/** The `#notes` list of `html` as this browser serialises it. */
+function notesOf(page: Page, html: string): Promise<string> {
+  return page.evaluate((source) => {
+    const parsed = new DOMParser().parseFromString(source, 'text/html');
+    return parsed.getElementById('notes')?.innerHTML ?? 'no #notes';
+  }, html);
+}
+
+const noteCount = (page: Page) => page.locator('#notes li').count();
+
+function waitForNotes(page: Page, count: number): Promise<unknown> {
+  return page.waitForFunction(
+    (expected) => document.querySelectorAll('#notes li').length === expected,
+    count,
+    { timeout: 30_000 },
+  );
+}
+
+describe('live HTML in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    resetSettings();
+  });
+
+  async function startFor(kind: (typeof DAEMON_KINDS)[number], t: test.TestContext) {
+    // The pages and the daemon are on different origins: let Nchan echo any Origin.
+    const daemon: Daemon = await startDaemon(kind, { allowOrigin: '$http_origin' });
+    t.after(() => daemon.stop());
+    configure({ port: daemon.port });
+    return daemon;
+  }
+
+  for (const kind of DAEMON_KINDS) {
+    for (const engine of ENGINES) {
+      test(`${kind}, ${engine}: a note posted in one page appears in both, as the page's own partial renders it; hostile text stays text`, async (t) => {
+        const daemon = await startFor(kind, t);
+        const { createApp } = (await import(
+          new URL(`../../examples/${engine}/app.mjs`, import.meta.url).href
+        )) as ExampleModule;
+        const server = await listenApp(createApp({ jquery: null }));
+        t.after(() => closeServer(server));
+        const origin = originOf(server);
+
+        const pages: { page: Page; log: { errors: string[] } }[] = [];
+        for (let index = 0; index < 2; index++) {
+          const { context, page, log } = await openPage(browser);
+          t.after(() => context.close());
+          await page.addInitScript(recordPage);
+          await page.goto(`${origin}/`);
+          await page.waitForFunction(
+            (channel) =>
+              (
+                window as unknown as {
+                  pushserver: { updates: { state(name: string): string | undefined } };
+                }
+              ).pushserver.updates.state(channel) === 'open',
+            NOTES,
+            { timeout: 30_000 },
+          );
+          pages.push({ page, log });
+        }
+        const [first, second] = pages as [(typeof pages)[0], (typeof pages)[0]];
+
+        // A note from the first page's form: POST /notes -> broadcast -> both pages.
+        await first.page.getByLabel('note').fill(HOSTILE);
+        await first.page.getByRole('button', { name: 'Add a note' }).click();
+        await Promise.all(pages.map(({ page }) => waitForNotes(page, 1)));
+        // And one from the second page.
+        await second.page.getByLabel('note').fill('a second note');
+        await second.page.getByRole('button', { name: 'Add a note' }).click();
+        await Promise.all(pages.map(({ page }) => waitForNotes(page, 2)));
+        // A JSON update on the same channel still reaches the update listeners.
+        await daemon.publisher.sendUpdate(NOTES, { type: 'ping' });
+        // An action whose target is not on the page is reported and skipped; the next applies.
+        await broadcast(NOTES, [
+          { action: 'remove', target: 'no-such-note' },
+          // Trusted HTML, but its script is removed, not run (Turbo would run it).
+          {
+            action: 'update',
+            target: 'note-2',
+            html: 'second, updated<script>window.pwned = 3</script>',
+          },
+        ]);
+
+        const rendered = await (await fetch(`${origin}/`)).text();
+        for (const [index, { page, log }] of pages.entries()) {
+          const name = `${engine} page ${index + 1}`;
+          await page.waitForFunction(
+            () => document.getElementById('note-2')?.textContent === 'second, updated',
+            undefined,
+            { timeout: 30_000 },
+          );
+          const fresh = await notesOf(page, rendered);
+          const live = await page.evaluate(() => {
+            const list = document.getElementById('notes') as HTMLElement;
+            const note2 = document.getElementById('note-2') as HTMLElement;
+            return {
+              before: list.innerHTML.replace(note2.outerHTML, ''),
+              texts: Array.from(list.children, (li) => li.textContent),
+            };
+          });
+          // The list as a full render shows it, but for the update applied afterwards.
+          assert.equal(
+            live.before,
+            fresh.replace(/<li id="note-2">a second note<\/li>/, ''),
+            `${name}: the live note is the partial's own markup`,
+          );
+          assert.match(fresh, /<li id="note-2">a second note<\/li>/, name);
+          assert.deepEqual(live.texts, [HOSTILE, 'second, updated'], `${name}: text stays text`);
+          const state = await page.evaluate(() => {
+            const w = window as unknown as Recorded;
+            return {
+              streamEvents: w.streamEvents,
+              updates: w.updates,
+              errors: w.errors,
+              pwned: w.pwned,
+            };
+          });
+          assert.equal(state.pwned, undefined, `${name}: no script ran`);
+          assert.deepEqual(
+            state.streamEvents,
+            [
+              'pushserver:before-stream-action append notes 1',
+              'pushserver:stream-action append notes 1',
+              'pushserver:before-stream-action append notes 1',
+              'pushserver:stream-action append notes 1',
+              'pushserver:before-stream-action update note-2 1',
+              'pushserver:stream-action update note-2 1',
+            ],
+            name,
+          );
+          assert.deepEqual(
+            state.updates,
+            [
+              `${NOTES} turbo-stream`,
+              `${NOTES} turbo-stream`,
+              `${NOTES} ping`,
+              `${NOTES} turbo-stream`,
+            ],
+            name,
+          );
+          assert.deepEqual(
+            state.errors,
+            [
+              `${NOTES} pushserver: <turbo-stream action="remove" target="no-such-note">: no element on the page matches; the action was skipped`,
+            ],
+            name,
+          );
+          assert.deepEqual(
+            log.errors.filter((line) => !line.includes('no element on the page matches')),
+            [],
+            name,
+          );
+        }
+        assert.equal(await noteCount(first.page), 2);
+      });
+    }
+
+    test(`${kind}: @hotwired/turbo's <turbo-stream-source> applies the same broadcast; hostile text stays text`, async (t) => {
+      await startFor(kind, t);
+      const channel = 'turbo-notes';
+      const source = channelUrl(channel);
+      const app = express();
+      app.get('/turbo.js', (_req, res) =>
+        res.sendFile(require.resolve('@hotwired/turbo/dist/turbo.es2017-umd.js')),
+      );
+      app.get('/', (_req, res) => {
+        res.type('html').send(`<!doctype html><meta charset="utf-8"><title>turbo</title>
+<script src="/turbo.js"></script>
+<turbo-stream-source src="${source}"></turbo-stream-source>
+<ul id="notes"></ul><p id="gone">going</p>`);
+      });
+      const server = await listenApp(app);
+      t.after(() => closeServer(server));
+      const { context, page, log } = await openPage(browser);
+      t.after(() => context.close());
+      await page.addInitScript(recordPage);
+      const subscribed = page.waitForRequest(source);
+      await page.goto(`${originOf(server)}/`);
+      await subscribed;
+
+      // The example's own partial, rendered by nunjucks with autoescape.
+      const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(EXAMPLE_VIEWS), {
+        autoescape: true,
+      });
+      const render = (template: string, data: object) => env.render(template, data);
+      await broadcast(
+        channel,
+        [
+          {
+            action: 'append',
+            target: 'notes',
+            template: 'note.njk',
+            data: { note: { id: 1, text: HOSTILE } },
+          },
+          { action: 'remove', target: 'gone' },
+        ],
+        { render },
+      );
+      await page.waitForFunction(
+        () =>
+          document.querySelectorAll('#notes li').length === 1 && !document.getElementById('gone'),
+        undefined,
+        { timeout: 30_000 },
+      );
+      const shown = await page.evaluate(() => ({
+        html: (document.getElementById('notes') as HTMLElement).innerHTML,
+        text: document.querySelector('#notes li')?.textContent,
+        pwned: (window as unknown as Recorded).pwned,
+      }));
+      assert.equal(
+        shown.html,
+        await notesOf(
+          page,
+          `<ul id="notes">${render('note.njk', { note: { id: 1, text: HOSTILE } })}</ul>`,
+        ),
+      );
+      assert.equal(shown.text, HOSTILE);
+      assert.equal(shown.pwned, undefined, 'no script ran');
+      assert.deepEqual(log.errors, []);
+    });
+  }
+});
