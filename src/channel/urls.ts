@@ -1,8 +1,22 @@
-import { ChannelIdError } from '../errors.js';
+import { ChannelIdError, SettingsError } from '../errors.js';
 import type { ResolvedLocation, ResolvedSettings } from '../settings/index.js';
 import { getSettings } from '../settings/index.js';
 import { channelIdProblem, MAX_CHANNELS } from './id.js';
 import type { ReversedPath } from './location-pattern.js';
+import { signedChannelQuery } from './signature.js';
+
+/** How {@link channelUrl} and {@link multiplexTarget} build a URL. */
+export interface ChannelUrlOptions {
+  /**
+   * Sign the channel id with the settings' `secret` (`?exp=…&sig=…`), for a subscriber
+   * location with `signed: true`. @default false
+   */
+  signed?: boolean;
+  /** Seconds a signed URL stays valid. @default no expiry */
+  expiresIn?: number;
+  /** @default the process-wide settings */
+  settings?: ResolvedSettings;
+}
 
 /**
  * The absolute URL browsers subscribe to for `channelId`: the first subscriber
@@ -10,16 +24,46 @@ import type { ReversedPath } from './location-pattern.js';
  * ids give one multiplexed URL ({@link multiChannelUrl}).
  *
  * @param channelId any non-empty string up to 1024 bytes; encoded as one path segment
- * @param settings defaults to the process-wide settings
+ * @param options `signed`, `expiresIn`, `settings`; or the settings themselves
  * @throws ChannelIdError for an empty, over-long or non-string id, or one the location's pattern refuses
- * @example channelUrl('room 1') // 'http://127.0.0.1:8001/subscriber/room%201'
+ * @throws SettingsError when `signed` is asked for and the settings have no `secret`
+ * @example
+ * channelUrl('room 1') // 'http://127.0.0.1:8001/subscriber/room%201'
+ * channelUrl('user-7', { signed: true, expiresIn: 3600 })
+ * // 'http://127.0.0.1:8001/subscriber/user-7?exp=1800003600&sig=Yx3…'
  */
 export function channelUrl(
   channelId: string | readonly string[],
-  settings: ResolvedSettings = getSettings(),
+  options: ChannelUrlOptions | ResolvedSettings = {},
 ): string {
-  if (Array.isArray(channelId)) return multiChannelUrl(channelId, settings);
-  return locationUrl('subscriber', channelId as string, settings);
+  const { settings, sign } = readOptions(options);
+  if (Array.isArray(channelId)) return multiChannelUrl(channelId, settings) + sign(channelId);
+  return locationUrl('subscriber', channelId as string, settings) + sign([channelId as string]);
+}
+
+/** The settings of `options`, and what to append to a URL of some channels (`?exp&sig` or ''). */
+function readOptions(options: ChannelUrlOptions | ResolvedSettings): {
+  settings: ResolvedSettings;
+  sign: (channelIds: readonly string[]) => string;
+} {
+  if ('locations' in options && 'stores' in options) return { settings: options, sign: unsigned };
+  const { signed, expiresIn, settings = getSettings() } = options as ChannelUrlOptions;
+  if (signed !== true) return { settings, sign: unsigned };
+  const secret = settings.secrets[0];
+  if (secret === undefined) {
+    throw new SettingsError(
+      'secret',
+      'is not set, and a signed channel URL needs it; set secret (at least 32 characters, e.g. from process.env.PUSHSERVER_SECRET) in the settings the app and the daemon share',
+    );
+  }
+  return {
+    settings,
+    sign: (channelIds) => `?${signedChannelQuery(channelIds, secret, { expiresIn })}`,
+  };
+}
+
+function unsigned(): string {
+  return '';
 }
 
 /**
@@ -100,8 +144,36 @@ export interface MultiplexTarget {
  */
 export function multiplexTarget(
   channelId: string,
-  settings: ResolvedSettings = getSettings(),
+  options: ChannelUrlOptions | ResolvedSettings = {},
 ): MultiplexTarget | null {
+  return multiplexTargets([channelId], options)[0];
+}
+
+/**
+ * {@link multiplexTarget} of each of a page's channels. Signed, they share one `suffix`
+ * that carries the signatures of them all (`?exp=…&sig=a,b,c`), so that the browser
+ * client, which groups channels by prefix and suffix, follows them on one connection;
+ * every channel of a multiplexed URL needs its own signature in that list.
+ *
+ * @param channelIds the page's channel ids
+ * @param options `signed`, `expiresIn`, `settings`; or the settings themselves
+ * @returns the target of each id, in order (null where it cannot share a connection)
+ * @throws ChannelIdError for an empty, over-long or non-string id
+ * @throws SettingsError when `signed` is asked for and the settings have no `secret`
+ * @example multiplexTargets(['a', 'b'], { signed: true })[1]?.suffix // '?sig=…,…'
+ */
+export function multiplexTargets(
+  channelIds: readonly string[],
+  options: ChannelUrlOptions | ResolvedSettings = {},
+): Array<MultiplexTarget | null> {
+  const { settings, sign } = readOptions(options);
+  const targets = channelIds.map((id) => unsignedTarget(id, settings));
+  const shared = channelIds.filter((_, i) => targets[i] !== null);
+  const query = shared.length === 0 ? '' : sign(shared);
+  return targets.map((target) => target && { ...target, suffix: target.suffix + query });
+}
+
+function unsignedTarget(channelId: string, settings: ResolvedSettings): MultiplexTarget | null {
   const problem = channelIdProblem(channelId);
   if (problem) throw new ChannelIdError(problem);
   const location = multiplexedLocation(settings);

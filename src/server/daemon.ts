@@ -156,7 +156,13 @@ export function createPushServer(
         rooms.set(location.store, room);
       }
       const passthrough = notifierFor(location.passthrough);
-      return new SubscriberLocation(location, { servername, room, passthrough, websockets });
+      return new SubscriberLocation(location, {
+        servername,
+        room,
+        passthrough,
+        websockets,
+        secrets: resolved.secrets,
+      });
     });
   };
   // Stores open in the background; requests that come earlier wait for them, and
@@ -293,6 +299,7 @@ export function createPushServer(
         ? new Promise<void>((resolve) => server?.close(() => resolve()))
         : Promise.resolve();
       for (const room of rooms.values()) room.closeAll();
+      for (const route of routes ?? []) if (route instanceof SubscriberLocation) route.close();
       raw?.close();
       server?.closeIdleConnections();
       await closing;

@@ -35,6 +35,8 @@ import {
 
 /** Port the daemon listens on when the settings name none. */
 export const DEFAULT_PORT = 8001;
+/** Shortest `secret` accepted: 32 characters of a random base64url string are 192 bits. */
+export const MIN_SECRET_LENGTH = 32;
 /** Address the daemon listens on when the settings name none. */
 export const DEFAULT_ADDRESS = '127.0.0.1';
 
@@ -157,6 +159,18 @@ const LOCATION: Table<LocationSettings, ResolvedLocation> = {
     },
     eventsourcePingInterval: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
     websocketPingInterval: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
+    signed: { ...booleanKey({ default: false }), only: SUBSCRIBER },
+    authorize: {
+      default: null,
+      only: SUBSCRIBER,
+      check(value: unknown, path: string, context: Context) {
+        if (value !== null && (typeof value !== 'string' || !/^https?:\/\//.test(value)))
+          context.fail(path, `is ${JSON.stringify(value)}; use an http:// or https:// URL`);
+        return value;
+      },
+    },
+    authorizeTimeout: { ...numberKey({ default: 5, min: 0.001 }), only: SUBSCRIBER },
+    authorizeConcurrency: { ...integerKey({ default: 32, min: 1 }), only: SUBSCRIBER },
   },
   finish(location, path, context) {
     const { url, prefix, ...rest } = location;
@@ -172,6 +186,12 @@ const LOCATION: Table<LocationSettings, ResolvedLocation> = {
       context.fail(
         `${path}.allowOrigin`,
         'is "*" with allowCredentials: true; browsers refuse credentials with a wildcard origin. Name the origin, leave allowOrigin unset (echo the request Origin), or set allowCredentials: false',
+      );
+    }
+    if (rest.signed === true && (context.settings.secrets ?? []).length === 0) {
+      context.fail(
+        `${path}.signed`,
+        'is true but the settings have no secret to verify signatures with; set secret (at least 32 characters, e.g. from process.env.PUSHSERVER_SECRET)',
       );
     }
     return { ...rest, pattern } as unknown as ResolvedLocation;
@@ -209,6 +229,26 @@ const SETTINGS: Table<PushServerSettings, Omit<ResolvedSettings, 'source'>> = {
             resolveObject(STORE, value[name], `${path}.${name}`, context),
           ]),
         );
+      },
+    },
+    // Before locations, whose `signed` needs it.
+    secret: {
+      into: 'secrets',
+      check(value: unknown, path: string, context: Context): string[] {
+        const list = Array.isArray(value) ? value : [value];
+        if (list.length === 0) context.fail(path, 'is an empty list; give at least one secret');
+        list.forEach((secret, i) => {
+          const at = Array.isArray(value) ? `${path}[${i}]` : path;
+          // The value itself is never put in the message: it is a secret.
+          if (typeof secret !== 'string')
+            context.fail(at, `must be a string, got ${secret === null ? 'null' : typeof secret}`);
+          if (secret.length < MIN_SECRET_LENGTH)
+            context.fail(
+              at,
+              `is ${secret.length} characters long; use at least ${MIN_SECRET_LENGTH}, e.g. the output of: node -e "console.log(crypto.randomBytes(32).toString('base64url'))"`,
+            );
+        });
+        return [...list];
       },
     },
     locations: {
@@ -266,7 +306,11 @@ export function resolveSettings(
   const context = newContext(source);
   // The top level resolves into context.settings, where later keys read earlier ones.
   resolveObject(SETTINGS, input, '', context, context.settings);
-  return { ...context.settings, source } as ResolvedSettings;
+  const { secrets = [], ...settings } = context.settings;
+  const resolved = { ...settings, source } as ResolvedSettings;
+  // Not enumerable: a logged or serialised settings object does not show the secrets.
+  Object.defineProperty(resolved, 'secrets', { value: secrets, enumerable: false });
+  return resolved;
 }
 
 /**

@@ -89,6 +89,24 @@ export interface LocationSettings {
    * client that has not answered the previous ping is closed. 0: none. @default 0
    */
   websocketPingInterval?: number;
+  /**
+   * Subscriber: every channel of a request needs a signature made with the settings'
+   * `secret` (`channelUrl(id, {signed: true})`); a missing, wrong or expired one gets
+   * 403 before any channel is created or counted. Needs `secret`. @default false
+   */
+  signed?: boolean;
+  /**
+   * Subscriber: before a subscriber is let in, the daemon asks this URL (`GET`, with the
+   * subscriber's Cookie, Authorization and Origin, `X-Original-URI` and
+   * `X-Original-Method`), as Nchan's `nchan_authorize_request`: a 2xx answer lets it in,
+   * any other status (and body) goes back to the subscriber. Asked for each long-poll
+   * and once per EventSource or WebSocket connection. @default null
+   */
+  authorize?: string | null;
+  /** Subscriber: seconds `authorize` may take (a slower answer is a 503). @default 5 */
+  authorizeTimeout?: number;
+  /** Subscriber: requests to `authorize` in flight at once; more wait their turn. @default 32 */
+  authorizeConcurrency?: number;
 }
 
 /** A subscriber transport: `longpoll` (also interval polls), `eventsource` or `websocket`. */
@@ -130,6 +148,14 @@ export interface PushServerSettings {
    * node:http serves every request (`runpushserver --no-raw-sockets`). @default true
    */
   rawSockets?: boolean;
+  /**
+   * The secret that signs channel URLs (`channelUrl(id, {signed: true})`), or a list:
+   * the first signs, all verify (add the new one first to rotate, drop the old one once
+   * its URLs have expired). At least 32 characters; read it from the environment, e.g.
+   * `process.env.PUSHSERVER_SECRET`. Needed by a location with `signed: true`.
+   * @default none
+   */
+  secret?: string | string[];
 }
 
 /**
@@ -165,6 +191,10 @@ export interface ResolvedLocation {
   splitDelimiter: string | null;
   eventsourcePingInterval: number;
   websocketPingInterval: number;
+  signed: boolean;
+  authorize: string | null;
+  authorizeTimeout: number;
+  authorizeConcurrency: number;
 }
 
 /**
@@ -185,6 +215,11 @@ export interface ResolvedSettings {
   publisherAllow: string[];
   publishTimeout: number;
   rawSockets: boolean;
+  /**
+   * The `secret` setting as a list, the signing one first; empty without one. Not
+   * enumerable, so logging or serialising the settings leaves it out.
+   */
+  secrets: string[];
   /** Where the settings came from, for the daemon's banner. */
   source: string;
 }

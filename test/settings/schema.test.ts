@@ -262,7 +262,7 @@ describe('resolveSettings', () => {
           { type: 'subscriber', prefix: '/s/', maxBodySize: 1 },
         ],
       }),
-      'pushserver settings: locations[1].maxBodySize is not a known setting; known keys: type, url, prefix, store, polling, createOnGet, allowOrigin, allowCredentials, passthrough, subscriberTimeout, transports, splitDelimiter, eventsourcePingInterval, websocketPingInterval',
+      'pushserver settings: locations[1].maxBodySize is not a known setting; known keys: type, url, prefix, store, polling, createOnGet, allowOrigin, allowCredentials, passthrough, subscriberTimeout, transports, splitDelimiter, eventsourcePingInterval, websocketPingInterval, signed, authorize, authorizeTimeout, authorizeConcurrency',
     );
   });
 });

@@ -11,7 +11,9 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { isTooLong } from '../../channel/id.js';
+import { verifyChannelSignatures } from '../../channel/signature.js';
 import type { ResolvedLocation } from '../../settings/index.js';
+import { type AuthorizeAnswer, Authorizer } from '../hooks/authorize-request.js';
 import type { PassthroughNotifier } from '../hooks/passthrough-sender.js';
 import { type Cors, corsFor } from '../protocol/cors.js';
 import { parseCursor, VARY } from '../protocol/cursor.js';
@@ -78,6 +80,8 @@ export interface SubscriberContext {
   passthrough?: PassthroughNotifier;
   /** Completes WebSocket handshakes (one per daemon). */
   websockets?: WebSocketAcceptor;
+  /** The settings' secrets, which verify signed channel ids (`signed: true`). */
+  secrets?: readonly string[];
 }
 
 /** One subscriber location of the settings, bound to its store's waiting room. */
@@ -98,6 +102,11 @@ export class SubscriberLocation {
   /** The location serves EventSource. */
   private readonly streams: boolean;
   readonly passthrough: PassthroughNotifier | undefined;
+  /**
+   * Asks the location's `authorize` URL before a subscriber is let in. The raw socket
+   * path hands such a location's requests to node:http, which waits for the answer.
+   */
+  readonly authorizer: Authorizer | undefined;
 
   constructor(
     readonly location: ResolvedLocation,
@@ -107,6 +116,19 @@ export class SubscriberLocation {
     this.polls = location.transports.includes('longpoll');
     this.streams = location.transports.includes('eventsource');
     this.passthrough = context.passthrough;
+    this.authorizer =
+      location.authorize === null
+        ? undefined
+        : new Authorizer({
+            url: location.authorize,
+            timeoutMs: location.authorizeTimeout * 1000,
+            concurrency: location.authorizeConcurrency,
+          });
+  }
+
+  /** Stop asking `authorize`: subscribers still waiting for it get 503. */
+  close(): void {
+    this.authorizer?.close();
   }
 
   /** The waiting room of this location's store. */
@@ -122,6 +144,30 @@ export class SubscriberLocation {
    * @param channel decoded channel id
    */
   handle(req: IncomingMessage, reply: NodeReply, channel: string): void {
+    const authorizer = this.authorizer;
+    // Refusals and preflights are answered without asking the app (Nchan does not either).
+    if (authorizer && this.admits(req.method ?? '', req.headers, channel, req.url ?? '')) {
+      const cors = corsFor(req.headers.origin, this.location).headers;
+      authorizer.ask(req.method ?? '', req.url ?? '', req.headers).then((answer) => {
+        // The subscriber went away while the app was asked.
+        if (reply.res.destroyed || reply.res.writableEnded) return;
+        try {
+          if (answer.allowed) this.serveNode(req, reply, channel);
+          else {
+            const stream = wantsEventSource(req.headers) && this.streams;
+            this.refuseUnauthorized(reply, answer, cors, stream ? 'eventsource' : this.pollName);
+          }
+        } catch (error) {
+          internalError(reply, error);
+        }
+      });
+      return;
+    }
+    this.serveNode(req, reply, channel);
+  }
+
+  /** {@link handle} once the subscriber is let in: serve it, and stop its poll when its client goes. */
+  private serveNode(req: IncomingMessage, reply: NodeReply, channel: string): void {
     const waiter = this.serve(req.method ?? '', req.headers, reply, channel, undefined, req.url);
     if (waiter && waiter.state !== 'done') {
       (reply.res as WaitingResponse)[WAITER] = waiter;
@@ -175,6 +221,14 @@ export class SubscriberLocation {
       return undefined;
     }
     const delimiter = this.location.splitDelimiter;
+    if (this.location.signed) {
+      const problem = this.signatureProblem(channel, url);
+      if (problem !== undefined) {
+        reply.transport(eventsource ? 'eventsource' : this.pollName);
+        sendText(reply, 403, `Forbidden: ${problem}`, cors.headers);
+        return undefined;
+      }
+    }
     if (!stream && (delimiter === null || !channel.includes(delimiter))) {
       reply.transport(this.pollName);
       return this.get(
@@ -262,6 +316,31 @@ export class SubscriberLocation {
     reply: UpgradeReply,
     channel: string,
   ): void {
+    const authorizer = this.authorizer;
+    if (authorizer && this.admitsUpgrade(req.headers, channel, req.url ?? '')) {
+      const cors = corsFor(req.headers.origin, this.location).headers;
+      reply.transport('websocket');
+      authorizer.ask(req.method ?? '', req.url ?? '', req.headers).then((answer) => {
+        if (socket.destroyed) return;
+        try {
+          if (answer.allowed) this.upgradeAdmitted(req, socket, head, reply, channel);
+          else this.refuseUnauthorized(reply, answer, cors, 'websocket');
+        } catch (error) {
+          internalError(reply, error);
+        }
+      });
+      return;
+    }
+    this.upgradeAdmitted(req, socket, head, reply, channel);
+  }
+
+  private upgradeAdmitted(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    reply: UpgradeReply,
+    channel: string,
+  ): void {
     const headers = req.headers;
     const cors = corsFor(headers.origin, this.location);
     reply.transport('websocket');
@@ -274,6 +353,13 @@ export class SubscriberLocation {
       // Nchan refuses a WebSocket where it does not serve one with an empty 403.
       reply.send(403, cors.headers);
       return;
+    }
+    if (this.location.signed) {
+      const problem = this.signatureProblem(channel, req.url ?? '');
+      if (problem !== undefined) {
+        sendText(reply, 403, `Forbidden: ${problem}`, cors.headers);
+        return;
+      }
     }
     const request = this.readRequest(channel, headers, req.url ?? '', reply, cors.headers);
     if (request === undefined) return;
@@ -288,6 +374,57 @@ export class SubscriberLocation {
     const subscription = this.subscribe(request, output, headers);
     output.onClose(() => subscription.stop());
     subscription.start();
+  }
+
+  /**
+   * Why the signatures of a request for `channel` (every channel of a multiplexed one)
+   * do not let it in, or undefined when they do.
+   */
+  private signatureProblem(channel: string, url: string): string | undefined {
+    const delimiter = this.location.splitDelimiter;
+    const channels = delimiter === null ? [channel] : channel.split(delimiter);
+    return verifyChannelSignatures(channels, queryOf(url), this.context.secrets ?? []);
+  }
+
+  /**
+   * Whether {@link serve} would take this request as a subscriber (no refusal of its
+   * own): only those are worth asking `authorize` about.
+   */
+  private admits(
+    method: string,
+    headers: IncomingHttpHeaders,
+    channel: string,
+    url: string,
+  ): boolean {
+    if (method !== 'GET' || isTooLong(channel) || corsFor(headers.origin, this.location).refuse)
+      return false;
+    if (!this.polls && !(this.streams && wantsEventSource(headers))) return false;
+    return !this.location.signed || this.signatureProblem(channel, url) === undefined;
+  }
+
+  /** As {@link admits}, for a WebSocket upgrade. */
+  private admitsUpgrade(headers: IncomingHttpHeaders, channel: string, url: string): boolean {
+    if (
+      isTooLong(channel) ||
+      corsFor(headers.origin, this.location).refuse ||
+      !this.location.transports.includes('websocket') ||
+      !this.context.websockets
+    )
+      return false;
+    return !this.location.signed || this.signatureProblem(channel, url) === undefined;
+  }
+
+  /** Send the app's refusal (its status, Content-Type, WWW-Authenticate and body) on. */
+  private refuseUnauthorized(
+    reply: Reply,
+    answer: AuthorizeAnswer,
+    cors: HeaderList,
+    transport: string,
+  ): void {
+    reply.transport(`${transport}, unauthorized`);
+    // Nchan answers a poll's refusal with its Vary, a stream's without.
+    const vary = transport.endsWith('poll') ? ['Vary', VARY] : [];
+    reply.send(answer.status, [...answer.headers, ...vary, ...cors], answer.body);
   }
 
   /** The log's name of this location's polls. */

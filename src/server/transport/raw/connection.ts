@@ -132,8 +132,13 @@ export class RawConnection implements Reply {
       ) {
         return false;
       }
-    } else if (head.method !== 'GET' || wantsEventSource(head.headers)) {
+    } else if (
+      head.method !== 'GET' ||
+      wantsEventSource(head.headers) ||
+      (route.location as SubscriberLocation).authorizer !== undefined
+    ) {
       // An EventSource stream is node:http's: it never ends, so it needs no raw fast path.
+      // Nor does a poll that waits for the app's authorize answer first.
       return false;
     }
     this.pending = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
