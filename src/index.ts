@@ -16,10 +16,19 @@ export {
   type ReversedPath,
 } from './channel/location-pattern.js';
 export {
+  channelSignature,
+  type SignatureProblem,
+  type SignOptions,
+  signedChannelQuery,
+  verifyChannelSignatures,
+} from './channel/signature.js';
+export {
+  type ChannelUrlOptions,
   channelUrl,
   type MultiplexTarget,
   multiChannelUrl,
   multiplexTarget,
+  multiplexTargets,
   publisherUrl,
 } from './channel/urls.js';
 export { ChannelIdError, PublishError, SettingsError } from './errors.js';

@@ -5,7 +5,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { channelIdProblem } from './channel/id.js';
-import { channelUrl, type MultiplexTarget, multiplexTarget } from './channel/urls.js';
+import {
+  type ChannelUrlOptions,
+  channelUrl,
+  type MultiplexTarget,
+  multiplexTargets,
+} from './channel/urls.js';
 import { ChannelIdError, describeValue } from './errors.js';
 import { escapeAttribute, escapejs, jsonForScript } from './escape.js';
 import type { ResolvedSettings } from './settings/index.js';
@@ -94,6 +99,14 @@ export interface SubscriptionSnippetOptions {
    */
   multiplex?: boolean;
   /**
+   * Sign every channel id of the call with the settings' `secret`, for subscriber
+   * locations with `signed: true` (README "Private channels"): `true`, or
+   * `{expiresIn: seconds}` for URLs that expire. The channels of one call share one
+   * signed multiplexed connection.
+   * @default false
+   */
+  signed?: boolean | { expiresIn?: number };
+  /**
    * Settings channel URLs are built from.
    * @default getSettings() at render time
    */
@@ -140,7 +153,7 @@ export function subscriptionSnippet(
     throw new TypeError(`${helper}: mode must be "inline" or "data", got ${JSON.stringify(mode)}`);
   }
   const json = jsonForScript(
-    renderedChannels(channels, helper, options.settings, options.multiplex !== false),
+    renderedChannels(channels, helper, urlOptions(options), options.multiplex !== false),
   );
   const nonce = options.nonce ? ` nonce="${escapeAttribute(String(options.nonce))}"` : '';
   const client = `<script src="${escapeAttribute(options.src ?? DEFAULT_CLIENT_SRC)}"${nonce}></script>`;
@@ -209,10 +222,17 @@ export function mergeChannels(
   return { ...positional, ...named } as SubscriptionChannels;
 }
 
+/** How the channel URLs of a snippet are built: its `settings` and `signed` options. */
+function urlOptions(options: SubscriptionSnippetOptions): ChannelUrlOptions {
+  const { signed, settings } = options;
+  const expiresIn = typeof signed === 'object' && signed !== null ? signed.expiresIn : undefined;
+  return { settings, signed: signed === true || expiresIn !== undefined, expiresIn };
+}
+
 function renderedChannels(
   channels: unknown,
   helper: string,
-  settings: ResolvedSettings | undefined,
+  urls: ChannelUrlOptions,
   multiplex: boolean,
 ): Record<string, RenderedChannel> {
   if (typeof channels !== 'object' || channels === null || Array.isArray(channels)) {
@@ -227,16 +247,26 @@ function renderedChannels(
     );
   }
   const rendered: Record<string, RenderedChannel> = {};
+  const ids: Array<[string, string]> = [];
   for (const [name, value] of entries) {
     const where = `${helper} channel "${name}"`;
     if (isUrlObject(value)) {
       rendered[name] = explicitUrl(value, where);
       continue;
     }
-    const url = checkedChannelUrl(value, where, settings);
-    const target = multiplex ? multiplexTarget(value as string, settings) : null;
-    rendered[name] = target ? { url, multiplex: target } : url;
+    rendered[name] = checkedChannelUrl(value, where, urls.settings, urls);
+    ids.push([name, value as string]);
   }
+  if (!multiplex || ids.length === 0) return rendered;
+  // All at once: signed, the channels share one suffix that carries every signature.
+  const targets = multiplexTargets(
+    ids.map(([, id]) => id),
+    urls,
+  );
+  ids.forEach(([name], i) => {
+    const target = targets[i];
+    if (target) rendered[name] = { url: rendered[name] as string, multiplex: target };
+  });
   return rendered;
 }
 
@@ -278,11 +308,12 @@ function checkedChannelUrl(
   channelId: unknown,
   helper: string,
   settings?: ResolvedSettings,
+  sign: ChannelUrlOptions = {},
 ): string {
   const problem = templateChannelIdProblem(channelId);
   if (problem) throw new ChannelIdError(`${helper}: ${problem}`);
   try {
-    return settings ? channelUrl(channelId as string, settings) : channelUrl(channelId as string);
+    return channelUrl(channelId as string, { ...sign, settings });
   } catch (error) {
     if (error instanceof ChannelIdError) throw new ChannelIdError(`${helper}: ${error.message}`);
     throw error;

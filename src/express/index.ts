@@ -15,6 +15,7 @@ import type { TemplateHelperOptions } from '../snippet.js';
 import { localsHandler, pushserverLocals } from './locals.js';
 import { CLIENT_DIRECTORY, clientHandler } from './static-client.js';
 
+export { type AuthorizeCheck, type AuthorizeOptions, authorize } from './authorize.js';
 export { type PushserverLocals, pushserverLocals } from './locals.js';
 export {
   type ChannelSignal,
