@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { signedChannelQuery } from '../../src/channel/signature.ts';
 import { channelUrl } from '../../src/channel/urls.ts';
 import { authorize } from '../../src/express/authorize.ts';
+import { trackPresence } from '../../src/presence.ts';
 import {
   type PushServerSettings,
   type ResolvedSettings,
@@ -241,6 +242,8 @@ export function privateChannelCases(via: string, target: () => PrivateTarget): v
     test(`${via}, ${transport}: forged, tampered, expired and missing signatures get 403 and nothing else`, async () => {
       const { origin, settings } = target();
       const signals = recordSignals();
+      // Presence counts whoever the notifications name: every subscriber is "visitor".
+      const presence = trackPresence({ identify: () => 'visitor', graceMs: 60_000 });
       try {
         const expired = fresh('expired');
         const expiredQuery = signedChannelQuery([expired], SECRET, {
@@ -285,8 +288,11 @@ export function privateChannelCases(via: string, target: () => PrivateTarget): v
             [],
             'a refused subscriber was notified',
           );
+          assert.deepEqual(presence.present(allowed), ['visitor']);
+          for (const id of refusedIds) assert.deepEqual(presence.present(id), [], id);
         }
       } finally {
+        presence.stop();
         signals.stop();
       }
     });
