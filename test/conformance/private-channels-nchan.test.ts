@@ -62,3 +62,21 @@ describe('private channels behind Nchan', { skip: needs(NCHAN) }, () => {
     assert.deepEqual(calls.slice(before), ['/session/user-erin', '/session/user-erin']);
   });
 });
+
+test("README's Nchan config for private channels is the one tested here", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('<!-- section: private-channels -->'),
+    readme.indexOf('<!-- /section: private-channels -->'),
+  );
+  const shown = /```nginx\n([\s\S]*?)```/.exec(section)?.[1];
+  const tested = /# README:private-begin\n([\s\S]*?)\s*# README:private-end/.exec(CONFIG)?.[1];
+  const dedent = (text = '') =>
+    text
+      .split('\n')
+      .map((line) => line.replace(/^ {8}/, ''))
+      .join('\n')
+      .trim();
+  assert.ok(shown && tested);
+  assert.equal(dedent(shown), dedent(tested));
+});
