@@ -26,9 +26,11 @@ import {
   resolveSettings,
 } from '../settings/index.js';
 import { createPassthroughNotifier, type PassthroughNotifier } from './hooks/passthrough-sender.js';
-import { PublisherLocation } from './locations/publisher.js';
+import { type PublishCounters, PublisherLocation } from './locations/publisher.js';
+import { collectStats, STATUS_PATH, StatusLocation } from './locations/status.js';
 import { SubscriberLocation } from './locations/subscriber.js';
 import { WaitingRoom } from './locations/waiting-room.js';
+import type { StatsSnapshot } from './protocol/stats.js';
 import { Router, requestPath } from './router.js';
 import { createMemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis/store.js';
@@ -68,6 +70,8 @@ export interface PushServerOptions {
    * @default a 404 with a one-line body
    */
   fallback?: RequestListener;
+  /** Labels on every sample of the status location's Prometheus text, e.g. `{worker: '2'}`. @default none */
+  statsLabels?: Record<string, string>;
 }
 
 /** A push daemon: the request handler, its HTTP server, its stores. */
@@ -103,6 +107,8 @@ export interface PushServer {
   waiting(): number;
   /** Number of connections the raw socket path serves right now (the others are node:http's). */
   rawConnections(): number;
+  /** The counts the status location (`/nchan_status`) reports. */
+  stats(): StatsSnapshot;
 }
 
 /** A location of the settings, bound to its store: it answers the requests its pattern matches. */
@@ -141,6 +147,7 @@ export function createPushServer(
     return notifier;
   };
   const router = new Router(resolved.locations);
+  const counters: PublishCounters = { published: 0, inFlight: 0 };
   const websockets = createWebSocketAcceptor(servername);
   /** The location objects, by the router's index; built once the stores are open. */
   let routes: Route[] | undefined;
@@ -148,7 +155,7 @@ export function createPushServer(
     routes = resolved.locations.map((location): Route => {
       const store = stores[location.store];
       if (location.type === 'publisher') {
-        return new PublisherLocation(location, { servername, store, mayPublish });
+        return new PublisherLocation(location, { servername, store, mayPublish, counters });
       }
       let room = rooms.get(location.store);
       if (!room) {
@@ -175,7 +182,13 @@ export function createPushServer(
 
   /** Answer one request; `own`: it came through the daemon's own server (see `listen`). */
   const dispatch = (req: IncomingMessage, res: ServerResponse, own: boolean) => {
-    const match = router.route(requestPath(req.url));
+    const path = requestPath(req.url);
+    // Before the locations, as nginx tries an exact `location =` first.
+    if (path === STATUS_PATH) {
+      if (log) logRequest(req, res, log);
+      return status.handle(req, new NodeReply(res, servername, own));
+    }
+    const match = router.route(path);
     if (match === undefined && fallback) return fallback(req, res);
     if (log) logRequest(req, res, log);
     // Prebuilt answers announce the keep-alive timeout of the daemon's own server.
@@ -243,7 +256,7 @@ export function createPushServer(
 
   /** The raw path's routing: the location of a path, when it has one and it decodes cleanly. */
   const rawRoute = (path: string): RawRoute | undefined => {
-    if (!routes) return undefined;
+    if (!routes || path === STATUS_PATH) return undefined;
     const match = router.route(path);
     if (match === undefined || 'status' in match) return undefined;
     const location = routes[match.index];
@@ -251,6 +264,14 @@ export function createPushServer(
   };
 
   let raw: RawServer | undefined;
+  const statusContext = {
+    stores,
+    counters,
+    subscribers: () => push.waiting(),
+    mayRead: mayPublish,
+    labels: options.statsLabels ?? {},
+  };
+  const status = new StatusLocation(statusContext);
   const push: PushServer = {
     handler,
     upgrade,
@@ -267,6 +288,7 @@ export function createPushServer(
     rawConnections() {
       return raw ? raw.connections.size : 0;
     },
+    stats: () => collectStats(statusContext),
     async listen(port = resolved.port, address = resolved.address) {
       await ready;
       server = createServer((req, res) => dispatch(req, res, true));

@@ -22,6 +22,7 @@ import {
   useDaemonSettings,
 } from '../../settings/index.js';
 import { createPushServer, type PushServer, type RequestLogEntry } from '../daemon.js';
+import { STATUS_PATH } from '../locations/status.js';
 import { describeNodeInternals, nodeInternals } from '../transport/node-internals.js';
 import { ALLREQUESTS_PORT, createAllRequestsServer, loadApp } from './allrequests.js';
 import { nginxConfig } from './nginx-config.js';
@@ -264,7 +265,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     if (line.allrequests) push = await listenForAllRequests(line, settings, log);
     else {
-      push = createPushServer(settings, { log });
+      // Each worker answers the status location with its own counts, labelled.
+      const statsLabels = worker === undefined ? undefined : { worker: String(worker) };
+      push = createPushServer(settings, { log, statsLabels });
       await push.listen(settings.port, settings.address);
     }
   } catch (error) {
@@ -439,6 +442,14 @@ function banner(
     const url = `${host.secure ? 'https' : 'http'}://${where}${displayPattern(location)}`;
     return [location.type, url];
   });
+  const publisherWhere =
+    settings.publisherHost.location === hostPort(address, settings.port)
+      ? hostPort(address, port)
+      : settings.publisherHost.location;
+  rows.push([
+    'status',
+    `${settings.publisherHost.secure ? 'https' : 'http'}://${publisherWhere}${STATUS_PATH} (Nchan's stub status; ?format=prometheus for Prometheus; publisherAllow only)`,
+  ]);
   if (pids.length > 0) {
     rows.push([
       'workers',

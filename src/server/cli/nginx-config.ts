@@ -8,9 +8,7 @@
  */
 import { isIP } from 'node:net';
 import type { ResolvedLocation, ResolvedSettings, ResolvedStore } from '../../settings/index.js';
-
-/** The path of the status location, in the daemon and in the generated config (as ../shared/nchan). */
-export const STATUS_PATH = '/nchan_status';
+import { STATUS_PATH } from '../locations/status.js';
 
 /** What {@link nginxConfig} produced. */
 export interface NginxConfig {

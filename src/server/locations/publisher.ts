@@ -23,6 +23,16 @@ export interface PublisherContext {
   store: Store;
   /** Whether a client address may publish (`publisherAllow`). */
   mayPublish: (address: string | undefined) => boolean;
+  /** Counts the publishes (the status location, and a clean shutdown waits for those in flight). */
+  counters?: PublishCounters;
+}
+
+/** Publishes of a daemon, counted by its publisher locations. */
+export interface PublishCounters {
+  /** Messages stored since the daemon started (Nchan's "total published messages"). */
+  published: number;
+  /** Publishes whose store has not answered yet. */
+  inFlight: number;
 }
 
 const MAY_PUBLISH = Symbol('mayPublish');
@@ -178,9 +188,17 @@ export class PublisherLocation {
     // A store that needs no I/O answers at once: no promise per publish.
     if (store.publishNow)
       return this.published(headers, reply, cors, store.publishNow(channel, message, options));
+    const counters = this.context.counters;
+    if (counters) counters.inFlight++;
     store.publish(channel, message, options).then(
-      (result) => this.published(headers, reply, cors, result),
-      (error: Error) => this.storeFailed(reply, error),
+      (result) => {
+        if (counters) counters.inFlight--;
+        this.published(headers, reply, cors, result);
+      },
+      (error: Error) => {
+        if (counters) counters.inFlight--;
+        this.storeFailed(reply, error);
+      },
     );
   }
 
@@ -192,6 +210,7 @@ export class PublisherLocation {
   ) {
     try {
       if (!result) return reply.send(404, cors);
+      if (this.context.counters) this.context.counters.published++;
       const status = result.info.subscribers > 0 ? 201 : 202;
       this.sendInfo(headers, reply, status, result.info, cors);
     } catch (error) {

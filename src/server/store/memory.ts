@@ -249,6 +249,19 @@ export function createMemoryStore(
       return () => listeners.delete(listener);
     },
 
+    stats() {
+      const time = now();
+      let messages = 0;
+      let bytes = 0;
+      for (const [id, channel] of channels) {
+        // Expired messages are not counted, as Nchan's timers would have dropped them.
+        prune(id, channel, time);
+        for (let i = channel.first; i < channel.lengths.length; i++) bytes += channel.lengths[i];
+        messages += count(channel);
+      }
+      return { channels: channels.size, messages, bytes };
+    },
+
     async close() {
       if (sweeper) clearInterval(sweeper);
       sweeper = undefined;

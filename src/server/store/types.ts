@@ -225,6 +225,25 @@ export interface Store {
 
   /** Release timers and connections. Pending operations may reject afterwards. */
   close(): Promise<void>;
+
+  /**
+   * What this store holds in this process right now, for the status location (the
+   * counts Nchan's `nchan_stub_status` reports from its shared memory). Optional: a
+   * store without it counts as holding nothing.
+   */
+  stats?(): StoreStats;
+}
+
+/** What {@link Store.stats} reports. */
+export interface StoreStats {
+  /** Channels this process holds (a Redis store: those with subscribers here). */
+  channels: number;
+  /** Messages buffered in this process (a Redis store keeps none: 0). */
+  messages: number;
+  /** Bytes of the message bodies buffered in this process. */
+  bytes: number;
+  /** A Redis store's connection: whether it is up, commands awaiting an answer, commands sent so far. */
+  redis?: { connected: boolean; pending: number; sent: number };
 }
 
 /** The factory every store module exports (`createMemoryStore`, `createRedisStore`). */

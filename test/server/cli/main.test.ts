@@ -42,13 +42,14 @@ describe('runpushserver', { concurrency: true }, () => {
     await daemon.printed('Quit the server with CONTROL-C.\n');
     const lines = daemon.stdout().split('\n');
     assert.match(lines[0], /^[A-Z][a-z]+ \d{1,2}, \d{4} - \d\d:\d\d:\d\d$/);
-    assert.deepEqual(lines.slice(1, 8), [
+    assert.deepEqual(lines.slice(1, 9), [
       `pushserver version ${VERSION}, using settings from defaults`,
       `Node ${process.version}, raw socket path on (Node internals: sharedReadBuffer on, prebuiltHead on, connectionHandOff on)`,
       `Starting push server at http://127.0.0.1:${port}/`,
       `  publisher   http://127.0.0.1:${port}/publisher/<channel_id>`,
       `  subscriber  http://127.0.0.1:${port}/subscriber/<channel_id>`,
       `  subscriber  http://127.0.0.1:${port}/multi/<channel_id>,<channel_id>,...`,
+      `  status      http://127.0.0.1:${port}/nchan_status (Nchan's stub status; ?format=prometheus for Prometheus; publisherAllow only)`,
       'Quit the server with CONTROL-C.',
     ]);
     const published = await request(`http://127.0.0.1:${port}`, 'POST', '/publisher/a%20b', {

@@ -23,6 +23,7 @@ import {
   type Store,
   type StoreEvent,
   type StoreListener,
+  type StoreStats,
 } from '../types.js';
 import {
   AFTER,
@@ -168,6 +169,8 @@ class RedisStore implements Store {
   /** Connection losses so far: a catch-up that sees this change was overtaken by another. */
   private losses = 0;
   private commands: RedisClient | undefined;
+  /** Commands sent on the commands connection so far. */
+  private commandsSent = 0;
   private events: RedisClient | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private outageSince: number | undefined;
@@ -221,6 +224,12 @@ class RedisStore implements Store {
     // resync() renews the subscription and handles its failure: ioredis' own renewal is
     // a promise nobody handles (a slow answer made an unhandled rejection).
     const events = commands.duplicate({ autoResubscribe: false });
+    // Counted for the status location ("total redis commands sent").
+    const send = commands.sendCommand.bind(commands);
+    commands.sendCommand = (command, stream) => {
+      this.commandsSent++;
+      return send(command, stream);
+    };
     this.commands = commands;
     this.events = events;
     // ioredis emits one 'error' per failed attempt; the outage is logged once (watch()).
@@ -370,6 +379,22 @@ class RedisStore implements Store {
       this.waiting.set(channel, count - 1);
     }
     this.reportSubscribers(channel, -1);
+  }
+
+  stats(): StoreStats {
+    const commands = this.commands;
+    // ioredis keeps the commands sent and not yet answered in this queue.
+    const queue = (commands as unknown as { commandQueue?: { length: number } })?.commandQueue;
+    return {
+      channels: this.waiting.size,
+      messages: 0,
+      bytes: 0,
+      redis: {
+        connected: this.outageSince === undefined && commands?.status === 'ready',
+        pending: queue?.length ?? 0,
+        sent: this.commandsSent,
+      },
+    };
   }
 
   onEvent(listener: StoreListener): () => void {
