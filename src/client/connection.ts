@@ -11,7 +11,7 @@
  * it reconnects with a capped, jittered back-off, from the last message id it read.
  */
 import { type Channel, channels } from './channel.js';
-import { emit, warn } from './events.js';
+import { emit, warn, whenDocumentReady } from './events.js';
 import { now, options, pollWait, retryDelay } from './options.js';
 import {
   type Cursor,
@@ -327,11 +327,13 @@ function slotKey(channel: Channel): string {
 
 let planned = false;
 
-/** Re-plan the connections once the current task is done (several subscribes, one plan). */
+/** Re-plan the connections once the current task is done and the page has loaded (several subscribes, one plan). */
 export function schedulePlan(): void {
   if (planned) return;
   planned = true;
-  queueMicrotask(plan);
+  // While the page loads, later snippets (another subscribe, a stream_from) may add
+  // channels: plan once it has loaded, so the page opens its one connection once.
+  queueMicrotask(() => whenDocumentReady(plan));
 }
 
 /** Close every connection; the next plan opens what is wanted (after `configure`). */

@@ -911,7 +911,7 @@ ${multiplex.id}`;
   function schedulePlan() {
     if (planned) return;
     planned = true;
-    queueMicrotask(plan);
+    queueMicrotask(() => whenDocumentReady(plan));
   }
   function restartAll() {
     for (const connection of [...connections.values()]) connection.stop();

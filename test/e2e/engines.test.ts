@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Eta } from 'eta';
@@ -16,6 +15,7 @@ import { install } from '../../src/nunjucks/index.js';
 import { configure, resetSettings } from '../../src/settings/index.js';
 import { launchChromium, openPage } from '../support/chromium.js';
 import { CHROMIUM, needs } from '../support/system.js';
+import { closeServer, listenApp } from './support/apps.js';
 import { type Daemon, startDaemon } from './support/daemons.js';
 
 const VIEWS = join(import.meta.dirname, 'fixtures', 'views');
@@ -73,7 +73,7 @@ describe('each engine with every default, on a page without jQuery', {
 
   for (const engine of ENGINES) {
     test(`${engine}: the rendered subscription works and a published message shows`, async (t) => {
-      const server = await listen(engineApp(engine));
+      const server = await listenApp(engineApp(engine));
       t.after(() => closeServer(server));
       const { context, page, log } = await openPage(browser);
       t.after(() => context.close());
@@ -110,14 +110,3 @@ describe('each engine with every default, on a page without jQuery', {
     });
   }
 });
-
-function listen(app: Express): Promise<Server> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}

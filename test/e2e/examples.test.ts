@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
 import { register } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import type { Express } from 'express';
@@ -7,6 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import { configure, resetSettings } from '../../src/settings/index.js';
 import { launchChromium, openPage, screenshot } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
+import { closeServer, listenApp, originOf } from './support/apps.js';
 import { DAEMON_KINDS, startDaemon } from './support/daemons.js';
 import { publishInBursts, range } from './support/probe.js';
 
@@ -89,14 +89,14 @@ describe('example apps in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
 
       const opened = await Promise.all(
         VARIANTS[kind].map(async ({ engine, jquery }) => {
-          const server = await listen(examples.get(engine)!.createApp({ jquery }));
+          const server = await listenApp(examples.get(engine)!.createApp({ jquery }));
           t.after(() => closeServer(server));
           const { context, page, log } = await openPage(browser);
           t.after(() => context.close());
           await page.addInitScript(recordUpdates);
-          const subscribed = page.waitForRequest(daemon.subscriberUrl(ROOM));
-          await page.goto(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
-          await subscribed;
+          await page.goto(`${originOf(server)}/`);
+          // The page's channels (the room and its notes) are on one connection once it opens.
+          await page.locator('#state[data-state="open"]').waitFor();
           return { name: `${engine} with jQuery ${jquery ?? 'none'}`, page, log };
         }),
       );
@@ -136,14 +136,3 @@ describe('example apps in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
     });
   }
 });
-
-function listen(app: Express): Promise<Server> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}

@@ -56,9 +56,9 @@ describe('npm start', { skip: needs(CHROMIUM) }, () => {
 
     const { context, page } = await openPage(browser);
     t.after(() => context.close());
-    const subscribed = page.waitForRequest(`http://127.0.0.1:${daemonPort}/subscriber/lobby`);
     await page.goto(url);
-    await subscribed;
+    // The page's channels (the room and its notes) are on one connection once it opens.
+    await page.locator('#state[data-state="open"]').waitFor();
     const published = spawnSync(process.execPath, ['examples/publish.mjs', 'Hello from a script'], {
       cwd: ROOT,
       env,
