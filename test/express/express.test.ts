@@ -254,10 +254,11 @@ describe('options', async () => {
   });
 });
 
-test('pushserver/express exports the middleware (default and named), the locals, passthrough and expressRenderer', async () => {
+test('pushserver/express exports the middleware (default and named), the locals, passthrough, authorize and expressRenderer', async () => {
   const module = await import('../../src/express/index.js');
   assert.deepEqual(Object.keys(module).sort(), [
     'CLIENT_DIRECTORY',
+    'authorize',
     'default',
     'expressRenderer',
     'passthrough',
