@@ -102,6 +102,7 @@ export class Authorizer {
       }, this.options.timeoutMs);
       const start = () => {
         if (settled) return this.next();
+        if (this.closed) return settle(unavailable('the push server is shutting down'));
         this.active++;
         abort = this.send(method, target, headers, (answer) => {
           this.active--;
@@ -119,7 +120,7 @@ export class Authorizer {
   /** Stop asking: waiting subscribers get 503, requests in flight are aborted. */
   close(): void {
     this.closed = true;
-    this.queue.length = 0;
+    for (const start of this.queue.splice(0)) start();
     this.agent.destroy();
   }
 
