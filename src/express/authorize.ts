@@ -42,7 +42,7 @@ export interface AuthorizeOptions {
  * - reads the subscriber's request from `X-Original-URI` (400 without it) and finds its
  *   subscriber location in the settings (403 when none matches);
  * - verifies the signature of every channel when the location has `signed: true` (or
- *   `options.signed`): missing, wrong or expired gets 403, in constant time, naming
+ *   `options.signed`): missing, wrong or expired gets 403, compared without a timing leak, naming
  *   neither the secret nor the expected signature;
  * - then asks `check(req, channel)` for each channel; any false gets 403. A check that
  *   throws goes to Express's error handler (a 500, which the subscriber gets).
