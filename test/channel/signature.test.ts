@@ -2,6 +2,9 @@
 // daemon's / middleware's check agree on (issue 18).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Eta } from 'eta';
+import Handlebars from 'handlebars';
+import nunjucks from 'nunjucks';
 import {
   channelSignature,
   signedChannelQuery,
@@ -9,6 +12,9 @@ import {
 } from '../../src/channel/signature.ts';
 import { channelUrl, multiplexTarget, multiplexTargets } from '../../src/channel/urls.ts';
 import { SettingsError } from '../../src/errors.ts';
+import { etaHelpers } from '../../src/eta/index.ts';
+import { registerHelpers } from '../../src/handlebars/index.ts';
+import { install } from '../../src/nunjucks/index.ts';
 import { resolveSettings } from '../../src/settings/index.ts';
 import { subscriptionSnippet } from '../../src/snippet.ts';
 
@@ -108,5 +114,32 @@ describe('signed channel ids', () => {
     }
     assert.equal(json.a.multiplex.suffix, json.b.multiplex.suffix);
     assert.doesNotMatch(subscriptionSnippet({ a: 'x' }, { settings }), /sig=/);
+  });
+
+  test("every engine's helpers pass the one signed option to the core (README's forms)", () => {
+    const env = new nunjucks.Environment();
+    install(env, { settings });
+    const handlebars = Handlebars.create();
+    registerHelpers(handlebars, { settings });
+    const rendered = [
+      new Eta().renderString(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: eta source, as README writes it
+        '<%~ it.pushserverSubscribe({ inbox: `user-${it.id}` }, { signed: { expiresIn: 3600 } }) %>',
+        { ...etaHelpers({ settings }), id: 7 },
+      ),
+      env.renderString('{{ pushserverSubscribe({ inbox: "user-" + id }, { signed: true }) }}', {
+        id: 7,
+      }),
+      env.renderString('{% stream_from "user-7", signed=true %}', {}),
+      handlebars.compile('{{pushserverStreamFrom "user-7" signed=true}}')({}),
+      handlebars.compile('{{{pushserverSubscribe channels sign}}}')({
+        channels: { inbox: 'user-7' },
+        sign: { signed: true },
+      }),
+    ];
+    for (const html of rendered) {
+      const url = /"url":"([^"]+)"/.exec(html)?.[1].replaceAll('\\u0026', '&') ?? '';
+      assert.equal(verifyChannelSignatures(['user-7'], queryOf(url), [SECRET]), undefined, html);
+    }
   });
 });
