@@ -59,6 +59,8 @@ export function privateSettings(
 export async function startApp() {
   let settings: ResolvedSettings | undefined;
   const calls: string[] = [];
+  /** Answers held back (paths with "late"), let go by `release()`. */
+  const held: Array<() => void> = [];
   const app = sessionApp((app: express.Express) => {
     app.use('/push', (req, _res, next) => {
       calls.push(String(req.headers['x-original-uri']));
@@ -73,6 +75,8 @@ export async function startApp() {
       if (target.includes('teapot')) return res.status(418).type('text/plain').send('no tea\n');
       // An app that never answers in time: the subscriber gets 503.
       if (target.includes('slow')) return;
+      // An app that lets the subscriber in once the test says so.
+      if (target.includes('late')) return void held.push(() => res.status(200).end());
       authorize<express.Request>((req, channel) => channel === `user-${req.session.user}`, {
         settings,
       })(req, res, next);
@@ -85,6 +89,10 @@ export async function startApp() {
     port: server.port,
     /** Authorize requests seen: each one's X-Original-URI. */
     calls,
+    /** Let the held "late" answers go (200). */
+    release() {
+      for (const answer of held.splice(0)) answer();
+    },
     /** Give the app the settings the daemon runs with. */
     use(given: PushServerSettings) {
       settings = resolveSettings(given);

@@ -14,6 +14,7 @@ import {
 } from '../../support/private-channels.ts';
 import { type Redis, startRedis } from '../../support/redis.ts';
 import { needs, REDIS } from '../../support/system.ts';
+import { waitUntil } from '../../support/wait.ts';
 
 /** Start the app and a daemon with `store` before the cases of `describe` run. */
 function daemonTarget(store: () => Parameters<typeof privateSettings>[1]) {
@@ -50,6 +51,26 @@ describe('private channels on the daemon, memory store', () => {
     assert.match(answer?.text ?? '', /timed out/);
     const refused = await request(origin, 'GET', '/session/user-nobody', { timeout: 10_000 });
     assert.equal(refused?.status, 403);
+  });
+
+  test('a subscriber that leaves while the app is asked is not let in afterwards', async () => {
+    const { origin, app } = target();
+    for (const accept of ['*/*', 'text/event-stream']) {
+      const before = app.calls.length;
+      const gone = new AbortController();
+      const poll = request(origin, 'GET', '/session/late', {
+        headers: { Accept: accept },
+        signal: gone.signal,
+      });
+      await waitUntil('the app to be asked', () => app.calls.length > before);
+      gone.abort();
+      assert.equal(await poll, undefined);
+      // The app says yes after the subscriber left: nothing is parked or counted.
+      app.release();
+      const check = await request(origin, 'GET', '/session/user-nobody', { timeout: 10_000 });
+      assert.equal(check?.status, 403);
+      assert.equal(await channelInfo(origin, 'late'), undefined, accept);
+    }
   });
 
   test('long-poll: each poll is authorized (as Nchan), a stream once', async () => {
@@ -116,3 +137,11 @@ describe('private channel settings', () => {
     assert.ok(!JSON.stringify(settings).includes('aaaa'));
   });
 });
+
+async function channelInfo(origin: string, channel: string) {
+  const answer = await request(origin, 'GET', `/publisher/${channel}`, {
+    headers: { Accept: 'text/json' },
+    timeout: 10_000,
+  });
+  return answer?.status === 200 ? (JSON.parse(answer.text) as { subscribers: number }) : undefined;
+}
