@@ -48,7 +48,9 @@ const ACTIONS: Record<string, Action> = {
     }
   },
   replace(elements, content) {
-    for (const element of elements) element.parentNode?.replaceChild(content(), element);
+    for (const element of elements) {
+      if (element.parentNode) element.parentNode.replaceChild(content(), element);
+    }
   },
   update(elements, content) {
     for (const element of elements) {
@@ -57,20 +59,20 @@ const ACTIONS: Record<string, Action> = {
     }
   },
   remove(elements) {
-    for (const element of elements) element.parentNode?.removeChild(element);
+    for (const element of elements) detach(element);
   },
   before(elements, content) {
     for (const element of elements) {
       const fragment = content();
       if (element.parentElement) removeDuplicates(element.parentElement.children, fragment);
-      element.parentNode?.insertBefore(fragment, element);
+      if (element.parentNode) element.parentNode.insertBefore(fragment, element);
     }
   },
   after(elements, content) {
     for (const element of elements) {
       const fragment = content();
       if (element.parentElement) removeDuplicates(element.parentElement.children, fragment);
-      element.parentNode?.insertBefore(fragment, element.nextSibling);
+      if (element.parentNode) element.parentNode.insertBefore(fragment, element.nextSibling);
     }
   },
 };
@@ -154,7 +156,7 @@ function templateContent(document: Document, stream: Element): DocumentFragment 
   const scripts = content.querySelectorAll('script');
   for (let index = 0; index < scripts.length; index++) {
     const script = scripts[index];
-    script.parentNode?.removeChild(script);
+    detach(script);
   }
   return content;
 }
@@ -168,8 +170,13 @@ function removeDuplicates(siblings: HTMLCollection, fragment: DocumentFragment):
   }
   if (ids.length === 0) return;
   for (const sibling of Array.prototype.slice.call(siblings) as Element[]) {
-    if (sibling.id && ids.indexOf(sibling.id) !== -1) sibling.parentNode?.removeChild(sibling);
+    if (sibling.id && ids.indexOf(sibling.id) !== -1) detach(sibling);
   }
+}
+
+/** Take `node` out of the document, if it is in one. */
+function detach(node: Node): void {
+  if (node.parentNode) node.parentNode.removeChild(node);
 }
 
 /** Dispatch a stream event on `document`; false when a listener cancelled it. */

@@ -98,9 +98,9 @@
       }
     },
     replace(elements, content) {
-      var _a;
-      for (const element of elements)
-        (_a = element.parentNode) == null ? void 0 : _a.replaceChild(content(), element);
+      for (const element of elements) {
+        if (element.parentNode) element.parentNode.replaceChild(content(), element);
+      }
     },
     update(elements, content) {
       for (const element of elements) {
@@ -109,24 +109,20 @@
       }
     },
     remove(elements) {
-      var _a;
-      for (const element of elements)
-        (_a = element.parentNode) == null ? void 0 : _a.removeChild(element);
+      for (const element of elements) detach(element);
     },
     before(elements, content) {
-      var _a;
       for (const element of elements) {
         const fragment = content();
         if (element.parentElement) removeDuplicates(element.parentElement.children, fragment);
-        (_a = element.parentNode) == null ? void 0 : _a.insertBefore(fragment, element);
+        if (element.parentNode) element.parentNode.insertBefore(fragment, element);
       }
     },
     after(elements, content) {
-      var _a;
       for (const element of elements) {
         const fragment = content();
         if (element.parentElement) removeDuplicates(element.parentElement.children, fragment);
-        (_a = element.parentNode) == null ? void 0 : _a.insertBefore(fragment, element.nextSibling);
+        if (element.parentNode) element.parentNode.insertBefore(fragment, element.nextSibling);
       }
     },
   };
@@ -192,7 +188,6 @@
     throw new Error('target or targets attribute is missing');
   }
   function templateContent(document, stream) {
-    var _a;
     const first = stream.firstElementChild;
     const content =
       first && first.localName === 'template'
@@ -201,12 +196,11 @@
     const scripts = content.querySelectorAll('script');
     for (let index = 0; index < scripts.length; index++) {
       const script = scripts[index];
-      (_a = script.parentNode) == null ? void 0 : _a.removeChild(script);
+      detach(script);
     }
     return content;
   }
   function removeDuplicates(siblings, fragment) {
-    var _a;
     const ids = [];
     for (let index = 0; index < fragment.children.length; index++) {
       const id = fragment.children[index].id;
@@ -214,9 +208,11 @@
     }
     if (ids.length === 0) return;
     for (const sibling of Array.prototype.slice.call(siblings)) {
-      if (sibling.id && ids.indexOf(sibling.id) !== -1)
-        (_a = sibling.parentNode) == null ? void 0 : _a.removeChild(sibling);
+      if (sibling.id && ids.indexOf(sibling.id) !== -1) detach(sibling);
     }
+  }
+  function detach(node) {
+    if (node.parentNode) node.parentNode.removeChild(node);
   }
   function dispatch(document, type, detail, cancelable) {
     const CustomEventClass = global.CustomEvent;
