@@ -55,6 +55,29 @@ export function cpuMicros(pids: number[]): number {
 }
 
 /**
+ * Times the processes' main threads went to sleep waiting (voluntary context switches,
+ * from /proc/<pid>/task/<pid>/status): for an event loop (Node's, nginx's), one per
+ * turn that found nothing to do and waited in epoll, so per delivery it counts the
+ * wake-ups a delivery costs. Helper threads are left out (Node's GC and I/O threads).
+ *
+ * @param pids e.g. from {@link processTree}
+ * @returns the count so far
+ * @example const before = mainThreadWaits(pids);
+ */
+export function mainThreadWaits(pids: number[]): number {
+  let waits = 0;
+  for (const pid of pids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'latin1');
+      waits += Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // Gone since the list was made.
+    }
+  }
+  return waits;
+}
+
+/**
  * Proportional set size of the processes: shared pages (nginx's shared memory zone,
  * libraries) are split among the processes that map them, so a sum over a process
  * tree counts each page once.

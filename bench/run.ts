@@ -56,12 +56,19 @@ interface Scenario {
 }
 
 function plan(quick: boolean): Scenario[] {
+  // c: channels (100 subscribers each unless given). Few subscribers per channel (a
+  // chat room, a user's own channel) is how most apps use a push server.
   const fanouts = quick
-    ? [{ s: 1000, k: 20 }]
+    ? [
+        { s: 1000, c: 10, k: 20 },
+        { s: 1000, c: 100, k: 20 },
+      ]
     : [
-        { s: 1000, k: 100 },
-        { s: 5000, k: 40 },
-        { s: 10000, k: 25 },
+        { s: 1000, c: 10, k: 100 },
+        { s: 5000, c: 50, k: 40 },
+        { s: 10000, c: 100, k: 25 },
+        { s: 1000, c: 100, k: 100 },
+        { s: 5000, c: 100, k: 40 },
       ];
   const steady = quick
     ? [{ s: 1000, c: 100, rate: 1000, ms: 2000 }]
@@ -83,10 +90,9 @@ function plan(quick: boolean): Scenario[] {
     { prefix: 'ws', transport: 'websocket', label: 'WebSocket (plain)' },
   ] as const;
   return [
-    ...fanouts.map(({ s, k }): Scenario => {
-      const channels = s / 100;
+    ...fanouts.map(({ s, c: channels, k }): Scenario => {
       return {
-        name: `fanout-${s}`,
+        name: channels === s / 100 ? `fanout-${s}` : `fanout-${s}-on-${channels}`,
         kind: 'fanout',
         description: `${s} long-poll subscribers on ${channels} channels, ${k} messages per channel, each published once all have re-polled`,
         run: (target, context) =>

@@ -8,7 +8,7 @@ import {
 } from './generator-protocol.js';
 import { Histogram } from './histogram.js';
 import { GeneratorProcess } from './pool.js';
-import { cpuMicros, pssKb, socketCount } from './proc.js';
+import { cpuMicros, mainThreadWaits, pssKb, socketCount } from './proc.js';
 import { channelPath, type Target } from './servers.js';
 
 /** Figures of one scenario on one server; keys carry their unit. */
@@ -308,6 +308,7 @@ export async function fanOut(
     const paths = channels.map((id) => channelPath(target.publisherPath, id));
     const roles0 = roleCpu(target);
     const server0 = cpuMicros(target.pids());
+    const waits0 = mainThreadWaits(target.pids());
     const generators0 = generatorCpu(all);
     let busyMs = 0;
     let armed = 0;
@@ -337,6 +338,7 @@ export async function fanOut(
       await sleep(5);
     }
     const serverMicros = cpuMicros(target.pids()) - server0;
+    const waits = mainThreadWaits(target.pids()) - waits0;
     const roles = roleCpu(target);
     const generatorMicros = generatorCpu(all).map((v, i) => v - generators0[i]);
     const deliveries = await collect(
@@ -350,6 +352,7 @@ export async function fanOut(
         'deliveries/s': deliveries.received / (busyMs / 1000),
         ...deliveryMetrics(deliveries),
         ...cpu.metrics,
+        'server event-loop waits/delivery': waits / count,
         ...roleMetrics(roles0, roles, count, 'delivery'),
         ...balance,
         'armed at publish %': (armed / (options.subscribers * Math.max(1, completed))) * 100,
@@ -381,6 +384,7 @@ export async function publishThroughput(
     await waitQuiet(target);
     const roles0 = roleCpu(target);
     const server0 = cpuMicros(target.pids());
+    const waits0 = mainThreadWaits(target.pids());
     const generator0 = cpuMicros([publisher.pid]);
     const result = await publisher.call<PublishStats>({
       op: 'flood',
@@ -392,6 +396,7 @@ export async function publishThroughput(
       fresh: options.fresh,
     });
     const serverMicros = cpuMicros(target.pids()) - server0;
+    const waits = mainThreadWaits(target.pids()) - waits0;
     const roles = roleCpu(target);
     const cpu = cpuVerdict(
       serverMicros,
@@ -406,6 +411,7 @@ export async function publishThroughput(
       metrics: {
         'publishes/s': result.count / (result.elapsedMs / 1000),
         ...cpu.metrics,
+        'server event-loop waits/publish': waits / Math.max(1, result.count),
         ...roleMetrics(roles0, roles, Math.max(1, result.count), 'publish'),
       },
       notes,
@@ -500,6 +506,7 @@ export async function steadyState(
     await Promise.all(subscribers.map((g) => g.call({ op: 'resetLatency' })));
     const roles0 = roleCpu(target);
     const server0 = cpuMicros(target.pids());
+    const waits0 = mainThreadWaits(target.pids());
     const generators0 = generatorCpu(all);
     let peakPss = pssKb(target.pids());
     const sampler = setInterval(() => {
@@ -533,6 +540,7 @@ export async function steadyState(
     const endPss = pssKb(target.pids());
     const elapsedMs = published.elapsedMs;
     const serverMicros = cpuMicros(target.pids()) - server0;
+    const waits = mainThreadWaits(target.pids()) - waits0;
     const roles = roleCpu(target);
     const generatorMicros = generatorCpu(all).map((v, i) => v - generators0[i]);
     const cpu = cpuVerdict(
@@ -556,6 +564,7 @@ export async function steadyState(
         'server PSS MB (end)': endPss / 1024,
         'server PSS MB (peak)': Math.max(peakPss, endPss) / 1024,
         ...cpu.metrics,
+        'server event-loop waits/delivery': waits / Math.max(1, deliveries.received),
         ...roleMetrics(roles0, roles, Math.max(1, deliveries.received), 'delivery'),
       },
       notes,
