@@ -1,7 +1,8 @@
 // Live HTML (broadcast + stream_from) in Chromium, against this daemon and real Nchan:
 // each engine's example page, open twice, gets a note posted in one of them, rendered
-// by the same partial that rendered the page; hostile text in a note never runs; and
-// the same channel drives a page that uses @hotwired/turbo's <turbo-stream-source>.
+// by the same partial that rendered the page; hostile text in a note never runs; the
+// same channel drives a page that uses @hotwired/turbo's <turbo-stream-source>; and
+// htmx's SSE extension swaps a channel's plain HTML messages.
 import assert from 'node:assert/strict';
 import { createRequire, register } from 'node:module';
 import { join } from 'node:path';
@@ -226,6 +227,45 @@ describe('live HTML in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
         assert.equal(await noteCount(first.page), 2);
       });
     }
+
+    test(`${kind}: htmx's SSE extension swaps a channel's plain HTML messages into the page`, async (t) => {
+      const daemon = await startFor(kind, t);
+      const channel = 'htmx-notes';
+      const source = channelUrl(channel);
+      const app = express();
+      app.get('/htmx.js', (_req, res) =>
+        res.sendFile(require.resolve('htmx.org/dist/htmx.min.js')),
+      );
+      app.get('/sse.js', (_req, res) => res.sendFile(require.resolve('htmx-ext-sse/sse.js')));
+      app.get('/', (_req, res) => {
+        res.type('html').send(`<!doctype html><meta charset="utf-8"><title>htmx</title>
+<script src="/htmx.js"></script><script src="/sse.js"></script>
+<div hx-ext="sse" sse-connect="${source}"><ul id="notes" sse-swap="message" hx-swap="beforeend"></ul></div>`);
+      });
+      const server = await listenApp(app);
+      t.after(() => closeServer(server));
+      const { context, page, log } = await openPage(browser);
+      t.after(() => context.close());
+      const subscribed = page.waitForRequest(source);
+      await page.goto(`${originOf(server)}/`);
+      await subscribed;
+
+      // Plain HTML, not Turbo Stream actions: htmx swaps the whole message.
+      for (const text of ['one', 'two']) {
+        await daemon.publisher.sendUpdate(channel, `<li>${text}</li>`, {
+          alreadySerialized: true,
+          contentType: 'text/html',
+        });
+      }
+      await waitForNotes(page, 2);
+      assert.deepEqual(
+        await page.evaluate(() =>
+          Array.from(document.querySelectorAll('#notes li'), (li) => li.textContent),
+        ),
+        ['one', 'two'],
+      );
+      assert.deepEqual(log.errors, []);
+    });
 
     test(`${kind}: @hotwired/turbo's <turbo-stream-source> applies the same broadcast; hostile text stays text`, async (t) => {
       await startFor(kind, t);
