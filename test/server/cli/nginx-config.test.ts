@@ -8,8 +8,10 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import express from 'express';
 import { Redis as IORedis } from 'ioredis';
 import { channelUrl, publisherUrl } from '../../../src/channel/urls.js';
+import { type AuthorizeOptions, authorize } from '../../../src/express/authorize.js';
 import { createPublisher } from '../../../src/publish/index.js';
 import type { PushServerSettings } from '../../../src/settings/index.js';
 import { request } from '../../conformance/http-client.js';
@@ -245,6 +247,54 @@ describe('the generated config in real nginx + Nchan', {
         'unsubscribe dana q',
       ],
     );
+  });
+
+  test('signed and authorize: Nchan asks the app, whose authorize() verifies the signature; signed without authorize refuses everyone', async (t) => {
+    const options: AuthorizeOptions = {};
+    const app = express();
+    app.use('/push/authorize', authorize(undefined, options));
+    const server = await listen(app);
+    t.after(() => server.stop());
+    const secret = 'a test secret that is long enough to sign channel ids';
+    const { nchan, settings, config, notes } = await startGeneratedNchan({
+      secret,
+      locations: [
+        { type: 'publisher', prefix: '/publisher/' },
+        {
+          type: 'subscriber',
+          prefix: '/private/',
+          signed: true,
+          authorize: `http://127.0.0.1:${server.port}/push/authorize`,
+        },
+        { type: 'subscriber', prefix: '/closed/', signed: true },
+      ],
+    });
+    t.after(() => nchan.stop());
+    options.settings = settings;
+    assert.match(config, /nchan_authorize_request \/_pushserver\/authorize-0;/);
+    assert.deepEqual(notes, [
+      "locations[2].signed: Nchan cannot verify signatures itself; set this location's authorize to the URL where the app mounts authorize() (it verifies them). Until then the location refuses every subscriber",
+    ]);
+    const publisher = createPublisher(settings);
+    t.after(() => publisher.close());
+    await publisher.sendUpdate('room', { n: 1 });
+
+    const signed = new URL(channelUrl('room', { settings, signed: true }));
+    assert.equal(signed.pathname, '/private/room');
+    const ok = await call(nchan.origin, 'GET', signed.pathname + signed.search);
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(JSON.parse(ok.text), { n: 1 });
+
+    const tampered = signed.search.replace(/sig=(.)/, (_m, c) => `sig=${c === 'A' ? 'B' : 'A'}`);
+    for (const path of [
+      `/private/room${tampered}`,
+      '/private/room',
+      `/closed/room${signed.search}`,
+    ]) {
+      const refused = await call(nchan.origin, 'GET', path);
+      assert.equal(refused.status, 403, path);
+      assert.doesNotMatch(refused.text, /"n"/, path);
+    }
   });
 });
 
