@@ -11,7 +11,9 @@ import express, { type Express } from 'express';
 import nunjucks from 'nunjucks';
 import type { Browser, Page } from 'playwright-core';
 import { channelUrl } from '../../src/channel/urls.js';
+import pushserver from '../../src/express/index.js';
 import { configure, resetSettings } from '../../src/settings/index.js';
+import { subscriptionSnippet } from '../../src/snippet.js';
 import { broadcast } from '../../src/stream/index.js';
 import { launchChromium, openPage } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
@@ -101,6 +103,79 @@ describe('live HTML in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
     configure({ port: daemon.port });
     return daemon;
   }
+
+  test('every action lands as @hotwired/turbo lands it, and a cancelled one is skipped', async (t) => {
+    await startFor('pushserver', t);
+    const channel = 'all-actions';
+    const body = `<ul id="list"><li id="a">a</li><li id="b">b</li><li id="c">c</li></ul>
+<p id="p">p</p><div class="many">1</div><div class="many">2</div><section id="keep">keep</section><div id="end"></div>`;
+    const app = express();
+    app.use(pushserver());
+    app.get('/turbo.js', (_req, res) =>
+      res.sendFile(require.resolve('@hotwired/turbo/dist/turbo.es2017-umd.js')),
+    );
+    app.get('/ours', (_req, res) => {
+      res.type('html').send(`<!doctype html><meta charset="utf-8"><title>ours</title><body>${body}
+${subscriptionSnippet({ [channel]: channel })}
+<script>document.addEventListener('pushserver:before-stream-action', (event) => {
+  if (event.detail.target === 'keep') event.preventDefault();
+});</script></body>`);
+    });
+    app.get('/turbo', (_req, res) => {
+      res.type('html').send(`<!doctype html><meta charset="utf-8"><title>turbo</title><body>${body}
+<script src="/turbo.js"></script><turbo-stream-source src="${channelUrl(channel)}"></turbo-stream-source></body>`);
+    });
+    const server = await listenApp(app);
+    t.after(() => closeServer(server));
+    const pages: Page[] = [];
+    for (const path of ['/ours', '/turbo']) {
+      const { context, page, log } = await openPage(browser);
+      t.after(() => context.close());
+      t.after(() => assert.deepEqual(log.errors, [], path));
+      const subscribed = page.waitForRequest((request) => request.url().includes(channel));
+      await page.goto(`${originOf(server)}${path}`);
+      await subscribed;
+      pages.push(page);
+    }
+    await broadcast(channel, [
+      // "a" is on the page already: append and prepend replace it (Turbo's rule).
+      { action: 'append', target: 'list', html: '<li id="d">d</li><li id="a">a2</li>' },
+      { action: 'prepend', target: 'list', html: '<li id="z">z</li>' },
+      { action: 'replace', target: 'p', html: '<p id="p2">p2</p>' },
+      { action: 'update', targets: '.many', html: '<i>u</i>' },
+      { action: 'before', target: 'b', html: '<li id="y">y</li>' },
+      { action: 'after', target: 'b', html: '<li id="x">x</li>' },
+      { action: 'remove', target: 'c' },
+      { action: 'update', target: 'keep', html: 'changed' },
+      { action: 'append', target: 'end', html: '<span id="done">done</span>' },
+    ]);
+    const shown: string[] = [];
+    for (const page of pages) {
+      await page.locator('#done').waitFor({ timeout: 30_000 });
+      shown.push(
+        await page.evaluate(() =>
+          ['list', 'p2', 'keep', 'end']
+            .map((id) => document.getElementById(id)?.outerHTML)
+            .concat(Array.from(document.querySelectorAll('.many'), (e) => e.outerHTML))
+            .join('\n'),
+        ),
+      );
+    }
+    const [ours, turbo] = shown;
+    assert.equal(
+      ours,
+      [
+        '<ul id="list"><li id="z">z</li><li id="y">y</li><li id="b">b</li><li id="x">x</li><li id="d">d</li><li id="a">a2</li></ul>',
+        '<p id="p2">p2</p>',
+        '<section id="keep">keep</section>',
+        '<div id="end"><span id="done">done</span></div>',
+        '<div class="many"><i>u</i></div>',
+        '<div class="many"><i>u</i></div>',
+      ].join('\n'),
+    );
+    // Turbo has no veto for one action of a message: all but the cancelled one agree.
+    assert.equal(ours.replace('keep</section>', 'changed</section>'), turbo);
+  });
 
   for (const kind of DAEMON_KINDS) {
     for (const engine of ENGINES) {
