@@ -15,6 +15,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import * as wsPackage from 'ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { formatMessageId, type MultiId } from '../protocol/message-id.js';
 import type { Message } from '../store/types.js';
@@ -99,12 +100,52 @@ export function createWebSocketAcceptor(servername: string): WebSocketAcceptor {
   };
 }
 
-/** The `ws+meta.nchan` payload sent last, for the next subscriber of the same message and id. */
-const lastMeta: { message: Message | undefined; id: string; payload: Buffer } = {
+/** `ws`'s framing, exported by the package but not in its type declarations. */
+const { Sender } = wsPackage as unknown as {
+  Sender: {
+    frame(
+      data: Buffer,
+      options: { fin: boolean; rsv1: boolean; opcode: number; mask: boolean; readOnly: boolean },
+    ): Buffer[];
+  };
+};
+
+/**
+ * The frame sent last, for the next subscriber of the same message (and, with
+ * `ws+meta.nchan`, the same id): every subscriber of a channel gets the same bytes in a
+ * row, so the frame is built once per message and written as one buffer.
+ */
+const lastFrame: { message: Message | undefined; id: string; frame: Buffer } = {
   message: undefined,
   id: '',
-  payload: Buffer.alloc(0),
+  frame: Buffer.alloc(0),
 };
+
+/**
+ * The whole frame (head and payload, framed by `ws`'s own `Sender.frame`) of `message`
+ * for a subscriber: `id` is its `ws+meta.nchan` id line's text, or null for plain.
+ */
+function frameOf(message: Message, id: string | null): Buffer {
+  const key = id ?? '';
+  if (message === lastFrame.message && key === lastFrame.id) return lastFrame.frame;
+  let payload = message.body;
+  if (id !== null) {
+    const type = message.contentType === null ? '' : `content-type: ${message.contentType}\n`;
+    payload = Buffer.concat([Buffer.from(`id: ${id}\n${type}\n`, 'latin1'), message.body]);
+  }
+  // The head, then the payload unless it is empty.
+  const parts = Sender.frame(payload, {
+    fin: true,
+    rsv1: false,
+    opcode: message.contentType === 'application/octet-stream' ? 2 : 1,
+    mask: false,
+    readOnly: true,
+  });
+  lastFrame.message = message;
+  lastFrame.id = key;
+  lastFrame.frame = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  return lastFrame.frame;
+}
 
 /** What a {@link WebSocketOutput} is made of. */
 export interface WebSocketRequest {
@@ -170,21 +211,9 @@ export class WebSocketOutput implements SubscriptionOutput {
       this.request.socket.destroy();
       return;
     }
-    const binary = message.contentType === 'application/octet-stream';
-    if (!this.meta) {
-      ws.send(message.body, { binary });
-      return;
-    }
-    const text = formatMessageId(id);
-    // Every subscriber of a channel gets the same frame in a row: build it once.
-    if (message !== lastMeta.message || text !== lastMeta.id) {
-      const type = message.contentType === null ? '' : `content-type: ${message.contentType}\n`;
-      const head = Buffer.from(`id: ${text}\n${type}\n`, 'latin1');
-      lastMeta.message = message;
-      lastMeta.id = text;
-      lastMeta.payload = Buffer.concat([head, message.body]);
-    }
-    ws.send(lastMeta.payload, { binary });
+    // Written to the socket ws reads and writes: with no compression ws writes its own
+    // frames (pings, close) at once too, so frames never interleave.
+    this.request.socket.write(frameOf(message, this.meta ? formatMessageId(id) : null));
   }
 
   end(reason: EndReason): void {
