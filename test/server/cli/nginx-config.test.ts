@@ -182,13 +182,22 @@ describe('the generated config in real nginx + Nchan', {
     });
     t.after(() => nchan.stop());
     assert.match(config, new RegExp(`nchan_redis_server "${redis.url}";`));
+    // Nchan answers 503 until it has connected to Redis (after a start or restart).
+    const redisConnected = () =>
+      waitUntil('Nchan to connect to Redis', async () => {
+        const info = await call(nchan.origin, 'GET', '/publisher/kept');
+        return info.status !== 503;
+      });
+    await redisConnected();
     const publisher = createPublisher(settings);
     t.after(() => publisher.close());
     await publisher.sendUpdate('kept', { type: 'stored' });
     const client = new IORedis(redis.url);
+    client.on('error', () => {});
     t.after(() => void client.disconnect());
     assert.ok((await client.keys('*kept*')).length > 0, 'Nchan wrote the channel to Redis');
     await nchan.restart();
+    await redisConnected();
     const got = await call(nchan.origin, 'GET', '/subscriber/kept');
     assert.equal(got.status, 200);
     assert.equal(got.text, '{"type":"stored"}');
