@@ -35,6 +35,7 @@ import { Router, requestPath } from './router.js';
 import { createMemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis/store.js';
 import type { Store } from './store/types.js';
+import { wantsEventSource } from './transport/eventsource.js';
 import { type RawRoute, RawServer } from './transport/raw/server.js';
 import {
   internalError,
@@ -72,6 +73,11 @@ export interface PushServerOptions {
   fallback?: RequestListener;
   /** Labels on every sample of the status location's Prometheus text, e.g. `{worker: '2'}`. @default none */
   statsLabels?: Record<string, string>;
+  /**
+   * Receives the daemon's own lines: a Redis store's outages, passthrough failures
+   * (`runpushserver --workers` tags them with the worker). @default console.error
+   */
+  errorLog?: (line: string) => void;
 }
 
 /** A push daemon: the request handler, its HTTP server, its stores. */
@@ -92,7 +98,14 @@ export interface PushServer {
    * @returns the address actually bound (port 0 picks a free one)
    */
   listen(port?: number, address?: string): Promise<AddressInfo>;
-  /** Stop accepting, answer waiting subscribers (503, `Connection: close`), close the stores. */
+  /**
+   * Stop cleanly: stop accepting connections; answer waiting long-polls 503 with
+   * `Connection: close` and end streams as Nchan does (`:410: 410 Gone`, WebSocket 1001),
+   * both of which clients resume from with their cursor; answer every subscriber
+   * request that still comes on an open connection the same way; finish the publishes
+   * in flight (their connections then close); close the stores. Connections still open
+   * after {@link CLOSE_GRACE_MS} are dropped.
+   */
   close(): Promise<void>;
   /** The HTTP server `listen()` created, if any. */
   readonly server: Server | undefined;
@@ -110,6 +123,12 @@ export interface PushServer {
   /** The counts the status location (`/nchan_status`) reports. */
   stats(): StatsSnapshot;
 }
+
+/**
+ * How long {@link PushServer.close} lets connections finish their publishes before it
+ * drops them.
+ */
+export const CLOSE_GRACE_MS = 2000;
 
 /** A location of the settings, bound to its store: it answers the requests its pattern matches. */
 type Route = PublisherLocation | SubscriberLocation;
@@ -141,7 +160,7 @@ export function createPushServer(
     if (url === null) return undefined;
     let notifier = notifiers.get(url);
     if (!notifier) {
-      notifier = createPassthroughNotifier({ url });
+      notifier = createPassthroughNotifier({ url, log: options.errorLog });
       notifiers.set(url, notifier);
     }
     return notifier;
@@ -174,11 +193,15 @@ export function createPushServer(
   };
   // Stores open in the background; requests that come earlier wait for them, and
   // listen() rejects with the reason when one cannot open (e.g. Redis unreachable).
-  const ready = openStores(resolved, options.stores ?? {}, stores).then(buildRoutes);
+  const ready = openStores(resolved, options.stores ?? {}, stores, options.errorLog).then(
+    buildRoutes,
+  );
   ready.catch(() => {});
 
   let server: Server | undefined;
   const { fallback, log } = options;
+  /** Set by close(): requests still arriving on open connections are the last ones. */
+  let closing = false;
 
   /** Answer one request; `own`: it came through the daemon's own server (see `listen`). */
   const dispatch = (req: IncomingMessage, res: ServerResponse, own: boolean) => {
@@ -191,10 +214,20 @@ export function createPushServer(
     const match = router.route(path);
     if (match === undefined && fallback) return fallback(req, res);
     if (log) logRequest(req, res, log);
+    // Closing: each answer ends its connection (no prebuilt keep-alive answer then).
+    if (closing) res.shouldKeepAlive = false;
     // Prebuilt answers announce the keep-alive timeout of the daemon's own server.
-    const reply = new NodeReply(res, servername, own);
+    const reply = new NodeReply(res, servername, own && !closing);
     if (match === undefined) return sendText(reply, 404, 'Not Found');
     if ('status' in match) return sendText(reply, match.status, match.text);
+    // A subscriber that comes now would wait for a daemon that is going: it resumes
+    // elsewhere, as the parked ones do. A publish is still taken.
+    if (closing && resolved.locations[match.index].type === 'subscriber') {
+      // An EventSource gives up for good on an error status but reconnects after a
+      // dropped connection.
+      if (wantsEventSource(req.headers)) return req.socket.destroy();
+      return sendText(reply, 503, 'push server shutting down', ['Connection', 'close']);
+    }
     const answer = () => {
       // A bug of ours must cost one request, never the daemon.
       try {
@@ -232,6 +265,7 @@ export function createPushServer(
     if (!wantsWebSocket(req.method ?? '', req.headers)) {
       return sendText(reply, 400, 'only WebSocket upgrades are served here');
     }
+    if (closing) return sendText(reply, 503, 'push server shutting down');
     const match = router.route(requestPath(req.url));
     if (match === undefined) return sendText(reply, 404, 'Not Found');
     if ('status' in match) return sendText(reply, match.status, match.text);
@@ -256,7 +290,7 @@ export function createPushServer(
 
   /** The raw path's routing: the location of a path, when it has one and it decodes cleanly. */
   const rawRoute = (path: string): RawRoute | undefined => {
-    if (!routes || path === STATUS_PATH) return undefined;
+    if (!routes || closing || path === STATUS_PATH) return undefined;
     const match = router.route(path);
     if (match === undefined || 'status' in match) return undefined;
     const location = routes[match.index];
@@ -317,14 +351,27 @@ export function createPushServer(
       return listening.address() as AddressInfo;
     },
     async close() {
-      const closing = server
+      closing = true;
+      const closed = server
         ? new Promise<void>((resolve) => server?.close(() => resolve()))
         : Promise.resolve();
       for (const room of rooms.values()) room.closeAll();
       for (const route of routes ?? []) if (route instanceof SubscriberLocation) route.close();
       raw?.close();
+      // node:http keeps a connection open after its last answer even when closing: close
+      // each one once its publish is answered, and drop those left after the grace.
+      const started = Date.now();
+      const sweep = setInterval(() => {
+        if (Date.now() - started > CLOSE_GRACE_MS) server?.closeAllConnections();
+        else server?.closeIdleConnections();
+      }, 20);
       server?.closeIdleConnections();
-      await closing;
+      await closed;
+      // A publish whose client went away still runs: the store must not close under it.
+      while (counters.inFlight > 0 && Date.now() - started < CLOSE_GRACE_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      clearInterval(sweep);
       websockets.close();
       await Promise.all([...notifiers.values()].map((notifier) => notifier.close()));
       await Promise.all(Object.values(stores).map((store) => store.close()));
@@ -342,11 +389,12 @@ async function openStores(
   settings: ResolvedSettings,
   given: Record<string, Store>,
   stores: Record<string, Store>,
+  log: ((line: string) => void) | undefined,
 ): Promise<void> {
   for (const [name, storeSettings] of Object.entries(settings.stores)) {
     if (given[name]) stores[name] = given[name];
     else if (storeSettings.type === 'memory') stores[name] = createMemoryStore(storeSettings);
-    else stores[name] = createRedisStore(storeSettings);
+    else stores[name] = createRedisStore(storeSettings, { log });
   }
   await Promise.all(Object.values(stores).map((store) => store.open()));
 }

@@ -21,12 +21,20 @@ import {
   resolveSettings,
   useDaemonSettings,
 } from '../../settings/index.js';
-import { createPushServer, type PushServer, type RequestLogEntry } from '../daemon.js';
+import {
+  CLOSE_GRACE_MS,
+  createPushServer,
+  type PushServer,
+  type RequestLogEntry,
+} from '../daemon.js';
 import { STATUS_PATH } from '../locations/status.js';
 import { describeNodeInternals, nodeInternals } from '../transport/node-internals.js';
 import { ALLREQUESTS_PORT, createAllRequestsServer, loadApp } from './allrequests.js';
 import { nginxConfig } from './nginx-config.js';
 import { reportStartFailure, superviseWorkers, workerNumber } from './workers.js';
+
+/** The longest a SIGINT / SIGTERM stop takes: the publishes in flight, then the stores. */
+export const STOP_WITHIN_MS = CLOSE_GRACE_MS + 1000;
 
 /** A command line the daemon cannot run with; printed as one line, exit status 2. */
 export class CommandLineError extends Error {
@@ -261,13 +269,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (!line.quiet) process.stdout.write(`${text}\n`);
   };
   const log = line.quiet ? undefined : (entry: RequestLogEntry) => out(logLine(entry, worker));
+  // The daemon's own lines (Redis outages, passthrough failures) name the worker too.
+  const errorLog = (text: string) =>
+    process.stderr.write(`${worker === undefined ? '' : `w${worker} `}${text}\n`);
   let push: PushServer | undefined;
   try {
     if (line.allrequests) push = await listenForAllRequests(line, settings, log);
     else {
       // Each worker answers the status location with its own counts, labelled.
       const statsLabels = worker === undefined ? undefined : { worker: String(worker) };
-      push = createPushServer(settings, { log, statsLabels });
+      push = createPushServer(settings, { log, statsLabels, errorLog });
       await push.listen(settings.port, settings.address);
     }
   } catch (error) {
@@ -287,8 +298,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   const stop = () => {
     if (stopping) return;
     stopping = true;
-    // Waiting polls are answered at once; a stuck connection must not hold the exit.
-    setTimeout(() => process.exit(0), 1500).unref();
+    // close() answers the waiting subscribers at once and gives the publishes in flight
+    // CLOSE_GRACE_MS; this bounds the rest (closing the stores).
+    setTimeout(() => process.exit(0), STOP_WITHIN_MS).unref();
     push.close().then(
       () => process.exit(0),
       () => process.exit(0),

@@ -26,8 +26,12 @@ export const CRASH_LIMIT = { crashes: 5, withinMs: 60_000 };
 /** Pause before restarting a worker after the second crash in a row; doubles each time. */
 const RESTART_PAUSE_MS = 500;
 
-/** How long the workers get to close their connections and stores on SIGINT / SIGTERM. */
-const STOP_GRACE_MS = 2000;
+/**
+ * How long the workers get to close their connections and stores on SIGINT / SIGTERM:
+ * longer than a worker's own bound (`STOP_WITHIN_MS` in main.ts, 3 s), so a worker
+ * finishing its publishes is not killed first.
+ */
+const STOP_GRACE_MS = 4000;
 
 /**
  * This process's number among the workers of `runpushserver --workers N` (1..N, kept
@@ -175,6 +179,13 @@ export function superviseWorkers(options: SupervisorOptions): Promise<Supervisor
     listening.delete(worker);
     if (stopping) {
       if (slots.size === 0) finish(ending as SupervisorExit);
+      return;
+    }
+    if (code === 0 && !signal) {
+      // Stopped cleanly (a SIGTERM to this worker: a rolling restart), not a crash: its
+      // subscribers were told to come back, and a new worker takes its place at once.
+      log(`pushserver: worker ${slot} (pid ${worker.process.pid}) stopped; starting a new one`);
+      fork(slot);
       return;
     }
     const how = signal ? `signal ${signal}` : `status ${code}`;
