@@ -85,3 +85,20 @@ export function request(
     else req.end();
   });
 }
+
+/**
+ * One request that must be answered within 10 s (an assertion otherwise).
+ *
+ * @example const info = await answered(origin, 'GET', '/publisher/a', { Accept: 'application/json' });
+ */
+export async function answered(
+  origin: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<Answer> {
+  const answer = await request(origin, method, path, { headers, body, timeout: 10_000 });
+  if (!answer) throw new Error(`${method} ${path}: no answer within 10 s`);
+  return answer;
+}

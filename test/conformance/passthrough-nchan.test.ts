@@ -1,12 +1,11 @@
 // Real Nchan with the project's nginx.conf: its EventSource hooks become the same
 // passthrough POST this daemon sends, and the Express receiver turns them into signals.
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
-import http from 'node:http';
 import { afterEach, describe, test } from 'node:test';
 import { createPushServer } from '../../src/server/daemon.ts';
 import { startNchan } from '../support/nchan.ts';
 import {
+  eventSource,
   listen,
   nchanConfigWithStableId,
   recordSignals,
@@ -20,38 +19,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** An EventSource request made by hand: its status, what it received, a way to close it. */
-function eventSource(url: string, headers: Record<string, string> = {}) {
-  let text = '';
-  const arrivals = new EventEmitter();
-  return new Promise<{
-    status: number;
-    received: (part: string) => Promise<void>;
-    close: () => void;
-  }>((resolve, reject) => {
-    const request = http.get(
-      url,
-      { headers: { accept: 'text/event-stream', ...headers } },
-      (res) => {
-        res.setEncoding('utf8').on('data', (chunk: string) => {
-          text += chunk;
-          arrivals.emit('data');
-        });
-        resolve({
-          status: res.statusCode!,
-          async received(part) {
-            await waitUntil(`${JSON.stringify(part)} on the stream`, () => text.includes(part), {
-              wake: [arrivals, 'data'],
-            });
-          },
-          close: () => request.destroy(),
-        });
-      },
-    );
-    request.on('error', reject);
-  });
-}
 
 const publish = (origin: string, id: string, body: string) =>
   fetch(`${origin}/publisher/${encodeURIComponent(id)}`, { method: 'POST', body });

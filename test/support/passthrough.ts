@@ -1,6 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import express from 'express';
 import session from 'express-session';
 import { passthrough } from '../../src/express/passthrough-receiver.ts';
@@ -124,4 +124,36 @@ export function nchanConfigWithStableId(): string {
     throw new Error('test/support/nchan/nginx.conf changed; update nchanConfigWithStableId()');
   }
   return fixed;
+}
+
+/**
+ * An EventSource request made by hand: its status, what it received, a way to close it.
+ *
+ * @example const stream = await eventSource(`${origin}/subscriber/a`, { cookie });
+ */
+export function eventSource(url: string, headers: Record<string, string> = {}) {
+  let text = '';
+  const arrivals = new EventEmitter();
+  return new Promise<{
+    status: number;
+    received: (part: string) => Promise<void>;
+    close: () => void;
+  }>((resolve, reject) => {
+    const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+      res.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+        arrivals.emit('data');
+      });
+      resolve({
+        status: res.statusCode as number,
+        async received(part) {
+          await waitUntil(`${JSON.stringify(part)} on the stream`, () => text.includes(part), {
+            wake: [arrivals, 'data'],
+          });
+        },
+        close: () => req.destroy(),
+      });
+    });
+    req.on('error', reject);
+  });
 }

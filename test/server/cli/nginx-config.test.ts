@@ -2,9 +2,7 @@
 // real nginx + Nchan for several settings files (the full conformance suite runs it
 // in test/conformance/generated-nchan.test.ts, a browser page in test/e2e/nginx-config.test.ts).
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
@@ -14,10 +12,10 @@ import { channelUrl, publisherUrl } from '../../../src/channel/urls.js';
 import { type AuthorizeOptions, authorize } from '../../../src/express/authorize.js';
 import { createPublisher } from '../../../src/publish/index.js';
 import type { PushServerSettings } from '../../../src/settings/index.js';
-import { request } from '../../conformance/http-client.js';
+import { answered } from '../../conformance/http-client.js';
 import { runCommand } from '../../support/daemon-process.js';
 import { startGeneratedNchan } from '../../support/generated-nchan.js';
-import { listen, recordSignals, sessionApp } from '../../support/passthrough.js';
+import { eventSource, listen, recordSignals, sessionApp } from '../../support/passthrough.js';
 import { startRedis } from '../../support/redis.js';
 import { NCHAN, needs, REDIS } from '../../support/system.js';
 import { waitUntil } from '../../support/wait.js';
@@ -96,19 +94,6 @@ describe('runpushserver nginx-config', () => {
   });
 });
 
-/** One HTTP request, which must be answered. */
-async function call(
-  origin: string,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-) {
-  const answer = await request(origin, method, path, { headers, body, timeout: 10_000 });
-  assert.ok(answer, `${method} ${path}: no answer`);
-  return answer;
-}
-
 describe('the generated config in real nginx + Nchan', {
   skip: needs(NCHAN),
   concurrency: true,
@@ -120,14 +105,14 @@ describe('the generated config in real nginx + Nchan', {
     t.after(() => publisher.close());
     await publisher.sendUpdate('a', { type: 'hello', n: 1 });
     await publisher.sendUpdate('b c', { type: 'hello', n: 2 });
-    const single = await call(nchan.origin, 'GET', new URL(channelUrl('a', settings)).pathname);
+    const single = await answered(nchan.origin, 'GET', new URL(channelUrl('a', settings)).pathname);
     assert.equal(single.status, 200);
     assert.deepEqual(JSON.parse(single.text), { type: 'hello', n: 1 });
-    const multi = await call(nchan.origin, 'GET', '/multi/a,b%20c');
+    const multi = await answered(nchan.origin, 'GET', '/multi/a,b%20c');
     assert.equal(multi.status, 200);
     assert.deepEqual(JSON.parse(multi.text), { type: 'hello', n: 1 });
     assert.equal(multi.headers.etag, '[0],-');
-    const status = await call(nchan.origin, 'GET', '/nchan_status');
+    const status = await answered(nchan.origin, 'GET', '/nchan_status');
     assert.equal(status.status, 200);
     assert.match(status.text, /^total published messages: 2\nstored messages: 2\n/);
   });
@@ -146,11 +131,11 @@ describe('the generated config in real nginx + Nchan', {
     await publisher.sendUpdate('room-1', { type: 'x' });
     const path = new URL(channelUrl('room-1', settings)).pathname;
     assert.equal(path, '/live/room-1/poll');
-    const got = await call(nchan.origin, 'GET', path);
+    const got = await answered(nchan.origin, 'GET', path);
     assert.equal(got.status, 200);
     assert.equal(got.text, '{"type":"x"}');
     // Outside the pattern: no location.
-    assert.equal((await call(nchan.origin, 'GET', '/live/Room/poll')).status, 404);
+    assert.equal((await answered(nchan.origin, 'GET', '/live/Room/poll')).status, 404);
   });
 
   test('a fixed CORS origin: that origin is served, another gets 403', async (t) => {
@@ -161,12 +146,14 @@ describe('the generated config in real nginx + Nchan', {
       ],
     });
     t.after(() => nchan.stop());
-    await call(nchan.origin, 'POST', '/publisher/c', { 'Content-Type': 'text/plain' }, 'm');
-    const ok = await call(nchan.origin, 'GET', '/subscriber/c', { Origin: 'http://app.example' });
+    await answered(nchan.origin, 'POST', '/publisher/c', { 'Content-Type': 'text/plain' }, 'm');
+    const ok = await answered(nchan.origin, 'GET', '/subscriber/c', {
+      Origin: 'http://app.example',
+    });
     assert.equal(ok.status, 200);
     assert.equal(ok.headers['access-control-allow-origin'], 'http://app.example');
     assert.equal(ok.headers['access-control-allow-credentials'], 'true');
-    const refused = await call(nchan.origin, 'GET', '/subscriber/c', {
+    const refused = await answered(nchan.origin, 'GET', '/subscriber/c', {
       Origin: 'http://evil.example',
     });
     assert.equal(refused.status, 403);
@@ -185,7 +172,7 @@ describe('the generated config in real nginx + Nchan', {
     // Nchan answers 503 until it has connected to Redis (after a start or restart).
     const redisConnected = () =>
       waitUntil('Nchan to connect to Redis', async () => {
-        const info = await call(nchan.origin, 'GET', '/publisher/kept');
+        const info = await answered(nchan.origin, 'GET', '/publisher/kept');
         return info.status !== 503;
       });
     await redisConnected();
@@ -198,7 +185,7 @@ describe('the generated config in real nginx + Nchan', {
     assert.ok((await client.keys('*kept*')).length > 0, 'Nchan wrote the channel to Redis');
     await nchan.restart();
     await redisConnected();
-    const got = await call(nchan.origin, 'GET', '/subscriber/kept');
+    const got = await answered(nchan.origin, 'GET', '/subscriber/kept');
     assert.equal(got.status, 200);
     assert.equal(got.text, '{"type":"stored"}');
   });
@@ -228,7 +215,7 @@ describe('the generated config in real nginx + Nchan', {
       await Promise.all(signals.answered);
       const channel = path.startsWith('/multi/') ? 'p' : decodeURIComponent(path.slice(12));
       await waitUntil('Nchan to count the subscriber', async () => {
-        const answer = await call(
+        const answer = await answered(
           nchan.origin,
           'POST',
           `/publisher/${encodeURIComponent(channel)}`,
@@ -290,7 +277,7 @@ describe('the generated config in real nginx + Nchan', {
 
     const signed = new URL(channelUrl('room', { settings, signed: true }));
     assert.equal(signed.pathname, '/private/room');
-    const ok = await call(nchan.origin, 'GET', signed.pathname + signed.search);
+    const ok = await answered(nchan.origin, 'GET', signed.pathname + signed.search);
     assert.equal(ok.status, 200, ok.text);
     assert.deepEqual(JSON.parse(ok.text), { n: 1 });
 
@@ -300,37 +287,9 @@ describe('the generated config in real nginx + Nchan', {
       '/private/room',
       `/closed/room${signed.search}`,
     ]) {
-      const refused = await call(nchan.origin, 'GET', path);
+      const refused = await answered(nchan.origin, 'GET', path);
       assert.equal(refused.status, 403, path);
       assert.doesNotMatch(refused.text, /"n"/, path);
     }
   });
 });
-
-/** An EventSource request made by hand: its status, what it received, a way to close it. */
-function eventSource(url: string, headers: Record<string, string> = {}) {
-  let text = '';
-  const arrivals = new EventEmitter();
-  return new Promise<{
-    status: number;
-    received: (part: string) => Promise<void>;
-    close: () => void;
-  }>((resolve, reject) => {
-    const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
-      res.setEncoding('utf8').on('data', (chunk: string) => {
-        text += chunk;
-        arrivals.emit('data');
-      });
-      resolve({
-        status: res.statusCode!,
-        async received(part) {
-          await waitUntil(`${JSON.stringify(part)} on the stream`, () => text.includes(part), {
-            wake: [arrivals, 'data'],
-          });
-        },
-        close: () => req.destroy(),
-      });
-    });
-    req.on('error', reject);
-  });
-}

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { createPushServer } from '../../../src/server/daemon.js';
 import type { PushServerSettings } from '../../../src/settings/index.js';
-import { request } from '../../conformance/http-client.js';
+import { answered, request } from '../../conformance/http-client.js';
 import { startCommand } from '../../support/daemon-process.js';
 import { startGeneratedNchan } from '../../support/generated-nchan.js';
 import { startRedis } from '../../support/redis.js';
@@ -20,18 +20,6 @@ import { waitUntil } from '../../support/wait.js';
 const SETTINGS: PushServerSettings = {
   store: { type: 'memory', maxMessages: 100, messageTimeout: 600 },
 };
-
-async function call(
-  origin: string,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-) {
-  const answer = await request(origin, method, path, { headers, body, timeout: 10_000 });
-  assert.ok(answer, `${method} ${path}: no answer`);
-  return answer;
-}
 
 /** `name: value` lines of a stub status text, as a map. */
 function fields(text: string): Map<string, string> {
@@ -53,7 +41,7 @@ function fields(text: string): Map<string, string> {
  */
 async function traffic(origin: string, tag: string) {
   const publish = (id: string, body: string) =>
-    call(origin, 'POST', `/publisher/${tag}-${id}`, { 'Content-Type': 'text/plain' }, body);
+    answered(origin, 'POST', `/publisher/${tag}-${id}`, { 'Content-Type': 'text/plain' }, body);
   for (const [id, body] of [
     ['a', 'a1'],
     ['a', 'a2'],
@@ -98,7 +86,7 @@ describe('the status location', () => {
     const answers = [];
     for (const origin of [nchan.origin, daemon]) {
       const finish = await traffic(origin, 'st');
-      answers.push(await call(origin, 'GET', '/nchan_status'));
+      answers.push(await answered(origin, 'GET', '/nchan_status'));
       await finish();
     }
     const [theirs, ours] = answers;
@@ -120,7 +108,7 @@ describe('the status location', () => {
     assert.equal(ourFields.get('nchan version'), nchanFields.get('nchan version'));
     assert.match(ourFields.get('shared memory used') ?? '', /^\d+K$/);
     // The same text for POST and an Accept Nchan ignores.
-    const post = await call(daemon, 'POST', '/nchan_status', { Accept: 'application/json' });
+    const post = await answered(daemon, 'POST', '/nchan_status', { Accept: 'application/json' });
     assert.equal(post.status, 200);
     assert.equal(post.headers['content-type'], 'text/plain');
   });
@@ -132,13 +120,13 @@ describe('the status location', () => {
     const origin = `http://127.0.0.1:${port}`;
     const finish = await traffic(origin, 'prom');
     // As Prometheus 2 asks for it.
-    const scraped = await call(origin, 'GET', '/nchan_status', {
+    const scraped = await answered(origin, 'GET', '/nchan_status', {
       Accept:
         'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
     });
     assert.equal(scraped.status, 200);
     assert.equal(scraped.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
-    const byQuery = await call(origin, 'GET', '/nchan_status?format=prometheus');
+    const byQuery = await answered(origin, 'GET', '/nchan_status?format=prometheus');
     assert.equal(byQuery.text, scraped.text);
     const families = parsePrometheusTextFormat(scraped.text);
     const sample = (name: string) => {
@@ -166,12 +154,12 @@ describe('the status location', () => {
     const push = createPushServer({ ...settings, port: 0 });
     t.after(() => push.close());
     const { port } = await push.listen(0, '127.0.0.1');
-    const ours = await call(`http://127.0.0.1:${port}`, 'GET', '/nchan_status');
+    const ours = await answered(`http://127.0.0.1:${port}`, 'GET', '/nchan_status');
     assert.equal(ours.status, 403);
     assert.match(ours.text, /publisherAllow/);
     const { nchan } = await startGeneratedNchan(settings);
     t.after(() => nchan.stop());
-    assert.equal((await call(nchan.origin, 'GET', '/nchan_status')).status, 403);
+    assert.equal((await answered(nchan.origin, 'GET', '/nchan_status')).status, 403);
   });
 
   test('--workers 2 on Redis: the banner names the status location; each worker answers with its own labelled counts', {
@@ -189,7 +177,7 @@ describe('the status location', () => {
     const seen = new Map<string, Map<string, number>>();
     await waitUntil('a scrape from each worker', async () => {
       // A new connection each time: the primary hands them out in turn.
-      const answer = await call(daemon.url, 'GET', '/nchan_status?format=prometheus', {
+      const answer = await answered(daemon.url, 'GET', '/nchan_status?format=prometheus', {
         Connection: 'close',
       });
       for (const family of parsePrometheusTextFormat(answer.text)) {
