@@ -89,7 +89,7 @@ export class EventSourceOutput implements SubscriptionOutput {
   private closeListener: (() => void) | undefined;
 
   /**
-   * @param reply the request's answer (node:http's)
+   * @param reply the request's answer (the raw path's or node:http's)
    * @param cors the CORS headers of the answer
    * @param pingSeconds seconds between ping events; 0: none
    */

@@ -75,7 +75,7 @@ export function upgradeHeadLines(
 
 /**
  * A head up to its `Date` line: status line, `Server`, the answer's own headers,
- * `Content-Length`. A message's prebuilt answer keeps this part for as long as the
+ * `Content-Length` (none when it is null). A message's prebuilt answer keeps this part for as long as the
  * message is the newest, and adds {@link headTail} once per second.
  *
  * @example headStart(200, 'pushserver', ['Etag', '1'], 2) // 'HTTP/1.1 200 OK\r\nServer: pushserver\r\nEtag: 1\r\nContent-Length: 2\r\n'
@@ -84,11 +84,28 @@ export function headStart(
   status: number,
   servername: string,
   headers: HeaderList,
-  contentLength: number,
+  contentLength: number | null,
 ): string {
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\nServer: ${servername}\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  return `${head}Content-Length: ${contentLength}\r\n`;
+  return contentLength === null ? head : `${head}Content-Length: ${contentLength}\r\n`;
+}
+
+/**
+ * The head of an answer with no length that ends with the connection (an EventSource
+ * stream), byte for byte as node:http writes it for `writeHead` without
+ * `Transfer-Encoding`: no `Content-Length`, then `Date` and the keep-alive lines.
+ *
+ * @example streamHead(200, 'pushserver', ['Content-Type', 'text/event-stream; charset=utf-8'])
+ */
+export function streamHead(status: number, servername: string, headers: HeaderList): string {
+  let hasConnection = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() === 'connection') hasConnection = true;
+  }
+  return (
+    headStart(status, servername, headers, null) + headTail(currentHttpDate(), true, hasConnection)
+  );
 }
 
 /**

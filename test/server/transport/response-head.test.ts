@@ -50,8 +50,15 @@ describe('response heads', () => {
         );
       }
       assert.deepEqual(Object.keys(raw), Object.keys(node));
-      assert.equal(Object.keys(raw).length, 20);
+      assert.equal(Object.keys(raw).length, 21);
       for (const kind of Object.keys(raw)) assert.equal(raw[kind], node[kind], kind);
+      // A stream: no length, it ends with the connection.
+      assert.equal(
+        raw['EventSource stream (200)'],
+        'HTTP/1.1 200 OK\r\nServer: heads\r\nContent-Type: text/event-stream; charset=utf-8\r\n' +
+          'Access-Control-Allow-Credentials: true\r\nAccess-Control-Allow-Origin: http://app\r\n' +
+          'Date: <date>\r\nConnection: keep-alive\r\nKeep-Alive: timeout=75\r\n\r\n',
+      );
       // The prebuilt answer of a message, exactly.
       assert.equal(
         raw['message (200)'],

@@ -9,9 +9,9 @@ import type { Socket } from 'node:net';
 import type { PublisherLocation } from '../../locations/publisher.js';
 import type { SubscriberLocation } from '../../locations/subscriber.js';
 import { stopWaiter, type Waiter } from '../../locations/waiting-room.js';
-import { wantsEventSource } from '../eventsource.js';
 import { internalError, type Reply } from '../reply.js';
-import { type HeaderList, responseHead } from '../response-head.js';
+import { type HeaderList, responseHead, streamHead } from '../response-head.js';
+import type { StreamSink } from '../stream.js';
 import { parseHead } from './head-parser.js';
 import type { RawRoute, RawServer } from './server.js';
 
@@ -42,6 +42,8 @@ export class RawConnection implements Reply {
   headersSent = false;
   private processing = false;
   private keepAlive = true;
+  /** The connection carries an EventSource stream: busy until it closes. */
+  private streaming = false;
   private waiter: Waiter | undefined;
   /** The last poll's waiter, reused by the next poll once answered. */
   private spare: Waiter | undefined;
@@ -64,6 +66,8 @@ export class RawConnection implements Reply {
 
   /** Bytes arrived. */
   received(chunk: Buffer): void {
+    // An EventSource stream answers its one request until the connection ends.
+    if (this.streaming) return;
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     if (!this.busy) this.process();
     else if (this.pending.length > MAX_PENDING) {
@@ -134,11 +138,9 @@ export class RawConnection implements Reply {
       }
     } else if (
       head.method !== 'GET' ||
-      wantsEventSource(head.headers) ||
       (route.location as SubscriberLocation).authorizer !== undefined
     ) {
-      // An EventSource stream is node:http's: it never ends, so it needs no raw fast path.
-      // Nor does a poll that waits for the app's authorize answer first.
+      // A poll that waits for the app's authorize answer first is node:http's.
       return false;
     }
     this.pending = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
@@ -213,6 +215,20 @@ export class RawConnection implements Reply {
     this.write(bytes, status);
   }
 
+  stream(status: number, headers: HeaderList): StreamSink | undefined {
+    if (this.headersSent) return undefined;
+    this.headersSent = true;
+    this.waiter = undefined;
+    // `busy` stays set: the keep-alive sweep leaves the stream alone.
+    this.streaming = true;
+    this.keepAlive = false;
+    this.pending = undefined;
+    const socket = this.socket;
+    if (socket.writable)
+      socket.write(streamHead(status, this.server.daemon.servername, headers), 'latin1');
+    return new RawStreamSink(socket);
+  }
+
   sendPrebuilt(_head: string, bytes: Buffer): boolean {
     if (this.headersSent || !this.keepAlive || this.server.closing) return false;
     this.write(bytes, 200);
@@ -261,6 +277,8 @@ export class RawConnection implements Reply {
   /** The socket is gone. */
   closed(): void {
     this.abandon();
+    // A stream is logged when it ends, as node:http logs it.
+    if (this.streaming) this.logAnswer(200);
     this.server.connections.delete(this);
     this.socket[CONNECTION] = undefined;
   }
@@ -289,5 +307,34 @@ export class RawConnection implements Reply {
       waited: this.parkedAt < 0 ? undefined : end - this.parkedAt,
       transport: this.transportName,
     });
+  }
+}
+
+/** A raw connection's socket as an EventSource stream's {@link StreamSink}. */
+class RawStreamSink implements StreamSink {
+  constructor(private readonly socket: Socket) {}
+
+  write(bytes: string | Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  get buffered(): number {
+    return this.socket.writableLength;
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  get closed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  onClose(listener: () => void): void {
+    this.socket.once('close', listener);
   }
 }
