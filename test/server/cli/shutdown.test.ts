@@ -11,10 +11,12 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import { createPublisher } from '../../../src/publish/index.js';
+import { createPushServer } from '../../../src/server/daemon.js';
 import { resolveSettings } from '../../../src/settings/index.js';
 import { request } from '../../conformance/http-client.js';
 import { listeningPort, runpushserver } from '../../support/daemon-process.js';
 import { startRedis } from '../../support/redis.js';
+import { startRedisProxy } from '../../support/redis-proxy.js';
 import { needs, REDIS } from '../../support/system.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -142,7 +144,11 @@ describe('clean shutdowns', { skip: needs(REDIS) }, () => {
     assert.match(stderr, new RegExp(`worker 2 \\(pid ${second}\\) stopped; starting a new one`));
     assert.doesNotMatch(stderr, /died/);
 
-    // Worker log lines carry the worker: a Redis outage, logged by each worker.
+    // Worker log lines carry the worker: a Redis outage, logged by each worker (the
+    // second replacement first connected: one that cannot reach Redis does not start).
+    await waitUntil('worker 2 is back', () => /worker 2 is back/.test(daemon.stderr()), {
+      timeoutMs: 60_000,
+    });
     await redis.stop();
     await waitUntil('both workers logged the outage', () =>
       [1, 2].every((w) =>
@@ -150,5 +156,40 @@ describe('clean shutdowns', { skip: needs(REDIS) }, () => {
       ),
     );
     assert.equal(await daemon.stop('SIGTERM'), 0);
+  });
+
+  test('close() with a publish in flight (its Redis reply held): waiting polls are answered at once, the publish is answered and stored, then the stores close', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.destroy());
+    const proxy = await startRedisProxy(redis.port);
+    t.after(() => proxy.close());
+    const push = createPushServer({ port: 0, store: { type: 'redis', url: proxy.url } });
+    const { port } = await push.listen(0, '127.0.0.1');
+    const origin = `http://127.0.0.1:${port}`;
+    const waiting = request(origin, 'GET', '/subscriber/parked');
+    await waitUntil('the poll to wait', () => push.waiting() === 1);
+
+    const held = proxy.holdRepliesAfter('in-flight-body');
+    const publishing = request(origin, 'POST', '/publisher/kept', { body: 'in-flight-body' });
+    await held;
+    const closing = push.close();
+    // The poll does not wait for the publish.
+    const parked = await waiting;
+    assert.equal(parked?.status, 503);
+    assert.equal(parked?.headers.connection, 'close');
+    assert.equal(push.stats().published, 0);
+    proxy.release();
+    const published = await publishing;
+    assert.equal(published?.status, 202);
+    assert.equal(published?.headers.connection, 'close');
+    await closing;
+    assert.equal(push.stats().published, 1);
+
+    // Stored: another daemon on the same Redis has it.
+    const again = createPushServer({ port: 0, store: { type: 'redis', url: redis.url } });
+    t.after(() => again.close());
+    const other = await again.listen(0, '127.0.0.1');
+    const got = await request(`http://127.0.0.1:${other.port}`, 'GET', '/subscriber/kept');
+    assert.equal(got?.text, 'in-flight-body');
   });
 });
