@@ -30,7 +30,7 @@ import { type PublishCounters, PublisherLocation } from './locations/publisher.j
 import { collectStats, STATUS_PATH, StatusLocation } from './locations/status.js';
 import { SubscriberLocation } from './locations/subscriber.js';
 import { WaitingRoom } from './locations/waiting-room.js';
-import type { StatsSnapshot } from './protocol/stats.js';
+import type { LabelledStats, StatsSnapshot } from './protocol/stats.js';
 import { Router, requestPath } from './router.js';
 import { createMemoryStore } from './store/memory.js';
 import { createRedisStore } from './store/redis/store.js';
@@ -73,6 +73,11 @@ export interface PushServerOptions {
   fallback?: RequestListener;
   /** Labels on every sample of the status location's Prometheus text, e.g. `{worker: '2'}`. @default none */
   statsLabels?: Record<string, string>;
+  /**
+   * The counts of every process serving the port, given this one's (`--workers` asks
+   * the others): the status location answers for all of them. @default this process only
+   */
+  gatherStats?: (own: LabelledStats) => Promise<LabelledStats[]>;
   /**
    * Receives the daemon's own lines: a Redis store's outages, passthrough failures
    * (`runpushserver --workers` tags them with the worker). @default console.error
@@ -304,6 +309,7 @@ export function createPushServer(
     subscribers: () => push.waiting(),
     mayRead: mayPublish,
     labels: options.statsLabels ?? {},
+    gather: options.gatherStats,
   };
   const status = new StatusLocation(statusContext);
   const push: PushServer = {

@@ -31,7 +31,12 @@ import { STATUS_PATH } from '../locations/status.js';
 import { describeNodeInternals, nodeInternals } from '../transport/node-internals.js';
 import { ALLREQUESTS_PORT, createAllRequestsServer, loadApp } from './allrequests.js';
 import { nginxConfig } from './nginx-config.js';
-import { reportStartFailure, superviseWorkers, workerNumber } from './workers.js';
+import {
+  reportStartFailure,
+  superviseWorkers,
+  workerNumber,
+  workerStatsGatherer,
+} from './workers.js';
 
 /** The longest a SIGINT / SIGTERM stop takes: the publishes in flight, then the stores. */
 export const STOP_WITHIN_MS = CLOSE_GRACE_MS + 1000;
@@ -278,7 +283,15 @@ export async function main(argv: readonly string[]): Promise<void> {
     else {
       // Each worker answers the status location with its own counts, labelled.
       const statsLabels = worker === undefined ? undefined : { worker: String(worker) };
-      push = createPushServer(settings, { log, statsLabels, errorLog });
+      // A worker's status location answers for all of them, through the primary.
+      const gatherStats =
+        worker === undefined
+          ? undefined
+          : workerStatsGatherer(() => ({
+              labels: statsLabels ?? {},
+              stats: (push as PushServer).stats(),
+            }));
+      push = createPushServer(settings, { log, statsLabels, errorLog, gatherStats });
       await push.listen(settings.port, settings.address);
     }
   } catch (error) {

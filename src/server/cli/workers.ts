@@ -7,6 +7,7 @@
  * @module
  */
 import cluster, { type Worker } from 'node:cluster';
+import type { LabelledStats } from '../protocol/stats.js';
 
 /** The environment variable that carries a worker's number (1..N) into it. */
 const WORKER_ENV = 'PUSHSERVER_WORKER';
@@ -16,6 +17,19 @@ interface StartFailure {
   pushserver: 'failed';
   message: string;
 }
+
+/**
+ * The status location's IPC: a worker asks the primary for every worker's counts
+ * (`stats?`), the primary asks each worker (`stats-collect`), each answers (`stats`),
+ * and the primary sends the asker them all (`stats-all`).
+ */
+type StatsMessage =
+  | { pushserver: 'stats?' | 'stats-collect'; id: string }
+  | { pushserver: 'stats'; id: string; entry: LabelledStats }
+  | { pushserver: 'stats-all'; id: string; all: LabelledStats[] };
+
+/** How long the primary waits for the workers' counts; a worker that is slower is left out. */
+const STATS_GATHER_MS = 500;
 
 /**
  * A crash loop ends the daemon: this many unexpected worker exits within `withinMs`.
@@ -156,6 +170,37 @@ export function superviseWorkers(options: SupervisorOptions): Promise<Supervisor
     else log(`pushserver: worker ${slots.get(worker)} could not start: ${message.message}`);
   });
 
+  /** Status requests being gathered, by id: the answers so far and who to send them to. */
+  const gathering = new Map<
+    string,
+    { asker: Worker; entries: LabelledStats[]; expected: number; timer: NodeJS.Timeout }
+  >();
+  const sendGathered = (id: string) => {
+    const request = gathering.get(id);
+    if (!request) return;
+    gathering.delete(id);
+    clearTimeout(request.timer);
+    const all = request.entries.sort((a, b) =>
+      (a.labels.worker ?? '').localeCompare(b.labels.worker ?? '', 'en', { numeric: true }),
+    );
+    const answer: StatsMessage = { pushserver: 'stats-all', id, all };
+    if (request.asker.isConnected()) request.asker.send(answer);
+  };
+  cluster.on('message', (worker, message: StatsMessage) => {
+    if (message?.pushserver === 'stats?') {
+      const workers = [...listening];
+      const timer = setTimeout(() => sendGathered(message.id), STATS_GATHER_MS);
+      gathering.set(message.id, { asker: worker, entries: [], expected: workers.length, timer });
+      const collect: StatsMessage = { pushserver: 'stats-collect', id: message.id };
+      for (const each of workers) if (each.isConnected()) each.send(collect);
+    } else if (message?.pushserver === 'stats') {
+      const request = gathering.get(message.id);
+      if (!request) return;
+      request.entries.push(message.entry);
+      if (request.entries.length >= request.expected) sendGathered(message.id);
+    }
+  });
+
   cluster.on('listening', (worker, address) => {
     // A worker's daemon listens once; a second server of its own (e.g. an app's) is not news.
     if (listening.has(worker)) return;
@@ -229,4 +274,43 @@ function workerExecArgv(): string[] {
     else kept.push(arg);
   }
   return kept;
+}
+
+/**
+ * In a worker: answer the primary's requests for this worker's counts, and return the
+ * function the status location calls to get every worker's (through the primary).
+ *
+ * @param own this worker's counts, labelled with its number
+ * @returns resolves with every worker's counts; rejects when the primary does not answer
+ * @example createPushServer(settings, { gatherStats: workerStatsGatherer(() => ({ labels, stats: push.stats() })) });
+ */
+export function workerStatsGatherer(
+  own: () => LabelledStats,
+): (mine: LabelledStats) => Promise<LabelledStats[]> {
+  const waiting = new Map<string, (all: LabelledStats[]) => void>();
+  let next = 0;
+  process.on('message', (message: StatsMessage) => {
+    if (message?.pushserver === 'stats-collect') {
+      const answer: StatsMessage = { pushserver: 'stats', id: message.id, entry: own() };
+      if (process.connected) process.send?.(answer);
+    } else if (message?.pushserver === 'stats-all') {
+      waiting.get(message.id)?.(message.all);
+      waiting.delete(message.id);
+    }
+  });
+  return (mine) =>
+    new Promise((resolve, reject) => {
+      if (!process.send || !process.connected) return resolve([mine]);
+      const id = `${process.pid}-${++next}`;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error("the primary did not send the workers' counts"));
+      }, STATS_GATHER_MS * 2);
+      waiting.set(id, (all) => {
+        clearTimeout(timer);
+        resolve(all);
+      });
+      const ask: StatsMessage = { pushserver: 'stats?', id };
+      process.send(ask);
+    });
 }

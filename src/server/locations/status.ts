@@ -8,10 +8,12 @@
 import type { IncomingMessage } from 'node:http';
 import { getHeapStatistics } from 'node:v8';
 import {
+  type LabelledStats,
   PROMETHEUS_CONTENT_TYPE,
   prometheusText,
   type StatsSnapshot,
   stubStatusText,
+  sumStats,
   wantsPrometheus,
 } from '../protocol/stats.js';
 import type { Store } from '../store/types.js';
@@ -31,6 +33,11 @@ export interface StatusContext {
   mayRead: (address: string | undefined) => boolean;
   /** Labels of every Prometheus sample, e.g. `{worker: '2'}`. */
   labels: Record<string, string>;
+  /**
+   * The counts of every process serving the port (`--workers`): the stub status adds
+   * them up, Prometheus gets a sample per process. @default this process only
+   */
+  gather?: (own: LabelledStats) => Promise<LabelledStats[]>;
 }
 
 /**
@@ -86,15 +93,21 @@ export class StatusLocation {
     }
     const url = req.url ?? '';
     const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
-    const stats = collectStats(this.context);
-    if (wantsPrometheus(query, req.headers.accept)) {
-      reply.send(
-        200,
-        ['Content-Type', PROMETHEUS_CONTENT_TYPE],
-        prometheusText(stats, this.context.labels),
-      );
+    const prometheus = wantsPrometheus(query, req.headers.accept);
+    const own = { labels: this.context.labels, stats: collectStats(this.context) };
+    const answer = (processes: LabelledStats[]) => {
+      if (prometheus) {
+        reply.send(200, ['Content-Type', PROMETHEUS_CONTENT_TYPE], prometheusText(processes));
+      } else {
+        const total = sumStats(processes.map((process) => process.stats));
+        reply.send(200, ['Content-Type', 'text/plain'], stubStatusText(total));
+      }
+    };
+    if (this.context.gather) {
+      // Another worker that does not answer leaves its counts out, never the answer.
+      this.context.gather(own).then(answer, () => answer([own]));
     } else {
-      reply.send(200, ['Content-Type', 'text/plain'], stubStatusText(stats));
+      answer([own]);
     }
   }
 }

@@ -129,27 +129,55 @@ const METRICS: Array<{
   },
 ];
 
+/** One process's counts and the labels that tell it apart (`{worker: '2'}`). */
+export interface LabelledStats {
+  labels: Record<string, string>;
+  stats: StatsSnapshot;
+}
+
 /**
- * The Prometheus text format (0.0.4) for `stats`: each metric with `# HELP` and `# TYPE`.
+ * The Prometheus text format (0.0.4): each metric with `# HELP` and `# TYPE`, then one
+ * sample per process.
  *
- * @param stats the counts
- * @param labels added to every sample, e.g. `{worker: '2'}` under `--workers`
+ * @param processes the counts of each process (one without `--workers`)
  * @returns the body
- * @example prometheusText(stats, { worker: '1' }).includes('pushserver_subscribers{worker="1"}') // true
+ * @example prometheusText([{ labels: { worker: '1' }, stats }]).includes('pushserver_subscribers{worker="1"}') // true
  */
-export function prometheusText(stats: StatsSnapshot, labels: Record<string, string> = {}): string {
-  const names = Object.entries(labels);
-  const labelText =
-    names.length === 0
-      ? ''
-      : `{${names.map(([name, value]) => `${name}="${escapeLabel(value)}"`).join(',')}}`;
+export function prometheusText(processes: readonly LabelledStats[]): string {
   const lines: string[] = [];
   for (const metric of METRICS) {
     lines.push(`# HELP ${metric.name} ${metric.help}`);
     lines.push(`# TYPE ${metric.name} ${metric.type}`);
-    lines.push(`${metric.name}${labelText} ${metric.value(stats)}`);
+    for (const { labels, stats } of processes) {
+      lines.push(`${metric.name}${labelText(labels)} ${metric.value(stats)}`);
+    }
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The counts of several processes as one server's, as Nchan's status adds up its
+ * workers: every count summed, the memory limit being each process's own.
+ *
+ * @param processes the counts of each process (at least one)
+ * @returns their sum
+ * @example sumStats([a, b]).subscribers === a.subscribers + b.subscribers // true
+ */
+export function sumStats(processes: readonly StatsSnapshot[]): StatsSnapshot {
+  const [first, ...rest] = processes;
+  const total = { ...first };
+  for (const stats of rest) {
+    for (const key of Object.keys(total) as Array<keyof StatsSnapshot>) {
+      if (key !== 'memoryLimitBytes') total[key] += stats[key];
+    }
+  }
+  return total;
+}
+
+function labelText(labels: Record<string, string>): string {
+  const names = Object.entries(labels);
+  if (names.length === 0) return '';
+  return `{${names.map(([name, value]) => `${name}="${escapeLabel(value)}"`).join(',')}}`;
 }
 
 /**
