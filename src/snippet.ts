@@ -284,24 +284,50 @@ function explicitUrl({ url }: { url: unknown }, where: string): string {
   );
 }
 
+/** Signing options of a template's `channelUrl` helper (as `channelUrl`'s). */
+export interface TemplateChannelUrlOptions {
+  /** Sign the id for a location with `signed: true`. @default false */
+  signed?: boolean;
+  /** Seconds the signed URL stays valid. @default no expiry */
+  expiresIn?: number;
+}
+
 /**
  * The channel URL for a template's text output: `channelUrl(id)`, which holds none of
  * `& < > " '` (the id is percent-encoded, `'` as `%27`), so it is the same text escaped
  * or not, in HTML text, any quoted attribute, and through `escapejs` (never double-escaped).
+ * A signed URL adds `?exp=…&sig=…` (base64url: its `&` starts no character reference).
  *
  * @param channelId what the template passed
  * @param helper the helper's name as templates write it, for the error message
  * @param settings @default getSettings() now
+ * @param options `signed`, `expiresIn`
  * @returns the absolute subscriber URL
  * @throws ChannelIdError `"<helper>: <problem>"` for a missing, non-string, empty or over-long id
+ * @throws TypeError naming the helper for an option it does not know
  * @example templateChannelUrl("it's", '{% channel_url %}') // 'http://127.0.0.1:8001/subscriber/it%27s'
  */
 export function templateChannelUrl(
   channelId: unknown,
   helper: string,
   settings?: ResolvedSettings,
+  options: TemplateChannelUrlOptions = {},
 ): string {
-  return checkedChannelUrl(channelId, helper, settings);
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`${helper}: options must be an object {signed, expiresIn}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'signed' && key !== 'expiresIn') {
+      throw new TypeError(
+        `${helper}: unknown option "${key}"; the options are signed and expiresIn`,
+      );
+    }
+  }
+  const { signed, expiresIn } = options;
+  return checkedChannelUrl(channelId, helper, settings, {
+    signed: signed === true || expiresIn !== undefined,
+    expiresIn,
+  });
 }
 
 function checkedChannelUrl(
@@ -410,8 +436,8 @@ function definedOnly(options: object | undefined): object {
  * are layered as {@link helperSnippetOptions} says.
  */
 export interface TemplateHelpers {
-  /** {@link templateChannelUrl} for `channelId`. */
-  channelUrl(this: unknown, channelId: string): string;
+  /** {@link templateChannelUrl} for `channelId`; `options` sign it. */
+  channelUrl(this: unknown, channelId: string, options?: TemplateChannelUrlOptions): string;
   /** {@link escapejs}. */
   escapejs(value: unknown): string;
   /** {@link subscriptionSnippet} for `channels`; `options` override the defaults. */
@@ -440,8 +466,8 @@ export interface TemplateHelpers {
  */
 export function createTemplateHelpers(defaults: TemplateHelperOptions = {}): TemplateHelpers {
   return {
-    channelUrl(channelId) {
-      return templateChannelUrl(channelId, 'channelUrl()', helperSettings(this, defaults));
+    channelUrl(channelId, options) {
+      return templateChannelUrl(channelId, 'channelUrl()', helperSettings(this, defaults), options);
     },
     escapejs,
     pushserverSubscribe(channels, options) {

@@ -46,7 +46,7 @@ interface HelperOptions {
 export type HandlebarsHelperOptions = TemplateHelperOptions;
 
 /**
- * Register `{{channelUrl "id"}}`, `{{escapejs value}}` and
+ * Register `{{channelUrl "id"}}` (`signed=true expiresIn=3600` sign it), `{{escapejs value}}` and
  * `{{{pushserverSubscribe main_channel="id"}}}` (hash arguments are the channels; an
  * optional first argument is an object of more channels, a second one snippet options;
  * the nonce comes from `@root.cspNonce`; a string is always a channel id, a full URL is
@@ -91,6 +91,7 @@ export function registerHelpers<H extends HandlebarsInstance>(
         unwrap(values[0]),
         '{{channelUrl}}',
         helperSettings(helperOptions.data?.root, options),
+        helperOptions.hash,
       ),
     );
   });

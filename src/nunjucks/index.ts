@@ -16,6 +16,7 @@ import {
   type SubscriptionSnippetOptions,
   streamFromSnippet,
   subscriptionSnippet,
+  type TemplateChannelUrlOptions,
   type TemplateHelperOptions,
   templateChannelUrl,
 } from '../snippet.js';
@@ -49,7 +50,8 @@ type Keywords = Record<string, unknown> & { __keywords?: true };
 
 /**
  * Add the pushserver helpers to a nunjucks environment:
- * - tag `{% channel_url expr %}`: the channel's subscriber URL;
+ * - tag `{% channel_url expr %}`: the channel's subscriber URL (`signed=true`,
+ *   `expiresIn=3600` sign it for a location with `signed: true`);
  * - filter `escapejs` (Django's), so `{% filter escapejs %}{% channel_url "id" %}{% endfilter %}` works;
  * - global `channelUrl(id)`;
  * - tag `{% pushserver_subscribe main_channel="id" %}` and global
@@ -84,8 +86,12 @@ export function install<Env extends NunjucksEnvironment>(
   const safe = env.getFilter('safe') as (html: string) => unknown;
   // nunjucks' SafeString (from `| safe`, macros) is a String object; ids are its text.
   const unwrap = (value: unknown) => (value instanceof String ? String(value) : value);
-  const url = (context: NunjucksContext | undefined, id: unknown, helper: string) =>
-    safe(templateChannelUrl(unwrap(id), helper, helperSettings(context?.ctx, options)));
+  const url = (
+    context: NunjucksContext | undefined,
+    id: unknown,
+    helper: string,
+    signing?: TemplateChannelUrlOptions,
+  ) => safe(templateChannelUrl(unwrap(id), helper, helperSettings(context?.ctx, options), signing));
   const subscribe = (
     context: NunjucksContext,
     channels: unknown,
@@ -115,12 +121,14 @@ export function install<Env extends NunjucksEnvironment>(
   env.addExtension(
     'pushserverChannelUrl',
     tagExtension('channel_url', (context, args) => {
-      if (args.length !== 1 || isKeywords(args[0])) {
+      const keywords = isKeywords(args.at(-1)) ? (args.pop() as Keywords) : undefined;
+      if (args.length !== 1) {
         throw new TypeError(
           `{% channel_url %} takes exactly one channel id, e.g. {% channel_url "room-1" %}; got ${args.length} arguments`,
         );
       }
-      return url(context, args[0], '{% channel_url %}');
+      const { __keywords, ...signing } = keywords ?? {};
+      return url(context, args[0], '{% channel_url %}', signing);
     }),
   );
   env.addExtension(
@@ -145,9 +153,12 @@ export function install<Env extends NunjucksEnvironment>(
     }),
   );
   env.addFilter('escapejs', (value: unknown) => safe(escapejs(value)));
-  env.addGlobal('channelUrl', function (this: NunjucksContext, id: unknown) {
-    return url(this, id, 'channelUrl()');
-  });
+  env.addGlobal(
+    'channelUrl',
+    function (this: NunjucksContext, id: unknown, signing?: TemplateChannelUrlOptions) {
+      return url(this, id, 'channelUrl()', signing);
+    },
+  );
   env.addGlobal(
     'pushserverSubscribe',
     function (this: NunjucksContext, channels: unknown, callOptions?: SubscriptionSnippetOptions) {
