@@ -4,6 +4,7 @@
 // commands (`npx runpushserver`, `node app.js`, `node publish.js "..."`), the page opened
 // in Chromium without jQuery, and with jQuery 3.7 and 4 loaded before the client. The
 // only change: a pushserver.config.json with free ports, which the README also shows.
+// The nunjucks app's folder also runs the quick start's live-HTML step (notes.js).
 // Needs Chromium and the npm registry (or npm's cache): skipped without them, failed
 // under CI=true.
 import assert from 'node:assert/strict';
@@ -172,6 +173,45 @@ describe('the README quick start, from the packed tarball', {
         await server?.stop();
         await daemon?.stop();
       });
+
+      if (engine.name === 'nunjucks') {
+        test('live HTML: a note added in one tab appears in another (notes.js)', async (t) => {
+          for (const file of ['notes.js', 'views/notes.njk', 'views/note.njk'])
+            writeFileSync(join(app, file), quickstartBlock(`nunjucks ${file}`));
+          const notesPort = await freePort();
+          const notes = spawnChild(process.execPath, ['notes.js'], {
+            cwd: app,
+            env: { ...process.env, PORT: String(notesPort) },
+          });
+          t.after(() => notes.stop());
+          const [, url] = await notes.printed(/Open (http:\/\/\S+)/);
+          const tabs = [];
+          for (let i = 0; i < 2; i++) {
+            const { context, page, log } = await openPage(browser);
+            t.after(() => context.close());
+            const subscribed = page.waitForRequest(
+              `http://127.0.0.1:${daemonPort}/subscriber/notes`,
+              { timeout: MESSAGE_TIMEOUT_MS },
+            );
+            await page.goto(url, { timeout: MESSAGE_TIMEOUT_MS });
+            await subscribed;
+            tabs.push({ page, log });
+          }
+          const text = 'A note <b>"from"</b> the first tab';
+          await tabs[0].page.getByLabel('note').fill(text);
+          await tabs[0].page.getByRole('button', { name: 'Add' }).click();
+          for (const { page, log } of tabs) {
+            await page.locator('#notes li').waitFor({ timeout: MESSAGE_TIMEOUT_MS });
+            assert.deepEqual(
+              await page.evaluate(() =>
+                Array.from(document.querySelectorAll('#notes li'), (li) => [li.id, li.textContent]),
+              ),
+              [['note-1', text]],
+            );
+            assert.deepEqual(log.errors, []);
+          }
+        });
+      }
 
       for (const jquery of engine.jqueries) {
         const variant = jquery ? `jQuery ${jquery}` : 'no jQuery';
