@@ -92,23 +92,6 @@ export function headStart(
 }
 
 /**
- * The head of an answer with no length that ends with the connection (an EventSource
- * stream), byte for byte as node:http writes it for `writeHead` without
- * `Transfer-Encoding`: no `Content-Length`, then `Date` and the keep-alive lines.
- *
- * @example streamHead(200, 'pushserver', ['Content-Type', 'text/event-stream; charset=utf-8'])
- */
-export function streamHead(status: number, servername: string, headers: HeaderList): string {
-  let hasConnection = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].toLowerCase() === 'connection') hasConnection = true;
-  }
-  return (
-    headStart(status, servername, headers, null) + headTail(currentHttpDate(), true, hasConnection)
-  );
-}
-
-/**
  * The end of a head: `Date`, then `Connection` (and `Keep-Alive`) unless the answer's
  * own headers had a `Connection`, then the blank line.
  *
@@ -133,7 +116,10 @@ export interface ResponseHead {
  * @param status the status code
  * @param servername the `Server` header
  * @param headers the answer's own headers (a `Connection: close` among them closes)
- * @param contentLength body length in bytes
+ * @param contentLength body length in bytes; null for an answer with no length that
+ *   ends with the connection (an EventSource stream: node:http writes no
+ *   `Content-Length` for `writeHead` without `Transfer-Encoding`, and the same
+ *   `Date` and keep-alive lines)
  * @param keepAlive whether the client and the daemon want to keep the connection
  * @returns the head and whether the connection closes after it
  */
@@ -141,7 +127,7 @@ export function responseHead(
   status: number,
   servername: string,
   headers: HeaderList,
-  contentLength: number,
+  contentLength: number | null,
   keepAlive: boolean,
 ): ResponseHead {
   let closes = !keepAlive;

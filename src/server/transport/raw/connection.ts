@@ -10,7 +10,7 @@ import type { PublisherLocation } from '../../locations/publisher.js';
 import type { SubscriberLocation } from '../../locations/subscriber.js';
 import { stopWaiter, type Waiter } from '../../locations/waiting-room.js';
 import { internalError, type Reply } from '../reply.js';
-import { type HeaderList, responseHead, streamHead } from '../response-head.js';
+import { type HeaderList, responseHead } from '../response-head.js';
 import type { StreamSink } from '../stream.js';
 import { parseHead } from './head-parser.js';
 import type { RawRoute, RawServer } from './server.js';
@@ -225,7 +225,10 @@ export class RawConnection implements Reply {
     this.pending = undefined;
     const socket = this.socket;
     if (socket.writable)
-      socket.write(streamHead(status, this.server.daemon.servername, headers), 'latin1');
+      socket.write(
+        responseHead(status, this.server.daemon.servername, headers, null, true).head,
+        'latin1',
+      );
     return new RawStreamSink(socket);
   }
 
