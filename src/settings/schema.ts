@@ -91,6 +91,17 @@ const TRANSPORT_NAMES = '"longpoll", "eventsource" and "websocket"';
 const PUBLISHER = ['publisher'] as const;
 const SUBSCRIBER = ['subscriber'] as const;
 
+/** A subscriber location's URL of the app (passthrough, authorize): http(s), or null for none. */
+const appUrlKey = {
+  default: null,
+  only: SUBSCRIBER,
+  check(value: unknown, path: string, context: Context) {
+    if (value !== null && (typeof value !== 'string' || !/^https?:\/\//.test(value)))
+      context.fail(path, `is ${JSON.stringify(value)}; use an http:// or https:// URL`);
+    return value;
+  },
+};
+
 /** One location; some keys exist for one type only. Exactly one of `url` and `prefix`. */
 const LOCATION: Table<LocationSettings, ResolvedLocation> = {
   variant: 'type',
@@ -123,15 +134,7 @@ const LOCATION: Table<LocationSettings, ResolvedLocation> = {
       },
     },
     allowCredentials: booleanKey({ default: true }),
-    passthrough: {
-      default: null,
-      only: SUBSCRIBER,
-      check(value: unknown, path: string, context: Context) {
-        if (value !== null && (typeof value !== 'string' || !/^https?:\/\//.test(value)))
-          context.fail(path, `is ${JSON.stringify(value)}; use an http:// or https:// URL`);
-        return value;
-      },
-    },
+    passthrough: appUrlKey,
     subscriberTimeout: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
     maxBodySize: { ...integerKey({ default: 8 * 1024 * 1024, min: 0 }), only: PUBLISHER },
     transports: {
@@ -160,15 +163,7 @@ const LOCATION: Table<LocationSettings, ResolvedLocation> = {
     eventsourcePingInterval: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
     websocketPingInterval: { ...numberKey({ default: 0, min: 0 }), only: SUBSCRIBER },
     signed: { ...booleanKey({ default: false }), only: SUBSCRIBER },
-    authorize: {
-      default: null,
-      only: SUBSCRIBER,
-      check(value: unknown, path: string, context: Context) {
-        if (value !== null && (typeof value !== 'string' || !/^https?:\/\//.test(value)))
-          context.fail(path, `is ${JSON.stringify(value)}; use an http:// or https:// URL`);
-        return value;
-      },
-    },
+    authorize: appUrlKey,
     authorizeTimeout: { ...numberKey({ default: 5, min: 0.001 }), only: SUBSCRIBER },
     authorizeConcurrency: { ...integerKey({ default: 32, min: 1 }), only: SUBSCRIBER },
   },
