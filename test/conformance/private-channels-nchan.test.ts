@@ -11,9 +11,9 @@ import {
   privateChannelCases,
   privateSettings,
   startApp,
+  twoLongPolls,
 } from '../support/private-channels.ts';
 import { NCHAN, needs } from '../support/system.ts';
-import { request } from './http-client.ts';
 
 const CONFIG = readFileSync(
   new URL('../support/nchan/private-channels.conf', import.meta.url),
@@ -45,20 +45,7 @@ describe('private channels behind Nchan', { skip: needs(NCHAN) }, () => {
     }
     const calls = (app as NonNullable<typeof app>).calls;
     const before = calls.length;
-    const first = await request(origin, 'GET', '/session/user-erin', {
-      headers: { Cookie: cookie },
-      timeout: 10_000,
-    });
-    assert.equal(first?.text, 'm0');
-    const second = await request(origin, 'GET', '/session/user-erin', {
-      headers: {
-        Cookie: cookie,
-        'If-Modified-Since': first?.headers['last-modified'] ?? '',
-        'If-None-Match': first?.headers.etag ?? '',
-      },
-      timeout: 10_000,
-    });
-    assert.equal(second?.text, 'm1');
+    assert.deepEqual(await twoLongPolls(origin, '/session/user-erin', cookie), ['m0', 'm1']);
     assert.deepEqual(calls.slice(before), ['/session/user-erin', '/session/user-erin']);
   });
 });

@@ -106,6 +106,26 @@ export async function startApp() {
 }
 
 /** A push server under test: where subscribers go, how to publish, channel info. */
+/**
+ * Two long-polls of `path` with the session `cookie`, the second resuming after the
+ * first's message: the bodies they got (the app is asked once per poll, as Nchan asks).
+ */
+export async function twoLongPolls(origin: string, path: string, cookie: string) {
+  const first = await request(origin, 'GET', path, {
+    headers: { Cookie: cookie },
+    timeout: 10_000,
+  });
+  const second = await request(origin, 'GET', path, {
+    headers: {
+      Cookie: cookie,
+      'If-Modified-Since': first?.headers['last-modified'] ?? '',
+      'If-None-Match': first?.headers.etag ?? '',
+    },
+    timeout: 10_000,
+  });
+  return [first?.text, second?.text];
+}
+
 export interface PrivateTarget {
   origin: string;
   settings: PushServerSettings;
