@@ -96,6 +96,19 @@ describe('tcp proxy', { timeout: 60_000 }, () => {
     assert.equal(proxy.maxOpen, 0);
   });
 
+  test('a connection counts as open once its client sends a byte (not a spare one)', async () => {
+    const { proxy } = await setUp();
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    assert.equal(proxy.accepted, 1);
+    assert.equal(proxy.open(), 0);
+    socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+    await proxy.waitForOpen(1, 10_000);
+    assert.equal(proxy.maxOpen, 1);
+    socket.destroy();
+    await proxy.waitForOpen(0, 10_000);
+  });
+
   test('a half-close reaches the other side and the answer still comes back', async () => {
     const { proxy } = await setUp();
     const socket = connect(proxy.port, '127.0.0.1');

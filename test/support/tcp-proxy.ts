@@ -2,6 +2,10 @@
  * A byte-transparent TCP proxy on loopback that counts connections: put it in front of
  * a daemon and a test sees how many connections a browser holds to it, can drop them all
  * at once (a network drop), and can point it at a daemon restarted on another port.
+ *
+ * A connection counts as open once its client has sent a byte: Chromium opens a spare
+ * connection ahead of need now and then and closes it unused after 10 s; that socket is
+ * the browser's, not a connection the page uses.
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -15,9 +19,9 @@ export interface TcpProxy {
   origin: string;
   /** Connections accepted since the start or the last {@link TcpProxy.resetCounts}. */
   readonly accepted: number;
-  /** Connections open now (the accepted side not closed yet). */
+  /** Connections open now that have carried bytes from the client (not closed yet). */
   open(): number;
-  /** The most connections open at once since the start or the last {@link TcpProxy.resetCounts}. */
+  /** The most such connections open at once since the start or the last {@link TcpProxy.resetCounts}. */
   readonly maxOpen: number;
   /** Set `accepted` to 0 and `maxOpen` to the connections open now. */
   resetCounts(): void;
@@ -37,6 +41,8 @@ interface Pair {
   upstream: Socket;
   /** Both sockets closed. */
   closed: Promise<void>;
+  /** The client has sent a byte: the connection counts as open. */
+  used: boolean;
 }
 
 /**
@@ -53,6 +59,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let accepted = 0;
   let maxOpen = 0;
   const pairs = new Set<Pair>();
+  const openCount = () => {
+    let count = 0;
+    for (const pair of pairs) if (pair.used) count += 1;
+    return count;
+  };
   // 'change' on every accept and close, to wake waitForOpen.
   const changes = new EventEmitter();
   changes.setMaxListeners(0);
@@ -63,11 +74,14 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       new Promise((resolve) => client.once('close', resolve)),
       new Promise((resolve) => upstream.once('close', resolve)),
     ]).then(() => undefined);
-    const pair: Pair = { client, upstream, closed };
+    const pair: Pair = { client, upstream, closed, used: false };
     pairs.add(pair);
     accepted += 1;
-    maxOpen = Math.max(maxOpen, pairs.size);
-    changes.emit('change');
+    client.once('data', () => {
+      pair.used = true;
+      maxOpen = Math.max(maxOpen, openCount());
+      changes.emit('change');
+    });
     client.once('close', () => {
       pairs.delete(pair);
       changes.emit('change');
@@ -101,13 +115,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     get accepted() {
       return accepted;
     },
-    open: () => pairs.size,
+    open: openCount,
     get maxOpen() {
       return maxOpen;
     },
     resetCounts() {
       accepted = 0;
-      maxOpen = pairs.size;
+      maxOpen = openCount();
     },
     retarget(newPort) {
       target = newPort;
@@ -115,8 +129,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     dropAll,
     async waitForOpen(n, deadlineMs = 10_000) {
       await waitUntil(
-        `${n} open connection(s) through the proxy (${pairs.size} now)`,
-        () => pairs.size === n,
+        `${n} open connection(s) through the proxy (${openCount()} now)`,
+        () => openCount() === n,
         {
           timeoutMs: deadlineMs,
           wake: [changes, 'change'],
