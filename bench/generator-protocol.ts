@@ -1,8 +1,9 @@
 /**
- * How a subscriber receives: a long-poll per message, an EventSource stream
+ * How a subscriber receives: a long-poll per message (on a raw socket, or through
+ * node:http's keep-alive agent as a stock client asks), an EventSource stream
  * (`Accept: text/event-stream`) or a WebSocket (plain: one frame per message body).
  */
-export type SubscriberTransport = 'longpoll' | 'eventsource' | 'websocket';
+export type SubscriberTransport = 'longpoll' | 'longpoll-node-http' | 'eventsource' | 'websocket';
 
 /** Messages between the scenario runner and a load-generator process (IPC). */
 export type GeneratorCommand =

@@ -99,6 +99,20 @@ function plan(quick: boolean): Scenario[] {
           fanOut(target, context, { subscribers: s, channels, messages: k }),
       };
     }),
+    {
+      // The same exchange from stock clients (node:http's agent): slower clients, whose
+      // requests reach the server one by one, as browsers' do across a network.
+      name: 'fanout-1000-on-100-node-http',
+      kind: 'fanout',
+      description: `1000 long-poll subscribers through node:http keep-alive agents on 100 channels, ${quick ? 20 : 100} messages per channel: the server wakes for nearly every request`,
+      run: (target, context) =>
+        fanOut(target, context, {
+          subscribers: 1000,
+          channels: 100,
+          messages: quick ? 20 : 100,
+          transport: 'longpoll-node-http',
+        }),
+    },
     ...streams.flatMap(({ prefix, transport, label }) =>
       streamFanouts.map(
         ({ s, k }): Scenario => ({
@@ -116,6 +130,17 @@ function plan(quick: boolean): Scenario[] {
       description: `publishes with no subscribers, 64 keep-alive connections, ${quick ? 1.5 : 10} s`,
       run: (target, context) =>
         publishThroughput(target, context, { connections: 64, durationMs: quick ? 1500 : 10_000 }),
+    },
+    {
+      name: 'publish-node-http',
+      kind: 'publish',
+      description: `publishes with no subscribers through a node:http keep-alive agent, 64 in flight, ${quick ? 1.5 : 10} s`,
+      run: (target, context) =>
+        publishThroughput(target, context, {
+          connections: 64,
+          durationMs: quick ? 1500 : 10_000,
+          client: 'node-http',
+        }),
     },
     ...steady.map(
       ({ s, c, rate, ms }): Scenario => ({

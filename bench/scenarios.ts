@@ -364,7 +364,7 @@ export async function fanOut(
 
 /**
  * Publish throughput with no subscribers: `connections` keep-alive connections, one
- * request in flight on each, for `durationMs`.
+ * request in flight on each, for `durationMs`, from raw sockets or node:http's agent.
  *
  * @param target server under test
  * @param context run tag
@@ -375,7 +375,13 @@ export async function fanOut(
 export async function publishThroughput(
   target: Target,
   context: RunContext,
-  options: { connections: number; durationMs: number; fresh?: boolean },
+  options: {
+    connections: number;
+    durationMs: number;
+    fresh?: boolean;
+    /** Raw keep-alive sockets, or node:http's agent (a stock client). @default 'raw' */
+    client?: 'raw' | 'node-http';
+  },
 ): Promise<ScenarioResult> {
   const paths = channelIds(context, options.fresh ? 'connect' : 'pub', options.connections).map(
     (id) => channelPath(target.publisherPath, id),
@@ -386,15 +392,25 @@ export async function publishThroughput(
     const server0 = cpuMicros(target.pids());
     const waits0 = mainThreadWaits(target.pids());
     const generator0 = cpuMicros([publisher.pid]);
-    const result = await publisher.call<PublishStats>({
-      op: 'flood',
-      port: target.port,
-      paths,
-      connections: options.connections,
-      durationMs: options.durationMs,
-      accept: 'text/plain',
-      fresh: options.fresh,
-    });
+    const result = await publisher.call<PublishStats>(
+      options.client === 'node-http'
+        ? {
+            op: 'nodeHttp',
+            port: target.port,
+            paths,
+            concurrency: options.connections,
+            durationMs: options.durationMs,
+          }
+        : {
+            op: 'flood',
+            port: target.port,
+            paths,
+            connections: options.connections,
+            durationMs: options.durationMs,
+            accept: 'text/plain',
+            fresh: options.fresh,
+          },
+    );
     const serverMicros = cpuMicros(target.pids()) - server0;
     const waits = mainThreadWaits(target.pids()) - waits0;
     const roles = roleCpu(target);
