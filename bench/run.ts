@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [--only fanout,es-fanout,ws-fanout,publish,steady,idle,es-idle,sendupdate]
-//   [--servers pushserver,nchan]
+//   [--servers pushserver,nchan | node-floor,nchan]
 //   [--target NAME=PUBLISHER_URL_TEMPLATE,SUBSCRIBER_URL_TEMPLATE,PID] [--profile] [--workers N]
 //   [--node-args="NODE FLAGS FOR THE DAEMON"]`
 //
@@ -7,6 +7,10 @@
 // templates with `{channel}`), alternates them scenario by scenario on fresh servers,
 // prints a table with the ratio of the first server to the second, and writes the
 // figures to bench/results/<timestamp>.json.
+//
+// `--servers node-floor,nchan --only fanout,publish` measures bench/node-floor.mjs, the
+// least a Node server on public APIs does for the long-poll exchange, against Nchan:
+// the share of a gap that is Node's own, whatever the daemon does.
 //
 // `--workers N` (opt-in, about 1.5 min; with --quick about 40 s) measures both cores instead:
 // `runpushserver --workers N` with a Redis store (a redis-server started for each run,
@@ -34,6 +38,7 @@ import {
   externalTarget,
   snapshotDaemon,
   startNchanTarget,
+  startNodeFloorTarget,
   startPushserverTarget,
   type Target,
 } from './servers.js';
@@ -277,9 +282,11 @@ function starters(
       });
     } else if (name === 'nchan') {
       list.push({ name, start: () => startNchanTarget(workers) });
+    } else if (name === 'node-floor') {
+      list.push({ name, start: () => startNodeFloorTarget() });
     } else {
       throw new Error(
-        `--servers: unknown server "${name}"; use pushserver, nchan, pushserver-none (with --workers), or --target for another one`,
+        `--servers: unknown server "${name}"; use pushserver, nchan, node-floor, pushserver-none (with --workers), or --target for another one`,
       );
     }
   }

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -90,6 +90,50 @@ export async function startNchanTarget(workers = 1): Promise<Target> {
         ? `nginx with ${workers} worker processes sharing channels in shared memory`
         : undefined,
     stop: () => nchan.stop(),
+  };
+}
+
+/**
+ * Start bench/node-floor.mjs, the least a Node server on public APIs does for the
+ * long-poll fan-out and publish scenarios: what Node itself costs, apart from the daemon.
+ *
+ * @returns the running target; `stop()` ends it
+ * @example const floor = await startNodeFloorTarget(); await floor.stop();
+ */
+export async function startNodeFloorTarget(): Promise<Target> {
+  const child = fork(new URL('./node-floor.mjs', import.meta.url).pathname, [], {
+    execArgv: [],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await Promise.race([
+    new Promise<number>((resolve) =>
+      child.once('message', (message) => resolve((message as { port: number }).port)),
+    ),
+    exited.then(() => {
+      throw new Error('bench/node-floor.mjs exited at start');
+    }),
+    sleep(10_000).then(() => {
+      throw new Error('bench/node-floor.mjs sent no port within 10 s');
+    }),
+  ]).catch((error: Error) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  const pid = child.pid as number;
+  return {
+    name: 'node-floor',
+    port,
+    publisherPath: '/publisher/{channel}',
+    subscriberPath: '/subscriber/{channel}',
+    pids: () => [pid],
+    note: 'bench/node-floor.mjs: a minimal Node long-poll server (long-poll fan-out and publish scenarios only)',
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
   };
 }
 
