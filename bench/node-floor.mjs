@@ -60,8 +60,8 @@ function serve(/** @type {import('node:net').Socket} */ socket, /** @type {Buffe
       const length = Number(CONTENT_LENGTH.exec(head)?.[1] ?? 0);
       if (end + 4 + length > data.length) break;
       const body = Buffer.from(data.subarray(end + 4, end + 4 + length));
-      found.answers.push(messageAnswer(found.answers.length + 1, body));
-      const answer = found.answers[found.answers.length - 1];
+      const answer = messageAnswer(found.answers.length + 1, body);
+      found.answers.push(answer);
       const waiting = found.waiting;
       found.waiting = [];
       for (const subscriber of waiting) if (!subscriber.destroyed) subscriber.write(answer);

@@ -113,7 +113,8 @@ export async function startNodeFloorTarget(): Promise<Target> {
     exited.then(() => {
       throw new Error('bench/node-floor.mjs exited at start');
     }),
-    sleep(10_000).then(() => {
+    // Unreferenced: once the port has come, the deadline must not hold the run open.
+    sleep(10_000, undefined, { ref: false }).then(() => {
       throw new Error('bench/node-floor.mjs sent no port within 10 s');
     }),
   ]).catch((error: Error) => {
