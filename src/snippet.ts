@@ -5,11 +5,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import { channelIdProblem } from './channel/id.js';
+import { renderStart } from './channel/start.js';
 import {
   type ChannelUrlOptions,
   channelUrl,
   type MultiplexTarget,
   multiplexTargets,
+  publisherUrl,
 } from './channel/urls.js';
 import { ChannelIdError, describeValue } from './errors.js';
 import { escapeAttribute, escapejs, jsonForScript } from './escape.js';
@@ -62,10 +64,33 @@ export type SubscriptionChannels = Record<string, string | SubscriptionUrl>;
 export interface MultiplexedChannel {
   url: string;
   multiplex: MultiplexTarget;
+  /** With `start: 'render'`: the id the page starts after ({@link StartingChannel}). */
+  after?: string;
 }
 
-/** A channel as the snippet renders it for the client: a URL, or a {@link MultiplexedChannel}. */
-export type RenderedChannel = string | MultiplexedChannel;
+/**
+ * A channel of a snippet rendered with `start: 'render'` that has no multiplexed place:
+ * its URL, and the message id `time:tag` (or `time:-`, from that second on) the page
+ * starts after; every message up to it counts as already shown.
+ *
+ * @example { url: 'http://127.0.0.1:8001/subscriber/room-1', after: '1796323864:-' }
+ */
+export interface StartingChannel {
+  url: string;
+  after: string;
+}
+
+/**
+ * A channel as the snippet renders it for the client: a URL, a {@link MultiplexedChannel},
+ * or a {@link StartingChannel}.
+ */
+export type RenderedChannel = string | MultiplexedChannel | StartingChannel;
+
+/**
+ * Where a page's channels start: `'oldest'` with every message the daemon still buffers
+ * (the page catches up), `'render'` with the first one published after the render.
+ */
+export type SnippetStart = 'oldest' | 'render';
 
 /** How {@link subscriptionSnippet} renders. */
 export interface SubscriptionSnippetOptions {
@@ -106,6 +131,17 @@ export interface SubscriptionSnippetOptions {
    * @default false
    */
   signed?: boolean | { expiresIn?: number };
+  /**
+   * Where the page starts on its channels. `'oldest'` (the seed's behaviour): every
+   * message the daemon still buffers, then the new ones, for a page that catches up.
+   * `'render'`: only what is published after this render (as Rails' `turbo_stream_from`),
+   * for a page whose render already shows the rest, such as live HTML that appends: it
+   * starts after the render's second, or after this process's own last publish to the
+   * channel when that is later (a form's note, posted just before the page was rendered).
+   * The app's and the daemon's clocks should agree (NTP); see README "Live HTML".
+   * @default 'oldest' ('render' for stream_from)
+   */
+  start?: SnippetStart;
   /**
    * Settings channel URLs are built from.
    * @default getSettings() at render time
@@ -152,9 +188,20 @@ export function subscriptionSnippet(
   if (mode !== 'inline' && mode !== 'data') {
     throw new TypeError(`${helper}: mode must be "inline" or "data", got ${JSON.stringify(mode)}`);
   }
-  const json = jsonForScript(
-    renderedChannels(channels, helper, urlOptions(options), options.multiplex !== false),
+  const start = options.start ?? 'oldest';
+  if (start !== 'oldest' && start !== 'render') {
+    throw new TypeError(
+      `${helper}: start must be "oldest" or "render", got ${typeof start === 'string' ? JSON.stringify(start) : describeValue(start)}`,
+    );
+  }
+  const rendered = renderedChannels(
+    channels,
+    helper,
+    urlOptions(options),
+    options.multiplex !== false,
   );
+  if (start === 'render') startAtRender(rendered, channels, options.settings, Date.now());
+  const json = jsonForScript(rendered);
   const nonce = options.nonce ? ` nonce="${escapeAttribute(String(options.nonce))}"` : '';
   const client = `<script src="${escapeAttribute(options.src ?? DEFAULT_CLIENT_SRC)}"${nonce}></script>`;
   if (mode === 'data') {
@@ -168,7 +215,8 @@ export function subscriptionSnippet(
  * The snippet of a `stream_from` helper: the client and a subscription to each channel
  * id, named by the id. The client applies the Turbo Stream messages (live HTML) that
  * arrive on them with no script of the page's; JSON updates reach processors of that
- * name as usual.
+ * name as usual. The page starts with what is published after its render
+ * (`start: 'render'` unless the options say otherwise): its render shows the rest.
  *
  * @param channelIds channel ids (strings), or arrays of them
  * @param options as for {@link subscriptionSnippet}
@@ -194,7 +242,7 @@ export function streamFromSnippet(
     }
     channels[value] = value;
   }
-  return subscriptionSnippet(channels, { ...options, helper });
+  return subscriptionSnippet(channels, { ...options, start: options.start ?? 'render', helper });
 }
 
 /**
@@ -268,6 +316,23 @@ function renderedChannels(
     if (target) rendered[name] = { url: rendered[name] as string, multiplex: target };
   });
   return rendered;
+}
+
+/**
+ * Give each rendered channel the id it starts after ({@link renderStart}): for a channel
+ * id, on the daemon its publisher URL names; for a `{url}`, the render's second.
+ */
+function startAtRender(
+  rendered: Record<string, RenderedChannel>,
+  channels: SubscriptionChannels,
+  settings: ResolvedSettings | undefined,
+  now: number,
+): void {
+  for (const [name, value] of Object.entries(channels)) {
+    const after = renderStart(isUrlObject(value) ? '' : publisherUrl(value, settings), now);
+    const channel = rendered[name];
+    rendered[name] = typeof channel === 'string' ? { url: channel, after } : { ...channel, after };
+  }
 }
 
 /** An object with a `url` key is a {@link SubscriptionUrl}; anything else is a channel id. */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { channelUrl, multiChannelUrl } from '../src/channel/urls.js';
+import { rememberPublished } from '../src/channel/start.js';
+import { channelUrl, multiChannelUrl, publisherUrl } from '../src/channel/urls.js';
 import { ChannelIdError } from '../src/errors.js';
 import { resolveSettings } from '../src/settings/index.js';
 import {
@@ -11,6 +12,7 @@ import {
   helperSettings,
   helperSnippetOptions,
   type MultiplexedChannel,
+  streamFromSnippet,
   subscriptionSnippet,
   templateChannelUrl,
 } from '../src/snippet.js';
@@ -307,6 +309,81 @@ describe('multiplexed channels', () => {
       }
     });
   }
+});
+
+describe("start: 'render' (stream_from's default): the page starts after its render", () => {
+  /** 2026-12-04T06:11:04.500Z: the render's second is 1796364664. */
+  const NOW = 1_796_364_664_500;
+  const SECOND = 1_796_364_664;
+  const channelsOf = (html: string) =>
+    JSON.parse(/subscribe\((.*)\);<\/script>$/.exec(html)?.[1] ?? 'null') as Record<
+      string,
+      { url: string; after?: string; multiplex?: unknown }
+    >;
+
+  test("each channel carries the render's second; {url} and URL-string channels too", (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: NOW });
+    const html = subscriptionSnippet(
+      { a: 'start-a', b: 'start-b', far: { url: 'https://push.example.com/sub/x' } },
+      { start: 'render' },
+    );
+    const channels = channelsOf(html);
+    assert.deepEqual(channels.far, {
+      url: 'https://push.example.com/sub/x',
+      after: `${SECOND}:-`,
+    });
+    assert.equal(channels.a.after, `${SECOND}:-`);
+    assert.equal(channels.b.after, `${SECOND}:-`);
+    assert.ok(channels.a.multiplex, 'the multiplexed place stays');
+    assert.deepEqual(
+      channelsOf(subscriptionSnippet({ a: 'start-a' }, { start: 'render', multiplex: false })),
+      { a: { url: channelUrl('start-a'), after: `${SECOND}:-` } },
+    );
+    // The default stays the seed's: from the oldest, no `after`.
+    assert.equal(channelsOf(subscriptionSnippet({ a: 'start-a' })).a.after, undefined);
+  });
+
+  test("this process's own publish in the render's second, or later, is where the page starts", (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: NOW });
+    rememberPublished(publisherUrl('start-own'), `${SECOND}:2`);
+    // An older answer arriving last (concurrent publishes) does not move it back.
+    rememberPublished(publisherUrl('start-own'), `${SECOND}:1`);
+    rememberPublished(publisherUrl('start-old'), `${SECOND - 1}:7`);
+    rememberPublished(publisherUrl('start-ahead'), `${SECOND + 1}:0`);
+    rememberPublished(publisherUrl('start-bad'), 'not an id');
+    const channels = channelsOf(
+      streamFromSnippet(['start-own', 'start-old', 'start-ahead', 'start-bad']),
+    );
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(channels).map(([name, value]) => [name, value.after])),
+      {
+        'start-own': `${SECOND}:2`,
+        'start-old': `${SECOND}:-`,
+        'start-ahead': `${SECOND + 1}:0`,
+        'start-bad': `${SECOND}:-`,
+      },
+    );
+  });
+
+  test("another daemon's publish to the same id does not count", (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: NOW });
+    const other = resolveSettings({ publisherHost: { location: '10.0.0.5:8001' } });
+    rememberPublished(publisherUrl('start-other', other), `${SECOND}:4`);
+    assert.equal(
+      channelsOf(streamFromSnippet(['start-other']))['start-other'].after,
+      `${SECOND}:-`,
+    );
+  });
+
+  test("stream_from takes start: 'oldest'; a bad start names the helper", () => {
+    const html = streamFromSnippet(['start-a'], { start: 'oldest' });
+    assert.equal(html, subscriptionSnippet({ 'start-a': 'start-a' }));
+    assert.throws(
+      () =>
+        streamFromSnippet(['start-a'], { start: 'newest' as never, helper: '{% stream_from %}' }),
+      /^TypeError: \{% stream_from %\}: start must be "oldest" or "render", got "newest"$/,
+    );
+  });
 });
 
 describe('errors name the helper and the problem', () => {

@@ -28,7 +28,7 @@ export const TERMINAL_STATES: readonly ChannelState[] = ['gone', 'failed', 'clos
 /**
  * A subscribed channel.
  *
- * @example const channel = new Channel('room', url, null, null);
+ * @example const channel = new Channel('room', url, null, null, { time: 1796323864, tag: -1 });
  */
 export class Channel {
   state: ChannelState = 'idle';
@@ -48,9 +48,15 @@ export class Channel {
     readonly url: string,
     readonly multiplex: Multiplex | null,
     resume: Resume | null,
+    start: Position | null = null,
   ) {
-    this.position = resume ? resume.position : null;
-    this.cursor = resume ? resume.cursor : null;
+    const resumed = resume ? resume.position : null;
+    // A page rendered after this channel was last read here shows what came before it.
+    this.position =
+      start !== null && (resumed === null || comparePositions(start, resumed) > 0)
+        ? start
+        : resumed;
+    this.cursor = resume && this.position === resumed ? resume.cursor : null;
   }
 
   /** Whether it wants a connection: subscribed, not stopped for good, not paused. */

@@ -48,7 +48,18 @@ export interface Multiplex {
  *
  * @example { url: 'http://127.0.0.1:8001/subscriber/room', multiplex: { prefix: 'http://127.0.0.1:8001/multi/', suffix: '', delimiter: ',', id: 'room' } }
  */
-export type ChannelSpec = string | { url: string; multiplex?: Multiplex | null };
+export type ChannelSpec =
+  | string
+  | {
+      url: string;
+      multiplex?: Multiplex | null;
+      /**
+       * A message id `time:tag` (or `time:-`: every message before that second) the page
+       * already shows: the channel starts after it. Without it, a new channel starts with
+       * the oldest message its daemon still buffers.
+       */
+      after?: string | null;
+    };
 
 /** An update, after the processors of its type ran. */
 export interface UpdateEvent<T = unknown> {

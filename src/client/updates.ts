@@ -8,6 +8,7 @@ import { restartAll, schedulePlan } from './connection.js';
 import { EVENT_TYPES, type EventType, type Listener, listeners } from './events.js';
 import { applyOptions, options } from './options.js';
 import { registerProcessor } from './processors.js';
+import { type Position, parseMessageId } from './protocol.js';
 import type { Multiplex, Processor, Updates } from './types.js';
 
 /**
@@ -23,13 +24,13 @@ export const updates: Updates = {
     for (const name of Object.keys(channelsByName)) {
       const spec = channelsByName[name];
       if (!spec) continue;
-      const { url, multiplex } = readSpec(name, spec);
+      const { url, multiplex, after } = readSpec(name, spec);
       const existing = channels.get(name);
       if (existing && !TERMINAL_STATES.includes(existing.state)) continue;
       const known = resumes.get(name);
       channels.set(
         name,
-        new Channel(name, url, multiplex, known && known.url === url ? known : null),
+        new Channel(name, url, multiplex, known && known.url === url ? known : null, after),
       );
     }
     schedulePlan();
@@ -84,21 +85,43 @@ export const updates: Updates = {
   },
 };
 
-/** A channel's URL and multiplexed place from what `subscribe` was given. */
-function readSpec(name: string, spec: unknown): { url: string; multiplex: Multiplex | null } {
-  if (typeof spec === 'string') return { url: spec, multiplex: null };
-  const given = spec as { url?: unknown; multiplex?: unknown };
+interface Spec {
+  url: string;
+  multiplex: Multiplex | null;
+  /** Where the channel starts (the render's `after`), or null: from the oldest. */
+  after: Position | null;
+}
+
+/** A channel's URL, multiplexed place and start from what `subscribe` was given. */
+function readSpec(name: string, spec: unknown): Spec {
+  if (typeof spec === 'string') return { url: spec, multiplex: null, after: null };
+  const given = spec as { url?: unknown; multiplex?: unknown; after?: unknown };
   if (typeof spec !== 'object' || typeof given.url !== 'string') {
     throw new TypeError(
       `pushserver: channel "${name}" must be a URL string or {url, multiplex} as the helpers render it`,
     );
   }
+  const after = readAfter(name, given.after);
   const multiplex = given.multiplex as Record<string, unknown> | null | undefined;
-  if (multiplex === undefined || multiplex === null) return { url: given.url, multiplex: null };
+  if (multiplex === undefined || multiplex === null) {
+    return { url: given.url, multiplex: null, after };
+  }
   for (const key of ['prefix', 'suffix', 'delimiter', 'id']) {
     if (typeof multiplex[key] !== 'string') {
       throw new TypeError(`pushserver: channel "${name}": multiplex.${key} must be a string`);
     }
   }
-  return { url: given.url, multiplex: multiplex as unknown as Multiplex };
+  return { url: given.url, multiplex: multiplex as unknown as Multiplex, after };
+}
+
+/** A spec's `after` (`time:tag` or `time:-`) as a position. */
+function readAfter(name: string, after: unknown): Position | null {
+  if (after === undefined || after === null) return null;
+  const id = typeof after === 'string' ? parseMessageId(after) : null;
+  if (id === null || id.tags.length !== 1) {
+    throw new TypeError(
+      `pushserver: channel "${name}": after must be a message id "time:tag" or "time:-", e.g. "1796323864:0"; got ${JSON.stringify(after)}`,
+    );
+  }
+  return { time: id.time, tag: id.tags[0] };
 }

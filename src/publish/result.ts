@@ -7,6 +7,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseChannelInfo } from '../channel/info.js';
+import { rememberPublished } from '../channel/start.js';
 import { PublishError } from '../errors.js';
 import { emitRobust } from '../signals.js';
 import { TimeoutError } from './connection-pool.js';
@@ -78,6 +79,8 @@ export function settle(
     url,
     error,
   };
+  // A page rendered from now on with `start: 'render'` starts after this message.
+  if (result.ok && result.channel) rememberPublished(url, result.channel.lastMessageId);
   if (call.event) {
     const response: PublishResponse | undefined = answer && {
       status: answer.status,

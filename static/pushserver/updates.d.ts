@@ -53,6 +53,12 @@ export type ChannelSpec =
   | {
       url: string;
       multiplex?: Multiplex | null;
+      /**
+       * A message id `time:tag` (or `time:-`: every message before that second) the page
+       * already shows: the channel starts after it. Without it, a new channel starts with
+       * the oldest message its daemon still buffers.
+       */
+      after?: string | null;
     };
 /** An update, after the processors of its type ran. */
 export interface UpdateEvent<T = unknown> {

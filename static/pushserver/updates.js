@@ -349,7 +349,7 @@
   var resumes = /* @__PURE__ */ new Map();
   var TERMINAL_STATES = ['gone', 'failed', 'closed'];
   var Channel = class {
-    constructor(name, url, multiplex, resume) {
+    constructor(name, url, multiplex, resume, start = null) {
       this.name = name;
       this.url = url;
       this.multiplex = multiplex;
@@ -357,8 +357,12 @@
       this.transport = null;
       /** Paused by `pagehide`: no connection until `pageshow`. */
       this.paused = false;
-      this.position = resume ? resume.position : null;
-      this.cursor = resume ? resume.cursor : null;
+      const resumed = resume ? resume.position : null;
+      this.position =
+        start !== null && (resumed === null || comparePositions(start, resumed) > 0)
+          ? start
+          : resumed;
+      this.cursor = resume && this.position === resumed ? resume.cursor : null;
     }
     /** Whether it wants a connection: subscribed, not stopped for good, not paused. */
     get active() {
@@ -1029,13 +1033,13 @@ ${multiplex.delimiter}`;
       for (const name of Object.keys(channelsByName)) {
         const spec = channelsByName[name];
         if (!spec) continue;
-        const { url, multiplex } = readSpec(name, spec);
+        const { url, multiplex, after } = readSpec(name, spec);
         const existing = channels.get(name);
         if (existing && !TERMINAL_STATES.includes(existing.state)) continue;
         const known = resumes.get(name);
         channels.set(
           name,
-          new Channel(name, url, multiplex, known && known.url === url ? known : null),
+          new Channel(name, url, multiplex, known && known.url === url ? known : null, after),
         );
       }
       schedulePlan();
@@ -1083,21 +1087,34 @@ ${multiplex.delimiter}`;
     },
   };
   function readSpec(name, spec) {
-    if (typeof spec === 'string') return { url: spec, multiplex: null };
+    if (typeof spec === 'string') return { url: spec, multiplex: null, after: null };
     const given = spec;
     if (typeof spec !== 'object' || typeof given.url !== 'string') {
       throw new TypeError(
         `pushserver: channel "${name}" must be a URL string or {url, multiplex} as the helpers render it`,
       );
     }
+    const after = readAfter(name, given.after);
     const multiplex = given.multiplex;
-    if (multiplex === void 0 || multiplex === null) return { url: given.url, multiplex: null };
+    if (multiplex === void 0 || multiplex === null) {
+      return { url: given.url, multiplex: null, after };
+    }
     for (const key of ['prefix', 'suffix', 'delimiter', 'id']) {
       if (typeof multiplex[key] !== 'string') {
         throw new TypeError(`pushserver: channel "${name}": multiplex.${key} must be a string`);
       }
     }
-    return { url: given.url, multiplex };
+    return { url: given.url, multiplex, after };
+  }
+  function readAfter(name, after) {
+    if (after === void 0 || after === null) return null;
+    const id = typeof after === 'string' ? parseMessageId(after) : null;
+    if (id === null || id.tags.length !== 1) {
+      throw new TypeError(
+        `pushserver: channel "${name}": after must be a message id "time:tag" or "time:-", e.g. "1796323864:0"; got ${JSON.stringify(after)}`,
+      );
+    }
+    return { time: id.time, tag: id.tags[0] };
   }
 
   // src/client/data-blocks.ts

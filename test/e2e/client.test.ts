@@ -287,6 +287,8 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       return [
         attempt(() => updates.subscribe(null)),
         attempt(() => updates.subscribe({ main: 42 })),
+        attempt(() => updates.subscribe({ main: { url: 'http://x/sub/a', after: '12:0,[1]' } })),
+        attempt(() => updates.subscribe({ main: { url: 'http://x/sub/a', after: 12 } })),
         attempt(() => updates.registerProcessor('main', 'message', 'not a function')),
         attempt(() => updates.on('message', () => {})),
         attempt(() => updates.configure({ retryDelay: -1 })),
@@ -300,6 +302,8 @@ describe('browser client: statuses, unsubscribe, pagehide', {
     assert.deepEqual(messages, [
       'TypeError: pushserver: updates.subscribe() takes an object {name: channelUrl}',
       'TypeError: pushserver: channel "main" must be a URL string or {url, multiplex} as the helpers render it',
+      'TypeError: pushserver: channel "main": after must be a message id "time:tag" or "time:-", e.g. "1796323864:0"; got "12:0,[1]"',
+      'TypeError: pushserver: channel "main": after must be a message id "time:tag" or "time:-", e.g. "1796323864:0"; got 12',
       'TypeError: pushserver: registerProcessor("main", "message", ...) needs a function as the processor',
       'TypeError: pushserver: unknown event "message"; use one of update, error, state',
       'TypeError: pushserver: updates option "retryDelay" must be a number >= 0',

@@ -10,11 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import express, { type Express } from 'express';
 import nunjucks from 'nunjucks';
 import type { Browser, Page } from 'playwright-core';
-import { channelUrl } from '../../src/channel/urls.js';
+import { channelUrl, publisherUrl } from '../../src/channel/urls.js';
 import pushserver from '../../src/express/index.js';
 import { configure, resetSettings } from '../../src/settings/index.js';
-import { subscriptionSnippet } from '../../src/snippet.js';
-import { broadcast } from '../../src/stream/index.js';
+import { streamFromSnippet, subscriptionSnippet } from '../../src/snippet.js';
+import { broadcast, streamMarkup } from '../../src/stream/index.js';
 import { launchChromium, openPage } from '../support/chromium.js';
 import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { closeServer, listenApp, originOf } from './support/apps.js';
@@ -84,6 +84,15 @@ function waitForNotes(page: Page, count: number): Promise<unknown> {
     count,
     { timeout: 30_000 },
   );
+}
+
+/** Resolve once this clock is past `second` (Unix seconds): at most about a second. */
+async function clockPast(second: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (Math.floor(Date.now() / 1000) <= second) {
+    if (Date.now() > deadline) throw new Error(`the clock did not pass ${second} in 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, (second + 1) * 1000 - Date.now() + 1));
+  }
 }
 
 describe('live HTML in Chromium', { skip: needs(CHROMIUM, NCHAN) }, () => {
@@ -302,6 +311,121 @@ ${subscriptionSnippet({ [channel]: channel })}
         assert.equal(await noteCount(first.page), 2);
       });
     }
+
+    // A page starts at its render: what the daemon still buffers (published by another
+    // process in an earlier second, or by this one just before the render) is not sent
+    // again; what is published while the page loads, and after, is. Appends without ids,
+    // so a message sent twice would show twice. `start: 'oldest'` is the control.
+    const STARTS = [
+      { transport: 'eventsource', multiplex: true, start: 'render' },
+      { transport: 'longpoll', multiplex: false, start: 'render' },
+      { transport: 'longpoll', multiplex: true, start: 'render' },
+      { transport: 'websocket', multiplex: true, start: 'render' },
+      { transport: 'eventsource', multiplex: false, start: 'oldest' },
+    ] as const;
+    test(`${kind}: a stream_from page starts at its render, over EventSource, long-poll and WebSocket, one channel or multiplexed`, async (t) => {
+      const daemon = await startFor(kind, t);
+      const app = express();
+      app.use(pushserver());
+      const pages = new Map<string, string>();
+      app.get('/:name', (req, res) => {
+        res.type('html').send(pages.get(req.params.name) ?? 'no such page');
+      });
+      const server = await listenApp(app);
+      t.after(() => closeServer(server));
+      const append = (text: string) =>
+        streamMarkup([{ action: 'append', target: 'notes', html: `<li>${text}</li>` }]);
+      /** As another process publishes: not remembered by this one. Returns the id's second. */
+      const publishElsewhere = async (channel: string, text: string) => {
+        const response = await fetch(publisherUrl(channel, daemon.settings), {
+          method: 'POST',
+          headers: { Accept: 'application/json', 'Content-Type': 'text/vnd.turbo-stream.html' },
+          body: append(text),
+        });
+        assert.ok(response.status === 201 || response.status === 202, `${response.status}`);
+        const info = (await response.json()) as { last_message_id: string };
+        return Number(info.last_message_id.split(':')[0]);
+      };
+
+      for (const { transport, multiplex, start } of STARTS) {
+        const name = `start-${transport}-${multiplex ? 'multi' : 'own'}-${start}`;
+        const channel = `${name}-notes`;
+        await publishElsewhere(channel, 'a1');
+        const second = await publishElsewhere(channel, 'a2');
+        await clockPast(second);
+        // This process's own publish, just before the render (a form's note).
+        const own = await daemon.publisher.sendUpdate(channel, append('a3'), {
+          alreadySerialized: true,
+          contentType: 'text/vnd.turbo-stream.html',
+        });
+        const snippet = streamFromSnippet([channel, `${name}-quiet`], {
+          mode: 'data',
+          multiplex,
+          start,
+          settings: daemon.settings,
+        });
+        if (start === 'render') {
+          const after = /"after":"([^"]+)"/.exec(snippet)?.[1];
+          const renderSecond = Number(after?.split(':')[0]);
+          // The own publish when the render came in its second, else the render's second.
+          assert.ok(
+            after === own.channel?.lastMessageId ||
+              (after === `${renderSecond}:-` && renderSecond > second),
+            `${name}: after ${after}, own publish ${own.channel?.lastMessageId}`,
+          );
+        }
+        pages.set(
+          name,
+          `<!doctype html><meta charset="utf-8"><title>${name}</title>
+<ul id="notes"><li>a1</li><li>a2</li><li>a3</li></ul>
+${snippet}
+<script>pushserver.updates.configure({ transport: '${transport}' });</script>`,
+        );
+        // Published after the render, before the page is up: it must arrive.
+        await publishElsewhere(channel, 'a4');
+
+        const { context, page, log } = await openPage(browser);
+        await page.goto(`${originOf(server)}/${name}`);
+        await page.waitForFunction(
+          (subscribed) =>
+            (
+              window as unknown as {
+                pushserver: { updates: { state(name: string): string | undefined } };
+              }
+            ).pushserver.updates.state(subscribed) === 'open',
+          channel,
+          { timeout: 30_000 },
+        );
+        await publishElsewhere(channel, 'a5');
+        const expected =
+          start === 'render'
+            ? ['a1', 'a2', 'a3', 'a4', 'a5']
+            : ['a1', 'a2', 'a3', 'a1', 'a2', 'a3', 'a4', 'a5'];
+        await waitForNotes(page, expected.length);
+        assert.deepEqual(
+          await page.evaluate(() =>
+            Array.from(document.querySelectorAll('#notes li'), (li) => li.textContent),
+          ),
+          expected,
+          name,
+        );
+        assert.equal(
+          await page.evaluate(
+            (subscribed) =>
+              (
+                window as unknown as {
+                  pushserver: { updates: { transport(name: string): string } };
+                }
+              ).pushserver.updates.transport(subscribed),
+            channel,
+          ),
+          transport,
+          name,
+        );
+        assert.deepEqual(log.errors, [], name);
+        await context.close();
+      }
+    });
 
     test(`${kind}: htmx's SSE extension swaps a channel's plain HTML messages into the page`, async (t) => {
       const daemon = await startFor(kind, t);

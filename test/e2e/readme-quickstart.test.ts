@@ -189,8 +189,10 @@ describe('the README quick start, from the packed tarball', {
           for (let i = 0; i < 2; i++) {
             const { context, page, log } = await openPage(browser);
             t.after(() => context.close());
+            // With `?last_event_id=`: the page starts at its render.
             const subscribed = page.waitForRequest(
-              `http://127.0.0.1:${daemonPort}/subscriber/notes`,
+              (request) =>
+                request.url().startsWith(`http://127.0.0.1:${daemonPort}/subscriber/notes?`),
               { timeout: MESSAGE_TIMEOUT_MS },
             );
             await page.goto(url, { timeout: MESSAGE_TIMEOUT_MS });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { after, afterEach, describe, type TestContext, test } from 'node:test';
 import { Eta } from 'eta';
 import express from 'express';
 import Handlebars from 'handlebars';
@@ -252,9 +252,23 @@ describe('each engine renders broadcast templates', () => {
 });
 
 describe('stream_from helpers', () => {
-  const expected = subscriptionSnippet({ 'room-1': 'room-1', 'user 5': 'user 5' }, { nonce: 'n0' });
+  // The page starts after its render's second: a fixed clock makes the output exact.
+  const NOW = 1_796_364_664_500;
+  const snippetAt = (
+    channels: Record<string, string>,
+    options: Parameters<typeof subscriptionSnippet>[1],
+  ) => {
+    const html = subscriptionSnippet(channels, { ...options, start: 'render' });
+    assert.match(html, /"after":"1796364664:-"/);
+    return html;
+  };
+  const both = (t: TestContext) => {
+    t.mock.timers.enable({ apis: ['Date'], now: NOW });
+    return snippetAt({ 'room-1': 'room-1', 'user 5': 'user 5' }, { nonce: 'n0' });
+  };
 
-  test('nunjucks: {% stream_from %} and pushserverStreamFrom()', () => {
+  test('nunjucks: {% stream_from %} and pushserverStreamFrom()', (t) => {
+    const expected = both(t);
     const env = install(new nunjucks.Environment(null, { autoescape: true }));
     assert.equal(
       env.renderString('{% stream_from "room-1", "user 5" %}', { cspNonce: 'n0' }),
@@ -266,7 +280,7 @@ describe('stream_from helpers', () => {
     );
     assert.equal(
       env.renderString('{% stream_from "room-1", mode="data" %}', {}),
-      subscriptionSnippet({ 'room-1': 'room-1' }, { mode: 'data' }),
+      snippetAt({ 'room-1': 'room-1' }, { mode: 'data' }),
     );
     assert.throws(
       () => env.renderString('{% stream_from %}', {}),
@@ -278,7 +292,8 @@ describe('stream_from helpers', () => {
     );
   });
 
-  test('handlebars: {{{pushserverStreamFrom}}}', () => {
+  test('handlebars: {{{pushserverStreamFrom}}}', (t) => {
+    const expected = both(t);
     const handlebars = registerHelpers(Handlebars.create());
     assert.equal(
       handlebars.compile('{{pushserverStreamFrom "room-1" "user 5"}}')({ cspNonce: 'n0' }),
@@ -286,7 +301,7 @@ describe('stream_from helpers', () => {
     );
     assert.equal(
       handlebars.compile('{{pushserverStreamFrom "room-1" mode="data"}}')({}),
-      subscriptionSnippet({ 'room-1': 'room-1' }, { mode: 'data' }),
+      snippetAt({ 'room-1': 'room-1' }, { mode: 'data' }),
     );
     assert.throws(
       () => handlebars.compile('{{pushserverStreamFrom 5}}')({}),
@@ -294,7 +309,8 @@ describe('stream_from helpers', () => {
     );
   });
 
-  test('eta: it.pushserverStreamFrom()', () => {
+  test('eta: it.pushserverStreamFrom()', (t) => {
+    const expected = both(t);
     const eta = new Eta();
     assert.equal(
       eta.renderString('<%~ it.pushserverStreamFrom(["room-1", "user 5"]) %>', {
