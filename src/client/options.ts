@@ -15,6 +15,7 @@ export const options: UpdatesOptions = {
   minPollInterval: 1000,
   transport: 'auto',
   multiplex: true,
+  eventNames: [],
 };
 
 /** What `transport` takes. */
@@ -27,10 +28,10 @@ const TRANSPORTS: readonly (Transport | 'auto')[] = [
 
 /**
  * Apply `changes` to the options: each key must be an option; `transport` one of
- * {@link TRANSPORTS}, `multiplex` a boolean, the others numbers >= 0. Nothing is applied
- * when one is wrong.
+ * {@link TRANSPORTS}, `multiplex` a boolean, `eventNames` a list of names, the others
+ * numbers >= 0. Nothing is applied when one is wrong.
  *
- * @returns whether `transport` or `multiplex` changed (the connections must be re-made)
+ * @returns whether `transport`, `multiplex` or `eventNames` changed (the connections must be re-made)
  */
 export function applyOptions(changes: Partial<UpdatesOptions> | null | undefined): boolean {
   const given = (changes || {}) as Record<string, unknown>;
@@ -49,13 +50,26 @@ export function applyOptions(changes: Partial<UpdatesOptions> | null | undefined
       if (typeof value !== 'boolean') {
         throw new TypeError('pushserver: updates option "multiplex" must be true or false');
       }
+    } else if (key === 'eventNames') {
+      if (
+        !Array.isArray(value) ||
+        !value.every((name) => typeof name === 'string' && /^[^\r\n]+$/.test(name))
+      ) {
+        throw new TypeError(
+          'pushserver: updates option "eventNames" must be a list of event names, e.g. ["alert"]',
+        );
+      }
     } else if (typeof value !== 'number' || !(value >= 0)) {
       throw new TypeError(`pushserver: updates option "${key}" must be a number >= 0`);
     }
   }
-  const before = `${options.transport} ${options.multiplex}`;
+  const connectionOptions = () =>
+    `${options.transport} ${options.multiplex} ${JSON.stringify(options.eventNames)}`;
+  const before = connectionOptions();
   Object.assign(options, given);
-  return `${options.transport} ${options.multiplex}` !== before;
+  // A copy: the page's own array may change later.
+  options.eventNames = options.eventNames.slice();
+  return connectionOptions() !== before;
 }
 
 /**

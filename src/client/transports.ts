@@ -6,7 +6,7 @@
  * the connection's choice.
  */
 import { global } from './global.js';
-import { now, pollWait } from './options.js';
+import { now, options, pollWait } from './options.js';
 import { type Cursor, cursorHeaders, readEtag } from './protocol.js';
 import type { ChannelState, Transport } from './types.js';
 
@@ -86,14 +86,26 @@ export function openEventSource(
   const source = new EventSourceClass(requestUrl, { withCredentials: true });
   let opened = false;
   let over = false;
-  source.onopen = () => {
+  const onMessage = (event: MessageEvent) => {
+    if (!over) events.message(event.lastEventId || null, event.data, null);
+  };
+  // A message published as `X-EventSource-Event: open` or `error` arrives as an event of
+  // that name, with data: a message, not the stream opening or ending.
+  const isMessage = (event: Event): event is MessageEvent =>
+    typeof (event as MessageEvent).data === 'string';
+  source.onopen = (event) => {
+    if (isMessage(event)) return onMessage(event);
     opened = true;
     events.open();
   };
-  source.onmessage = (event) => {
-    if (!over) events.message(event.lastEventId || null, event.data, null);
-  };
-  source.onerror = () => {
+  source.onmessage = onMessage;
+  for (const name of options.eventNames) {
+    if (name !== 'message' && name !== 'open' && name !== 'error') {
+      source.addEventListener(name, onMessage as EventListener);
+    }
+  }
+  source.onerror = (event) => {
+    if (isMessage(event)) return onMessage(event);
     // Nchan ends a stream with a comment (`:410: 410 Gone`, `:408: ...`) that EventSource
     // does not show: the end is all there is to see.
     if (over) return;

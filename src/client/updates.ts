@@ -81,7 +81,7 @@ export const updates: Updates = {
 
   configure(changes) {
     if (applyOptions(changes)) restartAll();
-    return Object.assign({}, options);
+    return Object.assign({}, options, { eventNames: options.eventNames.slice() });
   },
 };
 

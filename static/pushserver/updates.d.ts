@@ -153,6 +153,14 @@ export interface UpdatesOptions {
    */
   multiplex: boolean;
   /**
+   * Event names of messages published with an `X-EventSource-Event` header to read over
+   * EventSource, which hands a named message only to listeners of its name (long-poll
+   * and WebSocket carry every message without its name). Messages named `message`,
+   * `open` or `error` are always read; those of other names not listed here are skipped.
+   * @default []
+   */
+  eventNames: string[];
+  /**
    * Delay before the first retry after a network error or a 5xx; it doubles with each
    * failure in a row.
    * @default 1000

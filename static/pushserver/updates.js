@@ -425,6 +425,7 @@
     minPollInterval: 1e3,
     transport: 'auto',
     multiplex: true,
+    eventNames: [],
   };
   var TRANSPORTS = ['auto', 'eventsource', 'websocket', 'longpoll'];
   function applyOptions(changes) {
@@ -444,13 +445,25 @@
         if (typeof value !== 'boolean') {
           throw new TypeError('pushserver: updates option "multiplex" must be true or false');
         }
+      } else if (key === 'eventNames') {
+        if (
+          !Array.isArray(value) ||
+          !value.every((name) => typeof name === 'string' && /^[^\r\n]+$/.test(name))
+        ) {
+          throw new TypeError(
+            'pushserver: updates option "eventNames" must be a list of event names, e.g. ["alert"]',
+          );
+        }
       } else if (typeof value !== 'number' || !(value >= 0)) {
         throw new TypeError(`pushserver: updates option "${key}" must be a number >= 0`);
       }
     }
-    const before = `${options.transport} ${options.multiplex}`;
+    const connectionOptions = () =>
+      `${options.transport} ${options.multiplex} ${JSON.stringify(options.eventNames)}`;
+    const before = connectionOptions();
     Object.assign(options, given);
-    return `${options.transport} ${options.multiplex}` !== before;
+    options.eventNames = options.eventNames.slice();
+    return connectionOptions() !== before;
   }
   function retryDelay(failures) {
     const base = Math.min(options.maxRetryDelay, options.retryDelay * 2 ** Math.min(failures, 30));
@@ -489,14 +502,23 @@
     const source = new EventSourceClass(requestUrl, { withCredentials: true });
     let opened = false;
     let over = false;
-    source.onopen = () => {
+    const onMessage = (event) => {
+      if (!over) events.message(event.lastEventId || null, event.data, null);
+    };
+    const isMessage = (event) => typeof event.data === 'string';
+    source.onopen = (event) => {
+      if (isMessage(event)) return onMessage(event);
       opened = true;
       events.open();
     };
-    source.onmessage = (event) => {
-      if (!over) events.message(event.lastEventId || null, event.data, null);
-    };
-    source.onerror = () => {
+    source.onmessage = onMessage;
+    for (const name of options.eventNames) {
+      if (name !== 'message' && name !== 'open' && name !== 'error') {
+        source.addEventListener(name, onMessage);
+      }
+    }
+    source.onerror = (event) => {
+      if (isMessage(event)) return onMessage(event);
       if (over) return;
       over = true;
       source.close();
@@ -1083,7 +1105,7 @@ ${multiplex.delimiter}`;
     },
     configure(changes) {
       if (applyOptions(changes)) restartAll();
-      return Object.assign({}, options);
+      return Object.assign({}, options, { eventNames: options.eventNames.slice() });
     },
   };
   function readSpec(name, spec) {

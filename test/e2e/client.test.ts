@@ -9,7 +9,13 @@ import { CHROMIUM, NCHAN, needs } from '../support/system.js';
 import { waitUntil } from '../support/wait.js';
 import { DAEMON_KINDS, type Daemon, startDaemon } from './support/daemons.js';
 import type { PageSpec } from './support/pages.js';
-import { nextSecond, type ProbeState, readProbe, waitForReceived } from './support/probe.js';
+import {
+  nextSecond,
+  numbered,
+  type ProbeState,
+  readProbe,
+  waitForReceived,
+} from './support/probe.js';
 import { sharedSetup } from './support/setup.js';
 
 const FIRST_CURSOR = { 'if-modified-since': 'Thu, 01 Jan 1970 00:00:00 GMT', 'if-none-match': '0' };
@@ -112,6 +118,41 @@ describe('browser client: statuses, unsubscribe, pagehide', {
         assert.equal(await page.evaluate(() => window.pushserver.updates.state('main')), 'open');
       });
     }
+
+    test(`${kind}: EventSource reads the X-EventSource-Event names it is told, and never takes one named open or error for the stream's own`, async (t) => {
+      const daemon = setup.daemons.get(kind)!;
+      const { page, ids } = await openTwoChannels(t, daemon, 'named', {
+        transport: 'eventsource',
+        eventNames: ['alert', 'with space:colon'],
+      });
+      const published: [string | null, number][] = [
+        ['alert', 1],
+        ['error', 2],
+        ['open', 3],
+        ['not-listed', 4],
+        [null, 5],
+        ['with space:colon', 7],
+        ['message', 9],
+      ];
+      for (const [event, n] of published) {
+        const answer = await fetch(publisherUrl(ids.main, daemon.settings), {
+          method: 'POST',
+          headers: {
+            'Content-Type': 'application/json',
+            ...(event === null ? {} : { 'X-EventSource-Event': event }),
+          },
+          // `tock`: the probe's first `tick` processor throws on purpose.
+          body: JSON.stringify(numbered(n, 'tock')),
+        });
+        assert.equal(answer.status, 201, `${event}: a subscriber was waiting`);
+      }
+      await waitForReceived(page, 6);
+      const probe = await readProbe(page);
+      // The unlisted name is skipped (EventSource never hands it to the client).
+      assert.deepEqual(probe.received, [1, 2, 3, 5, 7, 9]);
+      assert.deepEqual(probe.errors, []);
+      assert.deepEqual(probe.states, ['connecting', 'open']);
+    });
 
     test(`${kind}: unsubscribe stops one channel; subscribing again resumes after its last update`, async (t) => {
       const daemon = setup.daemons.get(kind)!;
@@ -295,6 +336,8 @@ describe('browser client: statuses, unsubscribe, pagehide', {
         attempt(() => updates.configure({ retry: 5 })),
         attempt(() => updates.configure({ transport: 'sse' })),
         attempt(() => updates.configure({ multiplex: 'yes' })),
+        attempt(() => updates.configure({ eventNames: 'alert' })),
+        attempt(() => updates.configure({ eventNames: ['a\\nb'] })),
         attempt(() => updates.configure({ retryDelay: 250 })),
         attempt(() => updates.unsubscribe('never')),
       ];
@@ -310,7 +353,9 @@ describe('browser client: statuses, unsubscribe, pagehide', {
       'TypeError: pushserver: "retry" is not an updates option',
       'TypeError: pushserver: updates option "transport" must be one of auto, eventsource, websocket, longpoll',
       'TypeError: pushserver: updates option "multiplex" must be true or false',
-      '{"retryDelay":250,"maxRetryDelay":30000,"jitter":0.2,"minPollInterval":1000,"transport":"auto","multiplex":true}',
+      'TypeError: pushserver: updates option "eventNames" must be a list of event names, e.g. ["alert"]',
+      'TypeError: pushserver: updates option "eventNames" must be a list of event names, e.g. ["alert"]',
+      '{"retryDelay":250,"maxRetryDelay":30000,"jitter":0.2,"minPollInterval":1000,"transport":"auto","multiplex":true,"eventNames":[]}',
       'false',
     ]);
   });
