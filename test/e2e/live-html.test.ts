@@ -321,6 +321,10 @@ ${subscriptionSnippet({ [channel]: channel })}
       { transport: 'longpoll', multiplex: false, start: 'render' },
       { transport: 'longpoll', multiplex: true, start: 'render' },
       { transport: 'websocket', multiplex: true, start: 'render' },
+      // Beside a channel of pushserverSubscribe, which starts at the oldest on the same
+      // connection: the connection starts there too, and the client drops what the
+      // stream_from channel's render showed.
+      { transport: 'eventsource', multiplex: true, start: 'render', withOldest: true },
       { transport: 'eventsource', multiplex: false, start: 'oldest' },
     ] as const;
     test(`${kind}: a stream_from page starts at its render, over EventSource, long-poll and WebSocket, one channel or multiplexed`, async (t) => {
@@ -347,8 +351,10 @@ ${subscriptionSnippet({ [channel]: channel })}
         return Number(info.last_message_id.split(':')[0]);
       };
 
-      for (const { transport, multiplex, start } of STARTS) {
-        const name = `start-${transport}-${multiplex ? 'multi' : 'own'}-${start}`;
+      for (const variant of STARTS) {
+        const { transport, multiplex, start } = variant;
+        const withOldest = 'withOldest' in variant;
+        const name = `start-${transport}-${multiplex ? 'multi' : 'own'}-${start}${withOldest ? '-mixed' : ''}`;
         const channel = `${name}-notes`;
         await publishElsewhere(channel, 'a1');
         const second = await publishElsewhere(channel, 'a2');
@@ -358,6 +364,8 @@ ${subscriptionSnippet({ [channel]: channel })}
           alreadySerialized: true,
           contentType: 'text/vnd.turbo-stream.html',
         });
+        // Buffered before the render on the other channel: a page of `oldest` gets it.
+        if (withOldest) await daemon.publisher.sendUpdate(`${name}-json`, { type: 'buffered' });
         const snippet = streamFromSnippet([channel, `${name}-quiet`], {
           mode: 'data',
           multiplex,
@@ -378,8 +386,10 @@ ${subscriptionSnippet({ [channel]: channel })}
           name,
           `<!doctype html><meta charset="utf-8"><title>${name}</title>
 <ul id="notes"><li>a1</li><li>a2</li><li>a3</li></ul>
+${withOldest ? subscriptionSnippet({ [`${name}-json`]: `${name}-json` }, { mode: 'data', settings: daemon.settings }) : ''}
 ${snippet}
-<script>pushserver.updates.configure({ transport: '${transport}' });</script>`,
+<script>pushserver.updates.configure({ transport: '${transport}' });
+window.seen = []; pushserver.updates.on('update', (update) => window.seen.push(update.channel));</script>`,
         );
         // Published after the render, before the page is up: it must arrive.
         await publishElsewhere(channel, 'a4');
@@ -421,6 +431,11 @@ ${snippet}
           ),
           transport,
           name,
+        );
+        assert.deepEqual(
+          await page.evaluate(() => (window as unknown as { seen: string[] }).seen),
+          [...(withOldest ? [`${name}-json`] : []), ...expected.slice(3).map(() => channel)],
+          `${name}: the updates, each once`,
         );
         assert.deepEqual(log.errors, [], name);
         await context.close();
