@@ -283,6 +283,7 @@ describe('browser client: poll rate against answers that come at once', {
       minPollInterval: 0,
       transport: 'auto',
       multiplex: true,
+      eventNames: [],
     });
     const path = '/status/503/capped';
     await subscribe(page, { capped: `${servers.daemon.origin}${path}` });
