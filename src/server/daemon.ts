@@ -38,6 +38,7 @@ import type { Store } from './store/types.js';
 import { wantsEventSource } from './transport/eventsource.js';
 import { type RawRoute, RawServer } from './transport/raw/server.js';
 import {
+  consoleErrorLog,
   internalError,
   NodeReply,
   PARKED_AT,
@@ -79,8 +80,9 @@ export interface PushServerOptions {
    */
   gatherStats?: (own: LabelledStats) => Promise<LabelledStats[]>;
   /**
-   * Receives the daemon's own lines: a Redis store's outages, passthrough failures
-   * (`runpushserver --workers` tags them with the worker). @default console.error
+   * Receives the daemon's own lines: a Redis store's outages, passthrough failures, a
+   * store failing a subscriber, the stack of a bug of ours (`runpushserver --workers`
+   * tags them with the worker). @default console.error
    */
   errorLog?: (line: string) => void;
 }
@@ -160,12 +162,13 @@ export function createPushServer(
   const stores: Record<string, Store> = {};
   const rooms = new Map<string, WaitingRoom>();
   const mayPublish = addressMatcher(resolved.publisherAllow);
+  const errorLog = options.errorLog ?? consoleErrorLog;
   const notifiers = new Map<string, PassthroughNotifier>();
   const notifierFor = (url: string | null) => {
     if (url === null) return undefined;
     let notifier = notifiers.get(url);
     if (!notifier) {
-      notifier = createPassthroughNotifier({ url, log: options.errorLog });
+      notifier = createPassthroughNotifier({ url, log: errorLog });
       notifiers.set(url, notifier);
     }
     return notifier;
@@ -179,7 +182,13 @@ export function createPushServer(
     routes = resolved.locations.map((location): Route => {
       const store = stores[location.store];
       if (location.type === 'publisher') {
-        return new PublisherLocation(location, { servername, store, mayPublish, counters });
+        return new PublisherLocation(location, {
+          servername,
+          store,
+          mayPublish,
+          counters,
+          errorLog,
+        });
       }
       let room = rooms.get(location.store);
       if (!room) {
@@ -193,14 +202,13 @@ export function createPushServer(
         passthrough,
         websockets,
         secrets: resolved.secrets,
+        errorLog,
       });
     });
   };
   // Stores open in the background; requests that come earlier wait for them, and
   // listen() rejects with the reason when one cannot open (e.g. Redis unreachable).
-  const ready = openStores(resolved, options.stores ?? {}, stores, options.errorLog).then(
-    buildRoutes,
-  );
+  const ready = openStores(resolved, options.stores ?? {}, stores, errorLog).then(buildRoutes);
   ready.catch(() => {});
 
   let server: Server | undefined;
@@ -238,7 +246,7 @@ export function createPushServer(
       try {
         (routes as Route[])[match.index].handle(req, reply, match.channel);
       } catch (error) {
-        internalError(reply, error);
+        internalError(reply, error, errorLog);
       }
     };
     if (routes) return answer();
@@ -284,7 +292,7 @@ export function createPushServer(
           sendText(reply, 403, 'publish with POST; WebSocket publishing is not supported');
         }
       } catch (error) {
-        internalError(reply, error);
+        internalError(reply, error, errorLog);
       }
     };
     if (routes) return answer();
@@ -345,6 +353,7 @@ export function createPushServer(
           keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
           route: rawRoute,
           log,
+          errorLog,
         });
       }
       await new Promise<void>((resolve, reject) => {

@@ -11,7 +11,13 @@ import type { ResolvedLocation } from '../../settings/index.js';
 import { infoBody } from '../protocol/channel-info.js';
 import { corsFor } from '../protocol/cors.js';
 import type { ChannelInfo, NewMessage, PublishResult, Store } from '../store/types.js';
-import { internalError, type NodeReply, type Reply, sendText } from '../transport/reply.js';
+import {
+  type ErrorLog,
+  internalError,
+  type NodeReply,
+  type Reply,
+  sendText,
+} from '../transport/reply.js';
 import type { HeaderList } from '../transport/response-head.js';
 
 const METHODS = 'GET, POST, PUT, DELETE';
@@ -25,6 +31,8 @@ export interface PublisherContext {
   mayPublish: (address: string | undefined) => boolean;
   /** Counts the publishes (the status location, and a clean shutdown waits for those in flight). */
   counters?: PublishCounters;
+  /** Where a bug's line goes. @default console.error */
+  errorLog?: ErrorLog;
 }
 
 /** Publishes of a daemon, counted by its publisher locations. */
@@ -97,7 +105,12 @@ export class PublisherLocation {
     req.on('end', () => {
       if (size > limit) return;
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      this.serve(method, req.headers, req.socket, reply, channel, body);
+      // In an event listener: a bug thrown here would reach no other catch.
+      try {
+        this.serve(method, req.headers, req.socket, reply, channel, body);
+      } catch (error) {
+        internalError(reply, error, this.context.errorLog);
+      }
     });
   }
 
@@ -214,7 +227,7 @@ export class PublisherLocation {
       const status = result.info.subscribers > 0 ? 201 : 202;
       this.sendInfo(headers, reply, status, result.info, cors);
     } catch (error) {
-      internalError(reply, error);
+      internalError(reply, error, this.context.errorLog);
     }
   }
 
@@ -232,7 +245,7 @@ export class PublisherLocation {
         },
         (error: Error) => this.storeFailed(reply, error),
       )
-      .catch((error) => internalError(reply, error));
+      .catch((error) => internalError(reply, error, this.context.errorLog));
   }
 
   private sendInfo(

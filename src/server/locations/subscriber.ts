@@ -27,7 +27,14 @@ import {
 } from '../protocol/message-id.js';
 import type { Message, MessageId, NextResult } from '../store/types.js';
 import { EventSourceOutput, wantsEventSource } from '../transport/eventsource.js';
-import { internalError, type NodeReply, type Reply, sendText } from '../transport/reply.js';
+import {
+  consoleErrorLog,
+  type ErrorLog,
+  internalError,
+  type NodeReply,
+  type Reply,
+  sendText,
+} from '../transport/reply.js';
 import { type HeaderList, headStart, headTail } from '../transport/response-head.js';
 import type { EndReason, SubscriptionOutput } from '../transport/stream.js';
 import {
@@ -82,6 +89,8 @@ export interface SubscriberContext {
   websockets?: WebSocketAcceptor;
   /** The settings' secrets, which verify signed channel ids (`signed: true`). */
   secrets?: readonly string[];
+  /** Where a bug's line and a store's failure go. @default console.error */
+  errorLog?: ErrorLog;
 }
 
 /** One subscriber location of the settings, bound to its store's waiting room. */
@@ -107,6 +116,8 @@ export class SubscriberLocation {
    * path hands such a location's requests to node:http, which waits for the answer.
    */
   readonly authorizer: Authorizer | undefined;
+  /** Where a bug's line and a store's failure go. */
+  readonly errorLog: ErrorLog;
 
   constructor(
     readonly location: ResolvedLocation,
@@ -116,6 +127,7 @@ export class SubscriberLocation {
     this.polls = location.transports.includes('longpoll');
     this.streams = location.transports.includes('eventsource');
     this.passthrough = context.passthrough;
+    this.errorLog = context.errorLog ?? consoleErrorLog;
     this.authorizer =
       location.authorize === null
         ? undefined
@@ -158,7 +170,7 @@ export class SubscriberLocation {
             this.refuseUnauthorized(reply, answer, cors, stream ? 'eventsource' : this.pollName);
           }
         } catch (error) {
-          internalError(reply, error);
+          internalError(reply, error, this.errorLog);
         }
       });
       return;
@@ -326,7 +338,7 @@ export class SubscriberLocation {
           if (answer.allowed) this.upgradeAdmitted(req, socket, head, reply, channel);
           else this.refuseUnauthorized(reply, answer, cors, 'websocket');
         } catch (error) {
-          internalError(reply, error);
+          internalError(reply, error, this.errorLog);
         }
       });
       return;
@@ -538,7 +550,7 @@ export class SubscriberLocation {
       this.park(waiter);
     } catch (error) {
       this.context.room.remove(waiter);
-      internalError(waiter.reply, error);
+      internalError(waiter.reply, error, this.errorLog);
     }
   }
 

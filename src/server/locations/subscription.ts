@@ -150,7 +150,9 @@ export class Subscription {
       },
       (error: Error) => {
         if (this.state === 'done') return;
-        console.error(`pushserver: store unavailable for a subscriber: ${error.message}`);
+        this.context.location.errorLog(
+          `pushserver: store unavailable for a subscriber: ${error.message}`,
+        );
         if (this.opened) return this.end('gone');
         this.stop();
         this.output.refuse(503);

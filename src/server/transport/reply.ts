@@ -160,15 +160,22 @@ export function sendText(
   reply.send(status, ['Content-Type', 'text/plain', ...headers], text);
 }
 
+/** Where the daemon's own lines go (`runpushserver --workers` tags them with the worker). */
+export type ErrorLog = (line: string) => void;
+
+/** The default {@link ErrorLog}: standard error. */
+export const consoleErrorLog: ErrorLog = (line) => console.error(line);
+
 /**
  * A bug of ours: log it with its stack and answer 500 (or drop the connection when
  * the answer had begun). Costs one request, never the daemon.
  *
  * @param reply the answer of the failed request
  * @param error what was thrown
+ * @param log where the line goes
  */
-export function internalError(reply: Reply, error: unknown): void {
-  console.error(`pushserver: internal error: ${(error as Error)?.stack ?? error}`);
+export function internalError(reply: Reply, error: unknown, log: ErrorLog = consoleErrorLog): void {
+  log(`pushserver: internal error: ${(error as Error)?.stack ?? error}`);
   if (!reply.headersSent) sendText(reply, 500, 'Internal Server Error');
   else reply.destroy();
 }

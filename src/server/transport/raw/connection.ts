@@ -184,7 +184,7 @@ export class RawConnection implements Reply {
     } catch (error) {
       // A bug of ours costs one request, never the daemon.
       if (this.waiter) stopWaiter(this.waiter);
-      internalError(this, error);
+      internalError(this, error, daemon.errorLog);
     }
     return true;
   }

@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import type { PublisherLocation } from '../../locations/publisher.js';
 import type { SubscriberLocation } from '../../locations/subscriber.js';
 import { readIntoBuffer, setReadCallback, takeConnectionListener } from '../node-internals.js';
-import type { RequestLogEntry } from '../reply.js';
+import type { ErrorLog, RequestLogEntry } from '../reply.js';
 import { CONNECTION, RawConnection, type RawSocket, READ_BUFFER } from './connection.js';
 
 /** A location and the decoded channel id a path names. */
@@ -44,6 +44,8 @@ export interface RawDaemon {
   route(path: string): RawRoute | undefined;
   /** Called once per answered request (the daemon's request log). */
   log: ((entry: RequestLogEntry) => void) | undefined;
+  /** Where a bug's line goes. */
+  errorLog: ErrorLog;
 }
 
 /**
