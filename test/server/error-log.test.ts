@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { createPushServer, type PushServer } from '../../src/server/daemon.js';
 import { createMemoryStore } from '../../src/server/store/memory.js';
-import type { Store } from '../../src/server/store/types.js';
+import type { MessageId, Store } from '../../src/server/store/types.js';
 import { resolveSettings } from '../../src/settings/index.js';
 import { request } from '../conformance/http-client.js';
 
@@ -23,7 +23,19 @@ function brokenStore(): Store {
       throw new Error('a bug in publish');
     },
     nextNow: undefined,
-    next: () => Promise.reject(new Error('the store is down')),
+    // A message without an id (a bug) on `buggy*`; an outage everywhere else.
+    next: (channel) =>
+      channel.startsWith('buggy')
+        ? Promise.resolve({
+            message: {
+              id: undefined as unknown as MessageId,
+              contentType: null,
+              body: Buffer.from('x'),
+              event: undefined,
+            },
+            exists: true,
+          })
+        : Promise.reject(new Error('the store is down')),
   };
 }
 
@@ -55,12 +67,17 @@ describe("the daemon's error lines", () => {
     assert.equal(poll?.text, 'store unavailable: the store is down');
     const multi = await request(origin, 'GET', '/multi/room,other');
     assert.equal(multi?.status, 503);
+    // A bug after the store's promise: the subscriber gets 500, the daemon goes on.
+    const buggy = await request(origin, 'GET', '/multi/buggy,buggy-too');
+    assert.equal(buggy?.status, 500);
+    assert.equal((await request(origin, 'GET', '/subscriber/room'))?.status, 503);
 
-    assert.equal(lines.length, 3, lines.join('\n'));
+    assert.equal(lines.length, 4, lines.join('\n'));
     for (const line of lines.slice(0, 2)) {
       assert.match(line, /^pushserver: internal error: Error: a bug in publish\n {4}at /);
     }
     assert.equal(lines[2], 'pushserver: store unavailable for a subscriber: the store is down');
+    assert.match(lines[3], /^pushserver: internal error: TypeError: .*\n {4}at /);
     assert.equal(consoleError.mock.callCount(), 0, 'nothing written around errorLog');
   });
 });

@@ -146,18 +146,31 @@ export class Subscription {
     this.dirty = false;
     Promise.all(this.links.map((link) => store.next(link.channel, this.cursorOf(link)))).then(
       (results) => {
-        if (this.checked(results)) this.check();
+        // After the store's promise no caller's catch is left: a bug of ours must end
+        // this subscriber here, not reach the process as an unhandled rejection.
+        try {
+          if (this.checked(results)) this.check();
+        } catch (error) {
+          this.fail(500, `pushserver: internal error: ${(error as Error)?.stack ?? error}`);
+        }
       },
       (error: Error) => {
         if (this.state === 'done') return;
-        this.context.location.errorLog(
-          `pushserver: store unavailable for a subscriber: ${error.message}`,
-        );
-        if (this.opened) return this.end('gone');
-        this.stop();
-        this.output.refuse(503);
+        this.fail(503, `pushserver: store unavailable for a subscriber: ${error.message}`);
       },
     );
+  }
+
+  /** Log `line` and end the subscriber: an open stream ends, a request gets `status`. */
+  private fail(status: number, line: string): void {
+    this.context.location.errorLog(line);
+    if (this.state === 'done') return;
+    if (this.opened) {
+      this.end('gone');
+      return;
+    }
+    this.stop();
+    this.output.refuse(status);
   }
 
   private cursorOf(link: Waiter) {
