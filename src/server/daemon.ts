@@ -222,7 +222,13 @@ export function createPushServer(
     // Before the locations, as nginx tries an exact `location =` first.
     if (path === STATUS_PATH) {
       if (log) logRequest(req, res, log);
-      return status.handle(req, new NodeReply(res, servername, own));
+      const reply = new NodeReply(res, servername, own);
+      try {
+        status.handle(req, reply);
+      } catch (error) {
+        internalError(reply, error, errorLog);
+      }
+      return;
     }
     const match = router.route(path);
     if (match === undefined && fallback) return fallback(req, res);
@@ -318,6 +324,7 @@ export function createPushServer(
     mayRead: mayPublish,
     labels: options.statsLabels ?? {},
     gather: options.gatherStats,
+    errorLog,
   };
   const status = new StatusLocation(statusContext);
   const push: PushServer = {

@@ -80,4 +80,35 @@ describe("the daemon's error lines", () => {
     assert.match(lines[3], /^pushserver: internal error: TypeError: .*\n {4}at /);
     assert.equal(consoleError.mock.callCount(), 0, 'nothing written around errorLog');
   });
+
+  test('the status location: a bug while counting or writing costs that request', async (t) => {
+    const lines: string[] = [];
+    t.mock.method(console, 'error', () => {});
+    const memory = createMemoryStore(SETTINGS.stores.default);
+    const counting = createPushServer(SETTINGS, {
+      stores: {
+        default: {
+          ...memory,
+          stats: () => {
+            throw new Error('a bug in stats');
+          },
+        },
+      },
+      errorLog: (line) => lines.push(line),
+    });
+    // Another worker's counts that cannot be added up: the bug is after a promise.
+    const gathering = createPushServer(SETTINGS, {
+      gatherStats: async (own) => [own, { labels: {}, stats: undefined as never }],
+      errorLog: (line) => lines.push(line),
+    });
+    servers.push(counting, gathering);
+    for (const push of [counting, gathering]) {
+      const { port } = await push.listen(0, '127.0.0.1');
+      const answer = await request(`http://127.0.0.1:${port}`, 'GET', '/nchan_status');
+      assert.equal(answer?.status, 500);
+    }
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0], /^pushserver: internal error: Error: a bug in stats\n {4}at /);
+    assert.match(lines[1], /^pushserver: internal error: TypeError: .*\n {4}at /);
+  });
 });

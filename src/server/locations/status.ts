@@ -17,7 +17,7 @@ import {
   wantsPrometheus,
 } from '../protocol/stats.js';
 import type { Store } from '../store/types.js';
-import { type Reply, sendText } from '../transport/reply.js';
+import { type ErrorLog, internalError, type Reply, sendText } from '../transport/reply.js';
 import { mayPublishFrom, type PublishCounters } from './publisher.js';
 
 /** The status location's path, in the daemon and in `runpushserver nginx-config`'s output (as ../shared/nchan). */
@@ -38,6 +38,8 @@ export interface StatusContext {
    * them up, Prometheus gets a sample per process. @default this process only
    */
   gather?: (own: LabelledStats) => Promise<LabelledStats[]>;
+  /** Where a bug's line goes. @default console.error */
+  errorLog?: ErrorLog;
 }
 
 /**
@@ -105,7 +107,10 @@ export class StatusLocation {
     };
     if (this.context.gather) {
       // Another worker that does not answer leaves its counts out, never the answer.
-      this.context.gather(own).then(answer, () => answer([own]));
+      this.context
+        .gather(own)
+        .then(answer, () => answer([own]))
+        .catch((error) => internalError(reply, error, this.context.errorLog));
     } else {
       answer([own]);
     }
