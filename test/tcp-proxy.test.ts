@@ -7,7 +7,7 @@ import { createServer, request, type Server, type ServerResponse } from 'node:ht
 import { connect } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
-import { withDeadline } from './support/wait.js';
+import { waitUntil, withDeadline } from './support/wait.js';
 
 /** A server answering `<name> <method> <url> <body>`; `/hold` waits until released. */
 async function startServer(name: string) {
@@ -105,6 +105,35 @@ describe('tcp proxy', { timeout: 60_000 }, () => {
     socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
     await proxy.waitForOpen(1, 10_000);
     assert.equal(proxy.maxOpen, 1);
+    socket.destroy();
+    await proxy.waitForOpen(0, 10_000);
+  });
+
+  test('a connection awaits while its request has no answer; an idle kept-alive one does not', async () => {
+    const { first, proxy } = await setUp();
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const held = first.held();
+    socket.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
+    const res = await held;
+    // The head and `held ` came back: answered, though the body goes on.
+    await proxy.waitForAwaiting(0, 10_000);
+    res.end();
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk) => {
+      text += chunk;
+    });
+    socket.write('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitUntil('the answer to /next', () => text.includes('first GET /next'));
+    await proxy.waitForAwaiting(0, 10_000);
+    assert.equal(proxy.open(), 1, 'kept alive, idle');
+    assert.equal(proxy.maxAwaiting, 1);
+    // Half a head: the server waits for the rest, the connection awaits.
+    socket.write('GET /last HTTP/1.1\r\nHo');
+    await waitUntil('the half-sent request awaiting', () => proxy.awaiting() === 1);
+    socket.write('st: x\r\n\r\n');
+    await proxy.waitForAwaiting(0, 10_000);
+    assert.equal(proxy.maxAwaiting, 1);
     socket.destroy();
     await proxy.waitForOpen(0, 10_000);
   });

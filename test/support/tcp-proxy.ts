@@ -5,7 +5,10 @@
  *
  * A connection counts as open once its client has sent a byte: Chromium opens a spare
  * connection ahead of need now and then and closes it unused after 10 s; that socket is
- * the browser's, not a connection the page uses.
+ * the browser's, not a connection the page uses. A connection is awaiting while the last
+ * bytes on it were its client's (a request with no answer yet, e.g. a long-poll that
+ * waits): an idle kept-alive connection in the browser's pool, which it may keep for
+ * minutes, is open but not awaiting.
  */
 import { EventEmitter } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -23,7 +26,11 @@ export interface TcpProxy {
   open(): number;
   /** The most such connections open at once since the start or the last {@link TcpProxy.resetCounts}. */
   readonly maxOpen: number;
-  /** Set `accepted` to 0 and `maxOpen` to the connections open now. */
+  /** Open connections whose last bytes were the client's: requests not answered yet. */
+  awaiting(): number;
+  /** The most awaiting connections at once since the start or the last {@link TcpProxy.resetCounts}. */
+  readonly maxAwaiting: number;
+  /** Set `accepted` to 0, and `maxOpen` and `maxAwaiting` to the counts now. */
   resetCounts(): void;
   /** Send new connections to `127.0.0.1:<port>`; open ones stay where they are. */
   retarget(port: number): void;
@@ -31,6 +38,8 @@ export interface TcpProxy {
   dropAll(): Promise<void>;
   /** Resolve once exactly `n` connections are open; reject after `deadlineMs`. */
   waitForOpen(n: number, deadlineMs?: number): Promise<void>;
+  /** Resolve once at most `n` connections are awaiting; reject after `deadlineMs`. */
+  waitForAwaiting(n: number, deadlineMs?: number): Promise<void>;
   /** Stop listening and drop every open connection. */
   close(): Promise<void>;
 }
@@ -43,6 +52,8 @@ interface Pair {
   closed: Promise<void>;
   /** The client has sent a byte: the connection counts as open. */
   used: boolean;
+  /** The last bytes were the client's. */
+  awaiting: boolean;
 }
 
 /**
@@ -58,10 +69,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let target = targetPort;
   let accepted = 0;
   let maxOpen = 0;
+  let maxAwaiting = 0;
   const pairs = new Set<Pair>();
   const openCount = () => {
     let count = 0;
     for (const pair of pairs) if (pair.used) count += 1;
+    return count;
+  };
+  const awaitingCount = () => {
+    let count = 0;
+    for (const pair of pairs) if (pair.awaiting) count += 1;
     return count;
   };
   // 'change' on every accept and close, to wake waitForOpen.
@@ -74,12 +91,22 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       new Promise((resolve) => client.once('close', resolve)),
       new Promise((resolve) => upstream.once('close', resolve)),
     ]).then(() => undefined);
-    const pair: Pair = { client, upstream, closed, used: false };
+    const pair: Pair = { client, upstream, closed, used: false, awaiting: false };
     pairs.add(pair);
     accepted += 1;
     client.once('data', () => {
       pair.used = true;
       maxOpen = Math.max(maxOpen, openCount());
+      changes.emit('change');
+    });
+    client.on('data', () => {
+      if (pair.awaiting) return;
+      pair.awaiting = true;
+      maxAwaiting = Math.max(maxAwaiting, awaitingCount());
+    });
+    upstream.on('data', () => {
+      if (!pair.awaiting) return;
+      pair.awaiting = false;
       changes.emit('change');
     });
     client.once('close', () => {
@@ -119,9 +146,14 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     get maxOpen() {
       return maxOpen;
     },
+    awaiting: awaitingCount,
+    get maxAwaiting() {
+      return maxAwaiting;
+    },
     resetCounts() {
       accepted = 0;
       maxOpen = openCount();
+      maxAwaiting = awaitingCount();
     },
     retarget(newPort) {
       target = newPort;
@@ -135,6 +167,13 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
           timeoutMs: deadlineMs,
           wake: [changes, 'change'],
         },
+      );
+    },
+    async waitForAwaiting(n, deadlineMs = 10_000) {
+      await waitUntil(
+        `at most ${n} awaiting connection(s) through the proxy (${awaitingCount()} now)`,
+        () => awaitingCount() <= n,
+        { timeoutMs: deadlineMs, wake: [changes, 'change'] },
       );
     },
     async close() {
