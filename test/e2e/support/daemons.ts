@@ -95,12 +95,15 @@ async function startNchanDaemon(options: DaemonOptions): Promise<Daemon> {
   let restarted: ChildProcess | undefined;
   let restartedExit: Promise<void> = Promise.resolve();
 
-  // SIGKILL to the worker and the master, as a crash: connections drop without an
+  // SIGKILL to the master and the worker, as a crash: connections drop without an
   // answer. (A graceful stop is different: Nchan answers waiting long-polls 410 Gone.)
+  // The master first: killed after its worker, it could still start a new one, which
+  // would go on accepting on the port until it noticed the master gone (a page then
+  // saw its stream open and end once more during the outage).
   async function kill() {
     const master = Number(readFileSync(pidFile, 'utf8').trim());
     const workers = childPids(master);
-    for (const pid of [...workers, master]) process.kill(pid, 'SIGKILL');
+    for (const pid of [master, ...workers]) process.kill(pid, 'SIGKILL');
     await waitUntil('nginx to exit', () => ![master, ...workers].some(alive));
     if (restarted) await restartedExit;
     restarted = undefined;
