@@ -39,6 +39,7 @@ import { wantsEventSource } from './transport/eventsource.js';
 import { type RawRoute, RawServer } from './transport/raw/server.js';
 import {
   consoleErrorLog,
+  type ErrorLog,
   internalError,
   NodeReply,
   PARKED_AT,
@@ -84,7 +85,7 @@ export interface PushServerOptions {
    * store failing a subscriber, the stack of a bug of ours (`runpushserver --workers`
    * tags them with the worker). @default console.error
    */
-  errorLog?: (line: string) => void;
+  errorLog?: ErrorLog;
 }
 
 /** A push daemon: the request handler, its HTTP server, its stores. */

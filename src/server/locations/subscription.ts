@@ -15,6 +15,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { advance, channelCursor, type MultiId, startId } from '../protocol/message-id.js';
 import { compareIds, type Message, type NextResult, type StoreEvent } from '../store/types.js';
+import { internalErrorLine } from '../transport/reply.js';
 import type { EndReason, SubscriptionOutput } from '../transport/stream.js';
 import type { SubscriberLocation } from './subscriber.js';
 import { newWaiter, type Waiter, type WaitingRoom } from './waiting-room.js';
@@ -151,7 +152,7 @@ export class Subscription {
         try {
           if (this.checked(results)) this.check();
         } catch (error) {
-          this.fail(500, `pushserver: internal error: ${(error as Error)?.stack ?? error}`);
+          this.fail(500, internalErrorLine(error));
         }
       },
       (error: Error) => {

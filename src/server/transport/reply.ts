@@ -166,6 +166,11 @@ export type ErrorLog = (line: string) => void;
 /** The default {@link ErrorLog}: standard error. */
 export const consoleErrorLog: ErrorLog = (line) => console.error(line);
 
+/** The line a bug of ours is logged with: its stack. */
+export function internalErrorLine(error: unknown): string {
+  return `pushserver: internal error: ${(error as Error)?.stack ?? error}`;
+}
+
 /**
  * A bug of ours: log it with its stack and answer 500 (or drop the connection when
  * the answer had begun). Costs one request, never the daemon.
@@ -175,7 +180,7 @@ export const consoleErrorLog: ErrorLog = (line) => console.error(line);
  * @param log where the line goes
  */
 export function internalError(reply: Reply, error: unknown, log: ErrorLog = consoleErrorLog): void {
-  log(`pushserver: internal error: ${(error as Error)?.stack ?? error}`);
+  log(internalErrorLine(error));
   if (!reply.headersSent) sendText(reply, 500, 'Internal Server Error');
   else reply.destroy();
 }
