@@ -191,7 +191,7 @@ export function subscriptionSnippet(
   const start = options.start ?? 'oldest';
   if (start !== 'oldest' && start !== 'render') {
     throw new TypeError(
-      `${helper}: start must be "oldest" or "render", got ${typeof start === 'string' ? JSON.stringify(start) : describeValue(start)}`,
+      `${helper}: start must be "oldest" or "render", got ${JSON.stringify(start)}`,
     );
   }
   const rendered = renderedChannels(
@@ -320,7 +320,8 @@ function renderedChannels(
 
 /**
  * Give each rendered channel the id it starts after ({@link renderStart}): for a channel
- * id, on the daemon its publisher URL names; for a `{url}`, the render's second.
+ * id, on the daemon its publisher URL names; for a `{url}`, and for an id no publisher
+ * location here takes (this process cannot have published to it), the render's second.
  */
 function startAtRender(
   rendered: Record<string, RenderedChannel>,
@@ -329,9 +330,22 @@ function startAtRender(
   now: number,
 ): void {
   for (const [name, value] of Object.entries(channels)) {
-    const after = renderStart(isUrlObject(value) ? '' : publisherUrl(value, settings), now);
+    const after = renderStart(
+      isUrlObject(value) ? undefined : ownPublisherUrl(value, settings),
+      now,
+    );
     const channel = rendered[name];
     rendered[name] = typeof channel === 'string' ? { url: channel, after } : { ...channel, after };
+  }
+}
+
+/** The channel's publisher URL, or undefined when no publisher location takes the id. */
+function ownPublisherUrl(channelId: string, settings: ResolvedSettings | undefined) {
+  try {
+    return publisherUrl(channelId, settings);
+  } catch (error) {
+    if (error instanceof ChannelIdError) return undefined;
+    throw error;
   }
 }
 

@@ -375,6 +375,20 @@ describe("start: 'render' (stream_from's default): the page starts after its ren
     );
   });
 
+  test('a channel id no publisher location here takes starts at the render second', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: NOW });
+    const settings = resolveSettings({
+      locations: [
+        { type: 'publisher', url: '/pub/(\\d+)' },
+        { type: 'subscriber', prefix: '/sub/' },
+      ],
+    });
+    assert.deepEqual(channelsOf(streamFromSnippet(['abc', '42'], { settings, multiplex: false })), {
+      abc: { url: 'http://127.0.0.1:8001/sub/abc', after: `${SECOND}:-` },
+      42: { url: 'http://127.0.0.1:8001/sub/42', after: `${SECOND}:-` },
+    });
+  });
+
   test("stream_from takes start: 'oldest'; a bad start names the helper", () => {
     const html = streamFromSnippet(['start-a'], { start: 'oldest' });
     assert.equal(html, subscriptionSnippet({ 'start-a': 'start-a' }));

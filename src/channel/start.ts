@@ -48,12 +48,12 @@ export function rememberPublished(publisherUrl: string, messageId: string): void
  * `publisherUrl`: `time:tag` of this process's last publish there when it is in the
  * render's second or later, else `time:-` (from the render's second on).
  *
- * @param publisherUrl the channel's publisher URL
+ * @param publisherUrl the channel's publisher URL; undefined when it has none here
  * @param now the render time in ms
  * @example renderStart('http://127.0.0.1:8001/publisher/room', Date.now()) // '1796323864:-'
  */
-export function renderStart(publisherUrl: string, now: number): string {
+export function renderStart(publisherUrl: string | undefined, now: number): string {
   const second = Math.floor(now / 1000);
-  const known = published.get(publisherUrl);
+  const known = publisherUrl === undefined ? undefined : published.get(publisherUrl);
   return known !== undefined && known[0] >= second ? `${known[0]}:${known[1]}` : `${second}:-`;
 }
