@@ -78,6 +78,27 @@ function notesOf(page: Page, html: string): Promise<string> {
 
 const noteCount = (page: Page) => page.locator('#notes li').count();
 
+/** The text of each `#notes` item, in order. */
+function noteTexts(page: Page): Promise<(string | null)[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('#notes li'), (li) => li.textContent),
+  );
+}
+
+/** Resolve once the page's client has channel `name` open. */
+function waitForOpen(page: Page, name: string): Promise<unknown> {
+  return page.waitForFunction(
+    (channel) =>
+      (
+        window as unknown as {
+          pushserver: { updates: { state(name: string): string | undefined } };
+        }
+      ).pushserver.updates.state(channel) === 'open',
+    name,
+    { timeout: 30_000 },
+  );
+}
+
 function waitForNotes(page: Page, count: number): Promise<unknown> {
   return page.waitForFunction(
     (expected) => document.querySelectorAll('#notes li').length === expected,
@@ -203,16 +224,7 @@ ${subscriptionSnippet({ [channel]: channel })}
           t.after(() => context.close());
           await page.addInitScript(recordPage);
           await page.goto(`${origin}/`);
-          await page.waitForFunction(
-            (channel) =>
-              (
-                window as unknown as {
-                  pushserver: { updates: { state(name: string): string | undefined } };
-                }
-              ).pushserver.updates.state(channel) === 'open',
-            NOTES,
-            { timeout: 30_000 },
-          );
+          await waitForOpen(page, NOTES);
           pages.push({ page, log });
         }
         const [first, second] = pages as [(typeof pages)[0], (typeof pages)[0]];
@@ -396,29 +408,14 @@ window.seen = []; pushserver.updates.on('update', (update) => window.seen.push(u
 
         const { context, page, log } = await openPage(browser);
         await page.goto(`${originOf(server)}/${name}`);
-        await page.waitForFunction(
-          (subscribed) =>
-            (
-              window as unknown as {
-                pushserver: { updates: { state(name: string): string | undefined } };
-              }
-            ).pushserver.updates.state(subscribed) === 'open',
-          channel,
-          { timeout: 30_000 },
-        );
+        await waitForOpen(page, channel);
         await publishElsewhere(channel, 'a5');
         const expected =
           start === 'render'
             ? ['a1', 'a2', 'a3', 'a4', 'a5']
             : ['a1', 'a2', 'a3', 'a1', 'a2', 'a3', 'a4', 'a5'];
         await waitForNotes(page, expected.length);
-        assert.deepEqual(
-          await page.evaluate(() =>
-            Array.from(document.querySelectorAll('#notes li'), (li) => li.textContent),
-          ),
-          expected,
-          name,
-        );
+        assert.deepEqual(await noteTexts(page), expected, name);
         assert.equal(
           await page.evaluate(
             (subscribed) =>
@@ -472,12 +469,7 @@ window.seen = []; pushserver.updates.on('update', (update) => window.seen.push(u
         });
       }
       await waitForNotes(page, 2);
-      assert.deepEqual(
-        await page.evaluate(() =>
-          Array.from(document.querySelectorAll('#notes li'), (li) => li.textContent),
-        ),
-        ['one', 'two'],
-      );
+      assert.deepEqual(await noteTexts(page), ['one', 'two']);
       assert.deepEqual(log.errors, []);
     });
 
