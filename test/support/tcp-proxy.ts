@@ -94,15 +94,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     const pair: Pair = { client, upstream, closed, used: false, awaiting: false };
     pairs.add(pair);
     accepted += 1;
-    client.once('data', () => {
-      pair.used = true;
-      maxOpen = Math.max(maxOpen, openCount());
-      changes.emit('change');
-    });
     client.on('data', () => {
-      if (pair.awaiting) return;
-      pair.awaiting = true;
-      maxAwaiting = Math.max(maxAwaiting, awaitingCount());
+      if (!pair.used) {
+        pair.used = true;
+        maxOpen = Math.max(maxOpen, openCount());
+        changes.emit('change');
+      }
+      if (!pair.awaiting) {
+        pair.awaiting = true;
+        maxAwaiting = Math.max(maxAwaiting, awaitingCount());
+      }
     });
     upstream.on('data', () => {
       if (!pair.awaiting) return;
